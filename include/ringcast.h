@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringcast.h -- WebSocket server and pub/sub hub on io_uring: the public API.
+ *
+ * One worker thread per core, each with its own io_uring. A connection lives
+ * on the worker that accepted it; every handler for it runs on that worker.
+ * An rc_conn pointer is valid only inside a handler call on its own worker.
+ *
+ * Errors are negative errno values (-EINVAL, -ENOMEM, ...), as in liburing.
+ */
+#ifndef RINGCAST_H
+#define RINGCAST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RINGCAST_VERSION "0.1.0"
+
+/* WebSocket opcodes (RFC 6455 §5.2). Data messages are TEXT or BINARY. */
+enum rc_opcode {
+	RC_OP_CONT = 0x0,
+	RC_OP_TEXT = 0x1,
+	RC_OP_BINARY = 0x2,
+	RC_OP_CLOSE = 0x8,
+	RC_OP_PING = 0x9,
+	RC_OP_PONG = 0xA,
+};
+
+/* Close status codes used by the server (RFC 6455 §7.4.1). */
+enum rc_close_code {
+	RC_CLOSE_NORMAL = 1000,
+	RC_CLOSE_GOING_AWAY = 1001,
+	RC_CLOSE_PROTOCOL = 1002,
+	RC_CLOSE_UNSUPPORTED = 1003,
+	RC_CLOSE_NO_STATUS = 1005,	/* never sent: "peer sent no code" */
+	RC_CLOSE_ABNORMAL = 1006,	/* never sent: "no close frame at all" */
+	RC_CLOSE_INVALID_DATA = 1007,
+	RC_CLOSE_POLICY = 1008,
+	RC_CLOSE_TOO_BIG = 1009,
+	RC_CLOSE_INTERNAL = 1011,
+	RC_CLOSE_TRY_AGAIN = 1013,
+};
+
+struct rc_server;
+struct rc_conn;
+
+/*
+ * Server configuration. Get one from rc_config_default() and change what you
+ * need; a zero in a numeric field means "the default".
+ */
+struct rc_config {
+	const char *host;		/* listen address, default "0.0.0.0" */
+	uint16_t port;			/* default 8080; 0 picks a free port */
+	unsigned threads;		/* workers, default: online CPUs */
+	bool pin_threads;		/* pin worker i to CPU i (default true) */
+	unsigned max_connections;	/* per server, default 100000 (also
+					   bounded by RLIMIT_NOFILE per worker) */
+	size_t max_message;		/* default 16 MiB; larger -> close 1009 */
+	size_t max_head;		/* HTTP request head, default 8 KiB -> 431 */
+	unsigned max_headers;		/* default 64 -> 431 */
+	size_t max_backpressure;	/* queued output bytes per connection
+					   before reading from it pauses,
+					   default 1 MiB */
+	unsigned handshake_timeout_ms;	/* head + upgrade, default 10000 */
+	unsigned close_timeout_ms;	/* wait for the peer's close, 5000 */
+	unsigned idle_timeout_ms;	/* HTTP keep-alive idle, default 60000 */
+	unsigned recv_buffers;		/* provided buffers per worker, 512 */
+	unsigned recv_buffer_size;	/* bytes each, default 16 KiB */
+	/* Subprotocols the server speaks, in order of preference. The server
+	   picks the first of these that the client offered, or none. */
+	const char *const *subprotocols;
+	size_t nsubprotocols;
+};
+
+/*
+ * A request as the parser saw it. Borrowed: every pointer points into the
+ * received bytes and is valid only during the handler call it is given to.
+ */
+struct rc_request;
+
+/* Slices of the request line; not NUL-terminated. */
+const char *rc_request_method(const struct rc_request *req, size_t *len);
+const char *rc_request_path(const struct rc_request *req, size_t *len);
+/* The first header named @name (case-insensitive), or NULL. */
+const char *rc_request_header(const struct rc_request *req, const char *name,
+			      size_t *len);
+
+/*
+ * A plain (non-upgrade) HTTP response, filled by on_http. The body is
+ * borrowed: the server copies it before on_http returns to the loop.
+ */
+struct rc_response {
+	int status;			/* e.g. 200; 0 means 404 */
+	const char *content_type;	/* default "text/plain; charset=utf-8" */
+	const void *body;
+	size_t body_len;
+};
+
+/* Handlers; all optional, all called on the connection's worker. */
+struct rc_handlers {
+	/* A valid WebSocket upgrade arrived. Return 0 to accept, or an HTTP
+	   status (400..599) to refuse with it. Auth and Origin checks go
+	   here. Default: accept. */
+	int (*on_upgrade)(struct rc_conn *c, const struct rc_request *req);
+	/* A plain HTTP request. Fill @res; the connection stays open
+	   (keep-alive) unless the client asked to close. Default: 404. */
+	void (*on_http)(struct rc_conn *c, const struct rc_request *req,
+			struct rc_response *res);
+	/* The 101 response has been queued; the connection is open. */
+	void (*on_open)(struct rc_conn *c);
+	/* A complete message. @data is borrowed: valid until return. */
+	void (*on_message)(struct rc_conn *c, const void *data, size_t len,
+			   enum rc_opcode op);
+	/* The connection is gone: @code is the close code the peer sent (or
+	   1005 when it sent none, 1006 when the TCP connection just ended),
+	   or the code the server failed it with. Called once for every
+	   connection that got on_open. */
+	void (*on_close)(struct rc_conn *c, uint16_t code);
+};
+
+/* Counters, summed over workers by rc_server_stats(). */
+struct rc_stats {
+	uint64_t connections_accepted;
+	uint64_t connections_open;	/* TCP connections open now */
+	uint64_t websockets_open;	/* upgraded connections open now */
+	uint64_t connections_refused;	/* over max_connections (503) */
+	uint64_t http_requests;		/* plain requests answered */
+	uint64_t http_errors;		/* 400/404/405/426/431/501/503 sent */
+	uint64_t handshakes;		/* 101 sent */
+	uint64_t messages_in, bytes_in;	/* data messages, payload bytes */
+	uint64_t messages_out, bytes_out;
+	uint64_t protocol_errors;	/* closes with 1002 */
+	uint64_t invalid_utf8;		/* closes with 1007 */
+	uint64_t too_big;		/* closes with 1009 */
+	uint64_t timeouts;		/* handshake, close or idle timeouts */
+	uint64_t backpressure_pauses;	/* reads paused for a slow reader */
+};
+
+struct rc_config rc_config_default(void);
+
+/*
+ * Check that the kernel has the io_uring features ringcast needs. Returns
+ * 0, or -ENOTSUP / -ENOSYS / -EPERM with one line in @why naming what is
+ * missing and the kernel version that has it. rc_server_new() runs it too.
+ */
+int rc_kernel_check(char *why, size_t cap);
+
+/*
+ * Create a server: copies @cfg and @h, binds the listening sockets (so a
+ * bind error shows here). @user is returned by rc_server_user().
+ * Returns NULL with errno set on failure.
+ */
+struct rc_server *rc_server_new(const struct rc_config *cfg,
+				const struct rc_handlers *h, void *user);
+/* The port actually bound (useful with port 0). */
+uint16_t rc_server_port(const struct rc_server *s);
+void *rc_server_user(const struct rc_server *s);
+/* Start the workers in the background. 0 or -errno. */
+int rc_server_start(struct rc_server *s);
+/* Start if needed, then block until the server has stopped. 0 or -errno. */
+int rc_server_run(struct rc_server *s);
+/*
+ * Ask the server to stop: every WebSocket gets close 1001, output is
+ * flushed, connections close, workers exit. Any thread; async-signal-safe.
+ */
+void rc_server_stop(struct rc_server *s);
+/* Stop, wait for the workers, free everything. */
+void rc_server_free(struct rc_server *s);
+int rc_server_stats(const struct rc_server *s, struct rc_stats *out);
+
+/*
+ * Queue a message on @c (TEXT, BINARY, PING or PONG). The data is copied;
+ * it goes out with the next send of the loop turn. Returns 0, -EINVAL (bad
+ * opcode, TEXT that is not UTF-8, control payload > 125), -EMSGSIZE (over
+ * max_message), -EPIPE (connection closing), -ENOMEM.
+ */
+int rc_send(struct rc_conn *c, const void *data, size_t len,
+	    enum rc_opcode op);
+/* Start the close handshake with @code and an optional UTF-8 @reason
+   (<= 123 bytes). 0 or -EINVAL / -EPIPE (already closing). */
+int rc_close(struct rc_conn *c, uint16_t code, const char *reason);
+
+/* 64-bit id, unique for the life of the server. */
+uint64_t rc_conn_id(const struct rc_conn *c);
+struct rc_server *rc_conn_server(const struct rc_conn *c);
+/* The negotiated subprotocol, or NULL. Borrowed from the config. */
+const char *rc_conn_protocol(const struct rc_conn *c);
+void *rc_conn_data(const struct rc_conn *c);
+void rc_conn_set_data(struct rc_conn *c, void *data);
+
+/* Name of the SIMD kernels in use ("scalar", "avx2", "avx512"). */
+const char *rc_simd_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RINGCAST_H */

@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/* server.c -- the API's lifecycle: config, kernel check, listeners, workers. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+_Static_assert(sizeof(struct rc_stats) == RC_STAT_COUNT * sizeof(uint64_t),
+	       "enum rc_stat must list every field of struct rc_stats");
+
+struct rc_config rc_config_default(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct rc_config c = {
+		.host = "0.0.0.0",
+		.port = 8080,
+		.threads = ncpu > 0 ? (unsigned)ncpu : 1,
+		.pin_threads = true,
+		.max_connections = 100000,
+		.max_message = 16u << 20,
+		.max_head = 8192,
+		.max_headers = 64,
+		.max_backpressure = 1u << 20,
+		.handshake_timeout_ms = 10000,
+		.close_timeout_ms = 5000,
+		.idle_timeout_ms = 60000,
+		.recv_buffers = 512,
+		.recv_buffer_size = 16384,
+	};
+	return c;
+}
+
+/* Kernels are picked once per process, before any worker runs. */
+static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
+
+static void simd_pick(void)
+{
+	rc_simd_init();
+}
+
+static void fill_defaults(struct rc_config *c)
+{
+	struct rc_config d = rc_config_default();
+
+	if (!c->host || !*c->host)
+		c->host = d.host;
+	if (!c->threads)
+		c->threads = d.threads;
+	if (!c->max_connections)
+		c->max_connections = d.max_connections;
+	if (!c->max_message)
+		c->max_message = d.max_message;
+	if (!c->max_head)
+		c->max_head = d.max_head;
+	if (!c->max_headers)
+		c->max_headers = d.max_headers;
+	if (!c->max_backpressure)
+		c->max_backpressure = d.max_backpressure;
+	if (!c->handshake_timeout_ms)
+		c->handshake_timeout_ms = d.handshake_timeout_ms;
+	if (!c->close_timeout_ms)
+		c->close_timeout_ms = d.close_timeout_ms;
+	if (!c->idle_timeout_ms)
+		c->idle_timeout_ms = d.idle_timeout_ms;
+	if (!c->recv_buffers)
+		c->recv_buffers = d.recv_buffers;
+	if (!c->recv_buffer_size)
+		c->recv_buffer_size = d.recv_buffer_size;
+}
+
+static int why_set(char *why, size_t cap, int err, const char *msg)
+{
+	if (why && cap)
+		snprintf(why, cap, "%s", msg);
+	return err;
+}
+
+int rc_kernel_check(char *why, size_t cap)
+{
+	static const struct {
+		int op;
+		const char *msg;
+	} ops[] = {
+		{ IORING_OP_ACCEPT, "io_uring: no IORING_OP_ACCEPT (needs Linux 5.5)" },
+		{ IORING_OP_RECV, "io_uring: no IORING_OP_RECV (needs Linux 5.6)" },
+		{ IORING_OP_SEND, "io_uring: no IORING_OP_SEND (needs Linux 5.6)" },
+		{ IORING_OP_CLOSE, "io_uring: no IORING_OP_CLOSE (needs Linux 5.6)" },
+		{ IORING_OP_SHUTDOWN, "io_uring: no IORING_OP_SHUTDOWN (needs Linux 5.11)" },
+		{ IORING_OP_ASYNC_CANCEL, "io_uring: no IORING_OP_ASYNC_CANCEL (needs Linux 5.5)" },
+		{ IORING_OP_MSG_RING, "io_uring: no IORING_OP_MSG_RING (needs Linux 5.18)" },
+	};
+	struct io_uring_params p = { 0 };
+	struct io_uring_buf_reg reg = { 0 };
+	struct io_uring_probe *probe;
+	struct io_uring ring;
+	void *br;
+	int ret;
+
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	ret = io_uring_queue_init_params(8, &ring, &p);
+	if (ret == -ENOSYS)
+		return why_set(why, cap, ret, "io_uring is not available in this kernel (needs Linux 6.1 with CONFIG_IO_URING)");
+	if (ret == -EPERM)
+		return why_set(why, cap, ret, "io_uring is disabled for this process (sysctl kernel.io_uring_disabled or a seccomp filter)");
+	if (ret == -EINVAL)
+		return why_set(why, cap, -ENOTSUP, "io_uring: no IORING_SETUP_DEFER_TASKRUN (needs Linux 6.1)");
+	if (ret)
+		return why_set(why, cap, ret, "io_uring_setup failed");
+	probe = io_uring_get_probe_ring(&ring);
+	for (size_t i = 0; probe && i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (!io_uring_opcode_supported(probe, ops[i].op)) {
+			ret = why_set(why, cap, -ENOTSUP, ops[i].msg);
+			goto out;
+		}
+	}
+	if (io_uring_register_files_sparse(&ring, 16)) {
+		ret = why_set(why, cap, -ENOTSUP, "io_uring: no sparse direct descriptor table (needs Linux 5.19)");
+		goto out;
+	}
+	br = aligned_alloc(4096, 4096);
+	reg.ring_addr = (unsigned long)br;
+	reg.ring_entries = 8;
+	if (!br || io_uring_register_buf_ring(&ring, &reg, 0))
+		ret = why_set(why, cap, -ENOTSUP, "io_uring: no provided buffer rings (needs Linux 5.19)");
+	else
+		io_uring_unregister_buf_ring(&ring, 0);
+	free(br);
+out:
+	if (probe)
+		io_uring_free_probe(probe);
+	io_uring_queue_exit(&ring);
+	return ret;
+}
+
+static int listener(const struct rc_config *cfg, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	int one = 1, fd, family;
+
+	if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
+		family = in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		sl = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
+		family = in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		sl = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Accepted sockets inherit TCP_NODELAY from the listener; direct
+	   descriptors cannot be given it with setsockopt() afterwards. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 4096)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	/* Direct descriptor tables are bounded by RLIMIT_NOFILE. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+struct rc_server *rc_server_new(const struct rc_config *cfg,
+				const struct rc_handlers *h, void *user)
+{
+	struct rc_server *s;
+	int ret;
+
+	if (!cfg) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ret = rc_kernel_check(NULL, 0);
+	if (ret) {
+		errno = -ret;
+		return NULL;
+	}
+	pthread_once(&simd_once, simd_pick);
+	raise_nofile();
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->cfg = *cfg;
+	fill_defaults(&s->cfg);
+	snprintf(s->host, sizeof(s->host), "%s", s->cfg.host);
+	s->cfg.host = s->host;
+	if (h)
+		s->h = *h;
+	s->user = user;
+	s->nworkers = s->cfg.threads;
+	s->workers = calloc(s->nworkers, sizeof(*s->workers));
+	if (!s->workers)
+		goto out_free;
+	s->port = s->cfg.port;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		int fd = listener(&s->cfg, s->port);
+
+		if (fd < 0) {
+			errno = -fd;
+			goto out_free;
+		}
+		if (!s->port)
+			s->port = bound_port(fd);
+		s->workers[i] = calloc(1, sizeof(struct rc_worker));
+		if (!s->workers[i]) {
+			close(fd);
+			errno = ENOMEM;
+			goto out_free;
+		}
+		ret = rc__worker_init(s->workers[i], s, i, fd);
+		if (ret) {
+			errno = -ret;
+			goto out_free;
+		}
+	}
+	return s;
+out_free:
+	ret = errno;
+	rc_server_free(s);
+	errno = ret;
+	return NULL;
+}
+
+uint16_t rc_server_port(const struct rc_server *s)
+{
+	return s->port;
+}
+
+void *rc_server_user(const struct rc_server *s)
+{
+	return s->user;
+}
+
+int rc_server_start(struct rc_server *s)
+{
+	sigset_t all, old;
+	int ret = 0;
+
+	if (!s)
+		return -EINVAL;
+	if (s->started)
+		return 0;
+	/* Workers take no signals: the embedding program's threads do. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct rc_worker *w = s->workers[i];
+
+		ret = -pthread_create(&w->thread, NULL, rc__worker_main, w);
+		if (ret)
+			break;
+		s->started = (int)i + 1;
+		sem_wait(&w->ready);
+		ret = w->init_err;
+		if (ret)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		rc_server_stop(s);
+		rc_server_run(s);
+	}
+	return ret;
+}
+
+int rc_server_run(struct rc_server *s)
+{
+	int ret = 0;
+
+	if (!s)
+		return -EINVAL;
+	if (!s->started) {
+		ret = rc_server_start(s);
+		if (ret)
+			return ret;
+	}
+	if (s->joined)
+		return 0;
+	for (int i = 0; i < s->started; i++) {
+		pthread_join(s->workers[i]->thread, NULL);
+		if (!ret)
+			ret = s->workers[i]->init_err;
+	}
+	s->joined = 1;
+	return ret;
+}
+
+void rc_server_stop(struct rc_server *s)
+{
+	uint64_t one = 1;
+
+	if (!s)
+		return;
+	atomic_store(&s->stopping, 1);
+	/* write() to an eventfd is async-signal-safe. */
+	for (int i = 0; i < s->started; i++)
+		if (write(s->workers[i]->wake_fd, &one, sizeof(one)) < 0)
+			continue;
+}
+
+void rc_server_free(struct rc_server *s)
+{
+	if (!s)
+		return;
+	if (s->started) {
+		rc_server_stop(s);
+		rc_server_run(s);
+	}
+	for (unsigned i = 0; s->workers && i < s->nworkers; i++) {
+		if (s->workers[i]) {
+			rc__worker_free(s->workers[i]);
+			free(s->workers[i]);
+		}
+	}
+	free(s->workers);
+	free(s);
+}
+
+int rc_server_stats(const struct rc_server *s, struct rc_stats *out)
+{
+	uint64_t *o = (uint64_t *)out;
+
+	if (!s || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < s->nworkers; i++)
+		for (int k = 0; k < RC_STAT_COUNT; k++)
+			o[k] += atomic_load_explicit(&s->workers[i]->stats.v[k],
+						     memory_order_relaxed);
+	return 0;
+}
+
+const char *rc_simd_name(void)
+{
+	pthread_once(&simd_once, simd_pick);
+	return rc_simd->name;
+}

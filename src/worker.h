@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* worker.h -- one thread, one io_uring, its connections and timers. */
+#ifndef RC_WORKER_H
+#define RC_WORKER_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+
+#include "conn.h"
+#include "send.h"
+#include "server.h"
+
+struct rc_timer_list {
+	uint32_t head, tail;		/* slots, RC_NO_SLOT when empty */
+	uint32_t duration_ms;
+};
+
+struct rc_worker {
+	struct rc_server *srv;
+	unsigned idx;
+	pthread_t thread;
+	sem_t ready;			/* posted once the ring is set up */
+	int init_err;
+	struct io_uring ring;
+	int listen_fd;
+	int wake_fd;			/* eventfd: rc_server_stop() */
+	uint64_t wake_val;
+
+	/* Provided-buffer ring: nbufs buffers of bufsz bytes each, every
+	   buffer followed by RC_SIMD_PADDING bytes that vector code may read. */
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	size_t br_size, bufs_size;
+	unsigned nbufs, bufsz, stride;
+
+	struct rc_http_header *hdrs;	/* parser scratch, max_headers */
+	struct rc_conn *conns;		/* indexed by slot */
+	uint32_t nslots;		/* direct descriptor table size */
+	uint32_t nconns;
+	uint32_t dirty_head;		/* flush list */
+	struct rc_timer_list timers[RC_TIMER_KINDS];
+	uint32_t now_ms;
+	uint64_t next_id;
+	bool stopping;
+	bool accept_armed;
+
+	const void *cur_msg;		/* message in on_message, if any */
+	size_t cur_len;
+
+	struct rc_chunk *pool;		/* free standard chunks */
+	unsigned npool;
+
+	struct rc_counters stats;
+};
+
+int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
+		    int listen_fd);
+void *rc__worker_main(void *arg);
+void rc__worker_free(struct rc_worker *w);
+
+/* Get an SQE, submitting first if the queue is full. Never NULL. */
+struct io_uring_sqe *rc__sqe(struct rc_worker *w);
+
+/* Put @c on the list handled at the end of the loop turn: re-arm its recv
+   (RC_CF_REARM) and send its queued output. */
+void rc__dirty(struct rc_conn *c);
+
+/* Arm a multishot recv for @c. */
+void rc__recv_arm(struct rc_conn *c);
+
+/* Put @c on timer list @kind (taking it off any other), or off all. */
+void rc__timer_set(struct rc_conn *c, enum rc_timer_kind kind);
+void rc__timer_clear(struct rc_conn *c);
+
+static inline struct rc_conn *rc__conn_at(struct rc_worker *w, uint32_t slot)
+{
+	return &w->conns[slot];
+}
+
+#endif /* RC_WORKER_H */

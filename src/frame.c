@@ -150,16 +150,17 @@ static size_t gather(struct rc_frame_decoder *d, const uint8_t *buf,
 
 	if (n > len)
 		n = len;
-	memcpy(d->hdr + d->nhdr, buf, n);
+	if (n)
+		memcpy(d->hdr + d->nhdr, buf, n);
 	d->nhdr += (uint8_t)n;
 	return n;
 }
 
 /*
  * Take the header from @buf. A header that is whole in @buf is parsed where
- * it lies; only one split across calls is gathered into d->hdr. Returns the
- * bytes consumed (d->in_payload is set once the header is complete), or a
- * negative errno.
+ * it lies; only a header split across calls is gathered into d->hdr.
+ * Returns the bytes consumed (d->in_payload is set once the header is
+ * complete), or a negative errno.
  */
 static long take_header(struct rc_frame_decoder *d, const uint8_t *buf,
 			size_t len)

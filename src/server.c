@@ -142,7 +142,7 @@ out:
 	return ret;
 }
 
-static int listener(const struct rc_config *cfg, uint16_t port)
+static int listener(const struct rc_config *cfg, uint16_t port, bool reuseport)
 {
 	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
@@ -167,7 +167,8 @@ static int listener(const struct rc_config *cfg, uint16_t port)
 	/* Accepted sockets inherit TCP_NODELAY from the listener; direct
 	   descriptors cannot be given it with setsockopt() afterwards. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+				     sizeof(one))) ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 4096)) {
 		int err = -errno;
@@ -176,6 +177,26 @@ static int listener(const struct rc_config *cfg, uint16_t port)
 		return err;
 	}
 	return fd;
+}
+
+/*
+ * SO_REUSEPORT lets any process of the same user join a port, so a second
+ * hub started by mistake would silently share it. Bind a plain socket
+ * first: if the port is taken, that fails with EADDRINUSE.
+ */
+static int port_free(const struct rc_config *cfg)
+{
+	struct rc_config probe = *cfg;
+	int fd;
+
+	if (!cfg->port)
+		return 0;
+	probe.port = 0;
+	fd = listener(&probe, cfg->port, false);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 static uint16_t bound_port(int fd)
@@ -235,8 +256,13 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	if (!s->workers)
 		goto out_free;
 	s->port = s->cfg.port;
+	ret = port_free(&s->cfg);
+	if (ret) {
+		errno = -ret;
+		goto out_free;
+	}
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		int fd = listener(&s->cfg, s->port);
+		int fd = listener(&s->cfg, s->port, true);
 
 		if (fd < 0) {
 			errno = -fd;

@@ -749,6 +749,16 @@ static void test_stream(void **state)
 
 /* ---- selection ------------------------------------------------------- */
 
+/* Nothing to do: no access at all, so even a NULL pointer is fine. */
+static void test_empty(void **state)
+{
+	const struct rc_simd *k = set_of(state);
+
+	k->unmask(NULL, 0, 0x12345678u, 3);
+	assert_int_equal(k->utf8_scan(NULL, 0), 0);
+	assert_int_equal(k->unmask_utf8_scan(NULL, 0, 0x12345678u, 1), 0);
+}
+
 static void test_select(void **state)
 {
 	const struct rc_simd *k = set_of(state);
@@ -793,6 +803,7 @@ static const struct {
 	CMUnitTestFunction fn;
 } cases[] = {
 	{ "select", test_select },
+	{ "empty", test_empty },
 	{ "unmask", test_unmask },
 	{ "unmask_large", test_unmask_large },
 	{ "scan_vectors", test_scan_vectors },

@@ -25,9 +25,10 @@ extern const struct rc_simd rc_simd_avx2;
 extern const struct rc_simd rc_simd_avx512;
 
 /*
- * Each test names every extension its files are built with (CMakeLists.txt):
- * the compiler may use any of them anywhere in those files. libgcc checks
- * that the OS saves the AVX and AVX-512 registers, too.
+ * Each test names every extension its files are built with (CMakeLists.txt),
+ * since the compiler may use any of them anywhere in those files. The
+ * compiler's runtime (libgcc, compiler-rt) also checks that the OS saves
+ * the AVX and AVX-512 registers.
  */
 static int avx2_supported(void)
 {
@@ -44,7 +45,7 @@ static int avx512_supported(void)
 	       __builtin_cpu_supports("avx512vbmi");
 }
 
-/* Order measured with bench/simd_bench, see bench/results/. */
+/* Best first, by bench/simd_bench (bench/results/2026-11-21-simd.md). */
 static const struct candidate candidates[] = {
 	{ &rc_simd_avx512, avx512_supported },
 	{ &rc_simd_avx2, avx2_supported },

@@ -95,5 +95,6 @@ void rc__unmask_avx2(uint8_t *p, size_t n, uint32_t key, size_t off)
 
 		_mm256_storeu_si256(q, _mm256_xor_si256(a, kv));
 	}
-	xor_tail(p + i, n - i, k);
+	if (n - i)
+		xor_tail(p + i, n - i, k);
 }

@@ -179,11 +179,7 @@ static inline __m256i block_incomplete(__m256i in)
 	return _mm256_subs_epu8(in, max);
 }
 
-/*
- * ASCII ending in @last: only what came before may be left unfinished.
- * The test keeps err (which gcc may keep on the stack, for want of ymm
- * registers) out of runs of ASCII blocks.
- */
+/* ASCII ending in @last: only what came before may be left unfinished. */
 static inline void feed_ascii(struct utf8_avx2 *s, __m256i last)
 {
 	s->err = _mm256_or_si256(s->err, s->incomplete);
@@ -321,7 +317,11 @@ static long utf8_scan(const uint8_t *p, size_t n)
 			i += 128;
 			continue;
 		}
-		/* a run of ASCII: skip it, 128 bytes a test */
+		/*
+		 * A run of ASCII: skip it with nothing but loads and one
+		 * test per 128 bytes (err and prev may live on the stack
+		 * for want of ymm registers; they stay out of this loop).
+		 */
 		i += ascii_run(p + i + 128, n - i - 128) + 128;
 		feed_ascii(&s, _mm256_loadu_si256((const __m256i *)(p + i - 32)));
 	}

@@ -55,6 +55,9 @@ int rc_utf8_feed(struct rc_utf8 *s, const uint8_t *p, size_t n)
 {
 	size_t k = 0;
 
+	/* an empty chunk proves nothing (and @p may be NULL) */
+	if (!n)
+		return 0;
 	if (s->npend) {
 		int err;
 
@@ -71,6 +74,8 @@ int rc_utf8_feed_unmask(struct rc_utf8 *s, uint8_t *p, size_t n, uint32_t key,
 {
 	size_t k = 0;
 
+	if (!n)
+		return 0;
 	if (s->npend) {
 		int err;
 

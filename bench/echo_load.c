@@ -4,7 +4,8 @@
  * one message in flight; counts round trips per second. epoll, one thread.
  *
  * usage: echo_load [-h host] [-p port] [-P path] [-c conns] [-s bytes]
- *                  [-d seconds] [-n name]
+ *                  [-d seconds] [-n name] [-t]
+ * -t sends TEXT frames of mixed Latin/CJK/emoji UTF-8 (default: BINARY).
  * prints: bench=echo impl=NAME conns=N bytes=S seconds=D round_trips=R
  *         rt_per_s=X errors=E
  */
@@ -34,6 +35,20 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Payload: ASCII letters, or whole repeats of a mixed-script UTF-8 phrase
+   padded with ASCII to exactly @n bytes (so it stays valid UTF-8). */
+static void fill_payload(uint8_t *p, size_t n, int text)
+{
+	static const char phrase[] = "Grüße, 世界! Καλημέρα 🙂 ";
+	size_t len = sizeof(phrase) - 1, i = 0;
+
+	if (text)
+		for (; i + len <= n; i += len)
+			memcpy(p + i, phrase, len);
+	for (; i < n; i++)
+		p[i] = (uint8_t)('a' + i % 26);
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -84,7 +99,7 @@ static int upgrade(int fd, const char *host, int port, const char *path)
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *path = "/echo", *name = "ringcast";
-	int port = 8080, conns = 100, opt, one = 1, ep;
+	int port = 8080, conns = 100, opt, one = 1, ep, text = 0;
 	size_t size = 32, hl, frame_len, echo_len;
 	double secs = 5, t0, t1;
 	uint64_t rts = 0, errors = 0;
@@ -92,7 +107,7 @@ int main(int argc, char **argv)
 	struct client *cl;
 	uint8_t *frame, *rbuf;
 
-	while ((opt = getopt(argc, argv, "h:p:P:c:s:d:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:P:c:s:d:n:t")) != -1) {
 		switch (opt) {
 		case 'h': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -101,8 +116,9 @@ int main(int argc, char **argv)
 		case 's': size = (size_t)atol(optarg); break;
 		case 'd': secs = atof(optarg); break;
 		case 'n': name = optarg; break;
+		case 't': text = 1; break;
 		default:
-			fprintf(stderr, "usage: echo_load [-h host] [-p port] [-P path] [-c conns] [-s bytes] [-d seconds] [-n name]\n");
+			fprintf(stderr, "usage: echo_load [-h host] [-p port] [-P path] [-c conns] [-s bytes] [-d seconds] [-n name] [-t]\n");
 			return 2;
 		}
 	}
@@ -117,7 +133,7 @@ int main(int argc, char **argv)
 	hl = size < 126 ? 2 : size < 65536 ? 4 : 10;
 	frame_len = hl + 4 + size;
 	frame = calloc(1, frame_len);
-	frame[0] = 0x82;
+	frame[0] = text ? 0x81 : 0x82;
 	if (hl == 2) {
 		frame[1] = (uint8_t)(0x80 | size);
 	} else if (hl == 4) {
@@ -130,8 +146,9 @@ int main(int argc, char **argv)
 			frame[2 + i] = (uint8_t)((uint64_t)size >> (56 - 8 * i));
 	}
 	memcpy(frame + hl, "\x12\x34\x56\x78", 4);
+	fill_payload(frame + hl + 4, size, text);
 	for (size_t i = 0; i < size; i++)
-		frame[hl + 4 + i] = (uint8_t)('a' + i % 26) ^ frame[hl + (i & 3)];
+		frame[hl + 4 + i] ^= frame[hl + (i & 3)];
 	echo_len = hl + size;	/* server frames are not masked */
 	rbuf = malloc(echo_len > 65536 ? echo_len : 65536);
 

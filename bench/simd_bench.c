@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "simd/simd.h"
+#include "ref/testutil.h"
+#include "ref/utf8_ref.h"
 
 /*
  * Usage: simd_bench [--quick] [--impl NAME] [--bytes N] [--offset N]
@@ -59,44 +62,12 @@ struct opts {
 	const char *dump;
 };
 
-/* xorshift64*: fixed seed, so every run and --dump see the same text. */
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1Dull;
-}
+/* xorshift64* state, seeded per input: each run and --dump see the same text. */
+static uint64_t rng;
 
 static uint32_t rnd_range(uint32_t lo, uint32_t hi)
 {
-	return lo + (uint32_t)(rnd() % (hi - lo + 1));
-}
-
-static size_t encode(uint32_t cp, uint8_t *out)
-{
-	if (cp < 0x80) {
-		out[0] = (uint8_t)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (uint8_t)(0xC0 | cp >> 6);
-		out[1] = (uint8_t)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (uint8_t)(0xE0 | cp >> 12);
-		out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-		out[2] = (uint8_t)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (uint8_t)(0xF0 | cp >> 18);
-	out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-	out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-	out[3] = (uint8_t)(0x80 | (cp & 0x3F));
-	return 4;
+	return lo + (uint32_t)(rng_next(&rng) % (hi - lo + 1));
 }
 
 /*
@@ -109,7 +80,7 @@ static size_t encode(uint32_t cp, uint8_t *out)
  */
 static uint32_t mixed_cp(void)
 {
-	uint32_t r = (uint32_t)(rnd() % 100);
+	uint32_t r = (uint32_t)(rng_next(&rng) % 100);
 
 	if (r < 50)
 		return r < 8 ? ' ' : rnd_range('a', 'z');
@@ -139,13 +110,13 @@ static void gen_input(enum input in, uint8_t *p, size_t n)
 {
 	size_t i = 0;
 
-	rng_state = 0x9E3779B97F4A7C15ull + in;
+	rng = 0x9E3779B97F4A7C15ull + in;
 	while (i < n) {
 		uint8_t e[4];
-		size_t k = encode(input_cp(in), e);
+		size_t k = ref_utf8_encode(input_cp(in), e);
 
 		if (k > n - i)
-			k = encode('.', e);
+			k = ref_utf8_encode('.', e);
 		memcpy(p + i, e, k);
 		i += k;
 	}
@@ -237,6 +208,10 @@ static void report(const struct run *r)
 
 static int dump_inputs(const char *dir, uint8_t *scratch)
 {
+	if (mkdir(dir, 0777) && errno != EEXIST) {
+		perror(dir);
+		return 1;
+	}
 	for (int in = 0; in < NINPUTS; in++) {
 		for (size_t s = 0; s < NSIZES; s++) {
 			char path[4096];
@@ -287,13 +262,12 @@ enum { BUF_COPY_SRC = NINPUTS, BUF_COPY_DST, BUF_UNMASK, BUF_FUSED, NBUFS };
 static size_t plan(struct run *runs, uint8_t *const bufs[NBUFS], size_t n,
 		   const struct opts *o)
 {
-	static const char *const impl_names[] = { "scalar", "avx2", "avx512" };
 	size_t nr = 0;
 
 	runs[nr++] = (struct run){ .op = OP_MEMCPY, .bench = "memcpy",
 		.impl = "libc", .buf = bufs[BUF_COPY_DST],
 		.src = bufs[BUF_COPY_SRC], .n = n };
-	for (size_t i = 0; i < sizeof(impl_names) / sizeof(impl_names[0]); i++) {
+	for (size_t i = 0; i < NIMPLS; i++) {
 		const struct rc_simd *k = rc_simd_get(impl_names[i]);
 
 		if (o->impl && strcmp(o->impl, impl_names[i]))
@@ -325,7 +299,7 @@ int main(int argc, char **argv)
 	int reps;
 
 	if (parse(argc, argv, &o)) {
-		fprintf(stderr, "usage: simd_bench [--quick] [--impl scalar|avx2|avx512] [--bytes N] [--offset N] [--dump DIR]\n");
+		fprintf(stderr, "usage: simd_bench [--quick] [--impl NAME] [--bytes N] [--offset N] [--dump DIR]\n");
 		return 2;
 	}
 	if (posix_memalign((void **)&mem, 64, NBUFS * BUF_STRIDE))
@@ -334,8 +308,12 @@ int main(int argc, char **argv)
 	memset(mem, 0, NBUFS * BUF_STRIDE);
 	for (int i = 0; i < NBUFS; i++)
 		bufs[i] = mem + i * BUF_STRIDE + o.offset;
-	if (o.dump)
-		return dump_inputs(o.dump, bufs[0]);
+	if (o.dump) {
+		int ret = dump_inputs(o.dump, bufs[0]);
+
+		free(mem);
+		return ret;
+	}
 
 	rc_simd_init();
 	printf("# simd_bench: default kernels %s, %s, offset %zu\n",
@@ -366,6 +344,7 @@ int main(int argc, char **argv)
 			report(&runs[i]);
 		fflush(stdout);
 	}
+	free(mem);
 	if (sink_min < 0) {
 		fprintf(stderr, "simd_bench: a kernel rejected valid input\n");
 		return 1;

@@ -46,6 +46,17 @@ enum rc_close_code {
 	RC_CLOSE_TRY_AGAIN = 1013,
 };
 
+/* What happens to a subscriber whose queued output passes
+   max_backpressure when a published message arrives for it. */
+enum rc_slow_policy {
+	RC_SLOW_CLOSE = 0,	/* close it with 1008 (counted) */
+	RC_SLOW_DROP,		/* drop its oldest queued published messages
+				   (counted) until the new one fits */
+};
+
+/* Longest topic name, in bytes. */
+#define RC_TOPIC_MAX 1024
+
 struct rc_server;
 struct rc_conn;
 
@@ -63,9 +74,15 @@ struct rc_config {
 	size_t max_message;		/* default 16 MiB; larger -> close 1009 */
 	size_t max_head;		/* HTTP request head, default 8 KiB -> 431 */
 	unsigned max_headers;		/* default 64 -> 431 */
-	size_t max_backpressure;	/* queued output bytes per connection
-					   before reading from it pauses,
-					   default 1 MiB */
+	size_t max_backpressure;	/* queued output bytes per connection:
+					   past it, reading from the connection
+					   pauses, and published messages to it
+					   follow slow_policy; default 1 MiB */
+	enum rc_slow_policy slow_policy;	/* default RC_SLOW_CLOSE */
+	unsigned max_topics;		/* distinct topics with subscribers the
+					   server tracks precisely (default
+					   65536); beyond, publishing to such
+					   topics wakes every worker */
 	unsigned handshake_timeout_ms;	/* head + upgrade, default 10000 */
 	unsigned close_timeout_ms;	/* wait for the peer's close, 5000 */
 	unsigned idle_timeout_ms;	/* HTTP keep-alive idle, default 60000 */
@@ -116,10 +133,14 @@ struct rc_handlers {
 	/* A complete message. @data is borrowed: valid until return. */
 	void (*on_message)(struct rc_conn *c, const void *data, size_t len,
 			   enum rc_opcode op);
+	/* Queued output went from over max_backpressure to empty: a good
+	   time to send more (rc_conn_buffered() is 0). */
+	void (*on_drain)(struct rc_conn *c);
 	/* The connection is gone: @code is the close code the peer sent (or
 	   1005 when it sent none, 1006 when the TCP connection just ended),
 	   or the code the server failed it with. Called once for every
-	   connection that got on_open. */
+	   connection whose upgrade was accepted (on_upgrade returned 0), so
+	   what on_upgrade allocated can be freed here. */
 	void (*on_close)(struct rc_conn *c, uint16_t code);
 };
 
@@ -139,6 +160,12 @@ struct rc_stats {
 	uint64_t too_big;		/* closes with 1009 */
 	uint64_t timeouts;		/* handshake, close or idle timeouts */
 	uint64_t backpressure_pauses;	/* reads paused for a slow reader */
+	uint64_t published;		/* rc_publish calls that framed a message */
+	uint64_t deliveries;		/* published messages queued to
+					   subscribers (one per subscriber) */
+	uint64_t dropped;		/* published messages dropped for slow
+					   subscribers (RC_SLOW_DROP) */
+	uint64_t slow_closes;		/* subscribers closed with 1008 */
 };
 
 struct rc_config rc_config_default(void);
@@ -171,7 +198,33 @@ int rc_server_run(struct rc_server *s);
 void rc_server_stop(struct rc_server *s);
 /* Stop, wait for the workers, free everything. */
 void rc_server_free(struct rc_server *s);
+/* Counters summed over workers, or of worker @i alone. 0 or -EINVAL. */
 int rc_server_stats(const struct rc_server *s, struct rc_stats *out);
+int rc_server_worker_stats(const struct rc_server *s, unsigned i,
+			   struct rc_stats *out);
+unsigned rc_server_workers(const struct rc_server *s);
+
+/*
+ * Publish a message to every connection subscribed to @topic, on every
+ * worker. Any thread may call it, also threads ringcast does not own. The
+ * frame is built once (one allocation) and shared by all subscribers; the
+ * call returns once each interested worker has a reference in its inbox.
+ * Messages from one publishing thread on one topic reach every subscriber
+ * in order. Returns 0 (also when nobody is subscribed), -EINVAL (bad
+ * opcode, empty or > RC_TOPIC_MAX topic, TEXT not UTF-8), -EMSGSIZE (over
+ * max_message), -ENOMEM, -ESHUTDOWN (server stopped).
+ */
+int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
+	       const void *data, size_t len, enum rc_opcode op);
+
+/*
+ * Send a message to connection @conn_id (from rc_conn_id()) from any thread.
+ * Returns 0 once queued for its worker; if the connection is gone by then,
+ * the message is dropped. Errors as rc_publish, and -ENOENT for an id no
+ * worker of this server can own.
+ */
+int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
+	       size_t len, enum rc_opcode op);
 
 /*
  * Queue a message on @c (TEXT, BINARY, PING or PONG). The data is copied;
@@ -184,6 +237,20 @@ int rc_send(struct rc_conn *c, const void *data, size_t len,
 /* Start the close handshake with @code and an optional UTF-8 @reason
    (<= 123 bytes). 0 or -EINVAL / -EPIPE (already closing). */
 int rc_close(struct rc_conn *c, uint16_t code, const char *reason);
+
+/*
+ * Subscribe @c to @topic (any bytes, 1..RC_TOPIC_MAX). Subscribing twice is
+ * a no-op. 0, -EINVAL, -EPIPE (closing), -ENOMEM. Subscriptions end with
+ * the connection.
+ */
+int rc_subscribe(struct rc_conn *c, const void *topic, size_t len);
+/* 0, or -ENOENT if @c was not subscribed to @topic. */
+int rc_unsubscribe(struct rc_conn *c, const void *topic, size_t len);
+/* Like rc_publish(), but not delivered to @from itself. */
+int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
+		    const void *data, size_t len, enum rc_opcode op);
+/* Bytes queued for @c and not yet sent. */
+size_t rc_conn_buffered(const struct rc_conn *c);
 
 /* 64-bit id, unique for the life of the server. */
 uint64_t rc_conn_id(const struct rc_conn *c);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "pubsub.h"
 #include "ring.h"
 #include "send.h"
 #include "upgrade.h"
@@ -43,9 +44,11 @@ void rc__conn_open(struct rc_worker *w, struct rc_conn *c, uint32_t slot)
 	memset(c, 0, sizeof(*c));
 	c->w = w;
 	c->slot = slot;
-	/* Worker index in the top bits: unique across the server without a
-	   shared counter. */
-	c->id = (uint64_t)w->idx << 48 | ++w->next_id;
+	/* Worker index, a per-worker sequence number and the slot: unique
+	   without a shared counter, and rc_send_to() finds the connection
+	   from the id alone. */
+	c->id = (uint64_t)w->idx << 56 | (++w->next_id & 0xffffffffull) << 24 |
+		slot;
 	c->timer_prev = c->timer_next = RC_NO_SLOT;
 	c->dirty_next = RC_NO_SLOT;
 	c->state = RC_CONN_HTTP;
@@ -86,11 +89,12 @@ void rc__conn_kill(struct rc_conn *c, uint16_t code)
 		return;
 	rc__timer_clear(c);
 	c->state = RC_CONN_DEAD;
+	rc__conn_unsubscribe_all(c);
 	rc__out_discard(c);
 	drop_gather(c);
 	cancel_recv(c);
 	if (c->flags & RC_CF_OPENED) {
-		c->flags &= (uint16_t)~RC_CF_OPENED;
+		c->flags &= ~RC_CF_OPENED;
 		stat_add(c, RC_STAT_WS_OPEN, -1);
 		/* State is DEAD already: rc_send() from on_close fails
 		   cleanly instead of queueing to a closed socket. */
@@ -149,19 +153,24 @@ static void close_after_flush(struct rc_conn *c)
 	c->state = RC_CONN_CLOSING;
 	c->flags |= RC_CF_SHUT_AFTER;
 	rc__timer_set(c, RC_TIMER_CLOSE);
-	if (!c->out_head && !(c->flags & RC_CF_SEND_BUSY))
+	if (!c->q_head && !(c->flags & RC_CF_SEND_BUSY))
 		after_flush(c);
 }
 
 void rc__conn_sent(struct rc_conn *c)
 {
+	if (!c->out_bytes && (c->flags & RC_CF_WAS_FULL)) {
+		c->flags &= ~RC_CF_WAS_FULL;
+		if (c->state == RC_CONN_WS && handlers_of(c)->on_drain)
+			handlers_of(c)->on_drain(c);
+	}
 	if ((c->flags & RC_CF_PAUSED) &&
 	    c->out_bytes <= cfg_of(c)->max_backpressure / 2) {
-		c->flags &= (uint16_t)~RC_CF_PAUSED;
+		c->flags &= ~RC_CF_PAUSED;
 		c->flags |= RC_CF_REARM;
 		rc__dirty(c);
 	}
-	if (!c->out_head && !(c->flags & RC_CF_SEND_BUSY))
+	if (!c->q_head && !(c->flags & RC_CF_SEND_BUSY))
 		after_flush(c);
 }
 
@@ -172,7 +181,7 @@ static void check_backpressure(struct rc_conn *c)
 		return;
 	/* The peer sends faster than it reads: stop reading from it, so TCP
 	   flow control slows it down instead of our memory growing. */
-	c->flags |= RC_CF_PAUSED;
+	c->flags |= RC_CF_PAUSED | RC_CF_WAS_FULL;
 	stat_add(c, RC_STAT_BACKPRESSURE, 1);
 	cancel_recv(c);
 }
@@ -192,8 +201,7 @@ static int respond(struct rc_conn *c, int status, const char *ctype,
 			     keep, head_only);
 	if (n < 0)
 		return n;
-	rc__out_commit(c, (size_t)n);
-	return 0;
+	return rc__out_commit(c, (size_t)n);
 }
 
 static void http_fail(struct rc_conn *c, int status)
@@ -297,23 +305,24 @@ static enum req_next handle_request(struct rc_conn *c,
 			return REQ_CLOSE;
 		}
 	}
+	/* Accepted: from here on on_close will be called, whatever happens,
+	   so the application can free what on_upgrade set up. */
+	c->flags |= RC_CF_OPENED;
+	stat_add(c, RC_STAT_WS_OPEN, 1);
 	if (u.protocol >= 0)
 		proto = cfg->subprotocols[u.protocol];
 	cap = 256 + (proto ? strlen(proto) : 0);
 	p = rc__out_reserve(c, cap);
 	n = p ? rc_upgrade_response((char *)p, cap, u.key.p, u.key.n, proto) :
 		-ENOMEM;
-	if (n < 0) {
-		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
+	if (n < 0 || rc__out_commit(c, (size_t)n)) {
+		rc__conn_kill(c, RC_CLOSE_INTERNAL);
 		return REQ_CLOSE;
 	}
-	rc__out_commit(c, (size_t)n);
 	c->state = RC_CONN_WS;
 	rc_frame_decoder_init(&c->dec, cfg->max_message, true);
 	rc__timer_clear(c);
-	c->flags |= RC_CF_OPENED;
 	stat_add(c, RC_STAT_HANDSHAKES, 1);
-	stat_add(c, RC_STAT_WS_OPEN, 1);
 	if (handlers_of(c)->on_open)
 		handlers_of(c)->on_open(c);
 	return REQ_UPGRADED;
@@ -625,6 +634,15 @@ void rc__conn_timeout(struct rc_conn *c)
 	rc__conn_kill(c, c->close_code ? c->close_code : RC_CLOSE_ABNORMAL);
 }
 
+void rc__conn_close_slow(struct rc_conn *c)
+{
+	/* Its queue is over the limit: what it has not started to receive
+	   of published messages goes now, so memory is back at once. */
+	rc__out_drop_shared(c, 0, 0);
+	if (!(c->flags & RC_CF_CLOSE_SENT))
+		send_close(c, RC_CLOSE_POLICY, NULL, 0);
+}
+
 void rc__conn_going_away(struct rc_conn *c)
 {
 	if (c->state == RC_CONN_WS) {
@@ -688,6 +706,11 @@ int rc_close(struct rc_conn *c, uint16_t code, const char *reason)
 		return -EPIPE;
 	send_close(c, code, reason, rlen);
 	return 0;
+}
+
+size_t rc_conn_buffered(const struct rc_conn *c)
+{
+	return c ? c->out_bytes : 0;
 }
 
 uint64_t rc_conn_id(const struct rc_conn *c)

@@ -12,6 +12,8 @@
 
 struct rc_worker;
 struct rc_chunk;
+struct rc_segs;
+struct rc_sub;
 
 enum rc_conn_state {
 	RC_CONN_FREE = 0,	/* slot unused */
@@ -49,6 +51,8 @@ enum {
 	RC_CF_REARM = 1 << 11,		/* re-arm recv at end of turn */
 	RC_CF_REFUSED = 1 << 12,	/* over the connection limit */
 	RC_CF_SHUT_BUSY = 1 << 13,	/* the shutdown is in flight */
+	RC_CF_WAS_FULL = 1 << 14,	/* output passed max_backpressure:
+					   on_drain when it empties */
 };
 
 /*
@@ -61,9 +65,11 @@ struct rc_conn {
 	struct rc_worker *w;
 	void *data;			/* rc_conn_set_data() */
 	uint64_t id;
-	struct rc_chunk *out_head;	/* output queue */
-	struct rc_chunk *out_tail;
+	struct rc_segs *q_head;		/* output queue */
+	struct rc_segs *q_tail;
+	struct rc_chunk *wchunk;	/* where private output is appended */
 	size_t out_bytes;		/* queued, not yet sent */
+	struct rc_sub *subs;		/* this connection's subscriptions */
 	uint8_t *gather;		/* head or message spanning reads */
 	uint32_t glen, gcap;
 	uint8_t *ctrl;			/* control frame spanning reads */
@@ -71,7 +77,7 @@ struct rc_conn {
 	uint32_t deadline;		/* worker ms clock */
 	uint32_t dirty_next;		/* slot on the flush list */
 	uint32_t slot;
-	uint16_t flags;
+	uint32_t flags;
 	uint16_t close_code;		/* sent or received, for on_close */
 	uint8_t state;
 	uint8_t timer_kind;
@@ -98,6 +104,9 @@ void rc__conn_timeout(struct rc_conn *c);
 
 /* A send completed: the queue shrank, maybe to nothing (from send.c). */
 void rc__conn_sent(struct rc_conn *c);
+
+/* A subscriber too slow for its published messages: close with 1008. */
+void rc__conn_close_slow(struct rc_conn *c);
 
 /* Server is stopping: close with 1001 (WebSocket) or end (HTTP). */
 void rc__conn_going_away(struct rc_conn *c);

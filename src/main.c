@@ -14,16 +14,24 @@
 
 /* What an upgraded connection does; kept in rc_conn_set_data(). */
 enum route {
-	ROUTE_NONE = 0,
-	ROUTE_ECHO,
+	ROUTE_ECHO,		/* /echo: send each message back */
+	ROUTE_TOPIC,		/* /ws/<topic>: a chat room */
 };
 
-static const char index_html[] =
-	"<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-	"<title>ringcast</title></head>\n<body>\n<h1>ringcast</h1>\n"
-	"<p>WebSocket echo: <code>ws://HOST:PORT/echo</code><br>\n"
-	"Health: <a href=\"/health\">/health</a><br>\n"
-	"Metrics: <a href=\"/metrics\">/metrics</a></p>\n</body></html>\n";
+/* Per-connection hub state: the route and, for a room, its topic (the raw
+   path bytes after "/ws/"). Allocated in on_upgrade, freed in on_close. */
+struct hub_conn {
+	enum route route;
+	uint16_t topic_len;
+	char topic[];
+};
+
+static struct hub_conn echo_route = { .route = ROUTE_ECHO };
+static bool echo_self = true;
+
+/* src/hub/chat.html, embedded by cmake/embed.cmake. */
+extern const unsigned char rc_hub_chat_html[];
+extern const size_t rc_hub_chat_html_len;
 
 static struct rc_server *server;
 
@@ -36,19 +44,54 @@ static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
 {
 	size_t n;
 	const char *p = rc_request_path(req, &n);
+	struct hub_conn *hc;
 
 	if (path_is(p, n, "/echo")) {
-		rc_conn_set_data(c, (void *)(uintptr_t)ROUTE_ECHO);
+		rc_conn_set_data(c, &echo_route);
 		return 0;
 	}
-	return 404;
+	if (n <= 4 || memcmp(p, "/ws/", 4) || n - 4 > RC_TOPIC_MAX)
+		return 404;
+	hc = malloc(sizeof(*hc) + n - 4);
+	if (!hc)
+		return 503;
+	hc->route = ROUTE_TOPIC;
+	hc->topic_len = (uint16_t)(n - 4);
+	memcpy(hc->topic, p + 4, n - 4);
+	rc_conn_set_data(c, hc);
+	return 0;
+}
+
+static void hub_open(struct rc_conn *c)
+{
+	struct hub_conn *hc = rc_conn_data(c);
+
+	if (hc->route == ROUTE_TOPIC &&
+	    rc_subscribe(c, hc->topic, hc->topic_len))
+		rc_close(c, RC_CLOSE_INTERNAL, "cannot subscribe");
 }
 
 static void hub_message(struct rc_conn *c, const void *data, size_t len,
 			enum rc_opcode op)
 {
-	if ((uintptr_t)rc_conn_data(c) == ROUTE_ECHO)
+	struct hub_conn *hc = rc_conn_data(c);
+
+	if (hc->route == ROUTE_ECHO)
 		rc_send(c, data, len, op);
+	else if (echo_self)
+		rc_publish(rc_conn_server(c), hc->topic, hc->topic_len, data,
+			   len, op);
+	else
+		rc_conn_publish(c, hc->topic, hc->topic_len, data, len, op);
+}
+
+static void hub_close(struct rc_conn *c, uint16_t code)
+{
+	struct hub_conn *hc = rc_conn_data(c);
+
+	(void)code;
+	if (hc && hc->route == ROUTE_TOPIC)
+		free(hc);
 }
 
 /* Prometheus text exposition; one entry per field of struct rc_stats, in
@@ -72,19 +115,30 @@ static const struct {
 	{ "too_big_total", "counter", "Connections failed with close 1009." },
 	{ "timeouts_total", "counter", "Handshake, idle and close timeouts." },
 	{ "backpressure_pauses_total", "counter", "Reads paused for slow readers." },
+	{ "published_total", "counter", "Messages published (framed once each)." },
+	{ "deliveries_total", "counter", "Published messages queued to subscribers." },
+	{ "dropped_total", "counter", "Published messages dropped for slow subscribers." },
+	{ "slow_closes_total", "counter", "Slow subscribers closed with 1008." },
 };
 
 _Static_assert(sizeof(metric_info) / sizeof(metric_info[0]) ==
 	       sizeof(struct rc_stats) / sizeof(uint64_t),
 	       "a metric for every counter");
 
+#define MAX_WORKERS 64
+
+/* Each metric: the server total, then one series per worker. */
 static size_t metrics(char *buf, size_t cap)
 {
-	struct rc_stats st;
-	const uint64_t *v = (const uint64_t *)&st;
+	static __thread struct rc_stats per[MAX_WORKERS];
+	unsigned nw = rc_server_workers(server);
+	struct rc_stats total;
+	const uint64_t *v = (const uint64_t *)&total;
 	size_t n = 0;
 
-	rc_server_stats(server, &st);
+	rc_server_stats(server, &total);
+	for (unsigned w = 0; w < nw; w++)
+		rc_server_worker_stats(server, w, &per[w]);
 	for (size_t i = 0; i < sizeof(metric_info) / sizeof(metric_info[0]);
 	     i++) {
 		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0,
@@ -95,6 +149,12 @@ static size_t metrics(char *buf, size_t cap)
 				      metric_info[i].name, metric_info[i].type,
 				      metric_info[i].name,
 				      (unsigned long long)v[i]);
+		for (unsigned w = 0; w < nw; w++)
+			n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0,
+					      "ringcast_%s{worker=\"%u\"} %llu\n",
+					      metric_info[i].name, w,
+					      (unsigned long long)
+					      ((const uint64_t *)&per[w])[i]);
 	}
 	return n < cap ? n : cap - 1;
 }
@@ -104,7 +164,7 @@ static void hub_http(struct rc_conn *c, const struct rc_request *req,
 {
 	/* on_http runs on a worker; each worker has its own buffer, and the
 	   server copies the body before the next request on this worker. */
-	static __thread char buf[8192];
+	static __thread char buf[65536];
 	size_t n;
 	const char *p = rc_request_path(req, &n);
 
@@ -121,8 +181,8 @@ static void hub_http(struct rc_conn *c, const struct rc_request *req,
 	} else if (path_is(p, n, "/")) {
 		res->status = 200;
 		res->content_type = "text/html; charset=utf-8";
-		res->body = index_html;
-		res->body_len = sizeof(index_html) - 1;
+		res->body = rc_hub_chat_html;
+		res->body_len = rc_hub_chat_html_len;
 	}
 }
 
@@ -134,9 +194,11 @@ static void usage(FILE *f)
 "\n"
 "Endpoints:\n"
 "  ws://HOST:PORT/echo     echoes every message with its opcode\n"
+"  ws://HOST:PORT/ws/ROOM  a chat room: subscribes to topic ROOM, and each\n"
+"                          message sent is published to everyone in ROOM\n"
 "  GET /health             200 \"ok\"\n"
 "  GET /metrics            Prometheus text format counters\n"
-"  GET /                   a small index page\n"
+"  GET /                   a chat page (pick a room, talk)\n"
 "\n"
 "Options:\n"
 "  -H, --host ADDR               listen address (default 0.0.0.0)\n"
@@ -150,8 +212,14 @@ static void usage(FILE *f)
 "                                over it: close 1009\n"
 "      --max-head BYTES          largest request head (default 8192);\n"
 "                                over it: HTTP 431\n"
-"      --max-backpressure BYTES  queued output per connection before\n"
-"                                reading from it pauses (default 1048576)\n"
+"      --max-backpressure BYTES  queued output per connection (default\n"
+"                                1048576): past it, reading from it pauses\n"
+"                                and room messages follow --slow-policy\n"
+"      --slow-policy close|drop  a room member over --max-backpressure is\n"
+"                                closed with 1008 (close, default) or loses\n"
+"                                its oldest queued room messages (drop)\n"
+"      --no-echo-self            room messages are not sent back to their\n"
+"                                sender\n"
 "      --handshake-timeout SEC   request head must arrive within (10)\n"
 "      --idle-timeout SEC        keep-alive HTTP idle limit (60)\n"
 "      --close-timeout SEC       wait for the peer's close frame (5)\n"
@@ -188,6 +256,8 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_CLOSE_TIMEOUT,
 	OPT_SUBPROTO,
+	OPT_SLOW_POLICY,
+	OPT_NO_ECHO_SELF,
 };
 
 int main(int argc, char **argv)
@@ -205,6 +275,8 @@ int main(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 		{ "close-timeout", required_argument, NULL, OPT_CLOSE_TIMEOUT },
 		{ "subprotocol", required_argument, NULL, OPT_SUBPROTO },
+		{ "slow-policy", required_argument, NULL, OPT_SLOW_POLICY },
+		{ "no-echo-self", no_argument, NULL, OPT_NO_ECHO_SELF },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -214,7 +286,9 @@ int main(int argc, char **argv)
 	struct rc_handlers h = {
 		.on_upgrade = hub_upgrade,
 		.on_http = hub_http,
+		.on_open = hub_open,
 		.on_message = hub_message,
+		.on_close = hub_close,
 	};
 	unsigned long long v;
 	char why[256];
@@ -233,7 +307,7 @@ int main(int argc, char **argv)
 			cfg.port = (uint16_t)v;
 			break;
 		case 't':
-			ok = parse_num(optarg, 1024, &v) && v > 0;
+			ok = parse_num(optarg, MAX_WORKERS, &v) && v > 0;
 			cfg.threads = (unsigned)v;
 			break;
 		case OPT_NO_PIN:
@@ -271,6 +345,14 @@ int main(int argc, char **argv)
 			ok = cfg.nsubprotocols < MAX_PROTOCOLS;
 			protocols[cfg.nsubprotocols++] = optarg;
 			cfg.subprotocols = protocols;
+			break;
+		case OPT_SLOW_POLICY:
+			ok = !strcmp(optarg, "close") || !strcmp(optarg, "drop");
+			cfg.slow_policy = !strcmp(optarg, "drop") ? RC_SLOW_DROP :
+								   RC_SLOW_CLOSE;
+			break;
+		case OPT_NO_ECHO_SELF:
+			echo_self = false;
 			break;
 		case 'V':
 			printf("ringcast %s (simd: %s)\n", RINGCAST_VERSION,

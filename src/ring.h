@@ -18,6 +18,7 @@ enum rc_ud_op {
 	RC_UD_SEND,		/* one send from the connection's queue */
 	RC_UD_CLOSE,		/* close of the direct descriptor */
 	RC_UD_SHUTDOWN,		/* shutdown(SHUT_WR) of a connection */
+	RC_UD_INBOX,		/* MSG_RING from another worker: inbox mail */
 	RC_UD_WAKE,		/* read of the worker's eventfd (stop) */
 };
 

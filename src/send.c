@@ -1,13 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* send.c -- per-connection output queue of chunks, sent one chunk at a time. */
+/* send.c -- per-connection output queue; one vectored send per connection. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
+#include "msg.h"
 #include "ring.h"
 #include "send.h"
 #include "worker.h"
+
+/* Owner tags: a shared message has the low bit set (both types are at
+   least 8-byte aligned, so the bit is free). */
+static uintptr_t tag_msg(struct rc_msg *m)
+{
+	return (uintptr_t)m | 1;
+}
+
+static struct rc_msg *owner_msg(uintptr_t o)
+{
+	return (o & 1) ? (struct rc_msg *)(o & ~(uintptr_t)1) : NULL;
+}
+
+/* ---- pools ---- */
 
 static struct rc_chunk *chunk_get(struct rc_worker *w, size_t need)
 {
@@ -26,16 +40,14 @@ static struct rc_chunk *chunk_get(struct rc_worker *w, size_t need)
 		k->cap = (uint32_t)cap;
 	}
 	k->next = NULL;
-	k->off = 0;
+	k->refs = 0;
 	k->len = 0;
 	return k;
 }
 
 static void chunk_put(struct rc_worker *w, struct rc_chunk *k)
 {
-	/* Keep standard chunks for the next burst, but not without bound:
-	   memory goes back after a burst. */
-	if (k->cap == RC_CHUNK_SIZE && w->npool < RC_CHUNK_POOL_MAX) {
+	if (k->cap == RC_CHUNK_SIZE && w->npool < RC_POOL_MAX) {
 		k->next = w->pool;
 		w->pool = k;
 		w->npool++;
@@ -44,30 +56,122 @@ static void chunk_put(struct rc_worker *w, struct rc_chunk *k)
 	free(k);
 }
 
-uint8_t *rc__out_reserve(struct rc_conn *c, size_t n)
+static struct rc_segs *segs_get(struct rc_worker *w)
 {
-	struct rc_chunk *t = c->out_tail;
+	struct rc_segs *b = w->seg_pool;
 
-	if (t && t->cap - t->len >= n)
-		return t->data + t->len;
-	if (n > UINT32_MAX - sizeof(*t))
-		return NULL;
-	t = chunk_get(c->w, n);
-	if (!t)
-		return NULL;
-	if (c->out_tail)
-		c->out_tail->next = t;
-	else
-		c->out_head = t;
-	c->out_tail = t;
-	return t->data;
+	if (b) {
+		w->seg_pool = b->next;
+		w->nseg_pool--;
+	} else {
+		b = malloc(sizeof(*b));
+		if (!b)
+			return NULL;
+	}
+	b->next = NULL;
+	b->head = b->tail = b->sending = b->partial = 0;
+	return b;
 }
 
-void rc__out_commit(struct rc_conn *c, size_t used)
+static void segs_put(struct rc_worker *w, struct rc_segs *b)
 {
-	c->out_tail->len += (uint32_t)used;
-	c->out_bytes += used;
+	if (w->nseg_pool < RC_POOL_MAX) {
+		b->next = w->seg_pool;
+		w->seg_pool = b;
+		w->nseg_pool++;
+		return;
+	}
+	free(b);
+}
+
+/* ---- queueing ---- */
+
+/* A segment's bytes are all sent or dropped: let go of what owns them. */
+static void release(struct rc_conn *c, uintptr_t owner)
+{
+	struct rc_msg *m = owner_msg(owner);
+	struct rc_chunk *k = (struct rc_chunk *)owner;
+
+	if (m) {
+		rc__msg_put(m);
+		return;
+	}
+	if (--k->refs)
+		return;
+	/* No segment left in it: an idle connection keeps no buffer. */
+	if (k == c->wchunk)
+		c->wchunk = NULL;
+	chunk_put(c->w, k);
+}
+
+static int append(struct rc_conn *c, void *p, size_t n, uintptr_t owner)
+{
+	struct rc_segs *b = c->q_tail;
+
+	if (!b || b->tail == RC_SEGS) {
+		struct rc_segs *nb = segs_get(c->w);
+
+		if (!nb)
+			return -ENOMEM;
+		if (b)
+			b->next = nb;
+		else
+			c->q_head = nb;
+		c->q_tail = b = nb;
+	}
+	b->iov[b->tail].iov_base = p;
+	b->iov[b->tail].iov_len = n;
+	b->owner[b->tail] = owner;
+	b->tail++;
+	c->out_bytes += n;
 	rc__dirty(c);
+	return 0;
+}
+
+uint8_t *rc__out_reserve(struct rc_conn *c, size_t n)
+{
+	struct rc_chunk *k = c->wchunk;
+
+	if (k && k->cap - k->len >= n)
+		return k->data + k->len;
+	if (n > UINT32_MAX - sizeof(*k))
+		return NULL;
+	k = chunk_get(c->w, n);
+	if (!k)
+		return NULL;
+	/* The old write chunk stays alive while segments point into it. */
+	if (c->wchunk && !c->wchunk->refs)
+		chunk_put(c->w, c->wchunk);
+	c->wchunk = k;
+	return k->data;
+}
+
+int rc__out_commit(struct rc_conn *c, size_t used)
+{
+	struct rc_chunk *k = c->wchunk;
+	struct rc_segs *b = c->q_tail;
+	uint8_t *p = k->data + k->len;
+
+	if (!used)
+		return 0;	/* an empty segment would never complete */
+
+	k->len += (uint32_t)used;
+	/* Bytes right after the last segment's, in the same chunk, and not
+	   part of a send in flight: grow that segment instead of adding one,
+	   so many small frames still go out as one iovec. */
+	if (b && b->tail > b->head && b->owner[b->tail - 1] == (uintptr_t)k &&
+	    (uint8_t *)b->iov[b->tail - 1].iov_base +
+	    b->iov[b->tail - 1].iov_len == p &&
+	    (b != c->q_head || b->tail - 1 >= b->head + b->sending)) {
+		b->iov[b->tail - 1].iov_len += used;
+		c->out_bytes += used;
+		rc__dirty(c);
+		return 0;
+	}
+	if (append(c, p, used, (uintptr_t)k))
+		return -ENOMEM;
+	k->refs++;
+	return 0;
 }
 
 int rc__out_frame(struct rc_conn *c, unsigned opcode, const void *data,
@@ -82,51 +186,117 @@ int rc__out_frame(struct rc_conn *c, unsigned opcode, const void *data,
 	memcpy(p, hdr, hl);
 	if (len)
 		memcpy(p + hl, data, len);
-	rc__out_commit(c, hl + len);
-	return 0;
+	return rc__out_commit(c, hl + len);
 }
 
-int rc__out_bytes(struct rc_conn *c, const void *data, size_t len)
+int rc__out_msg(struct rc_conn *c, struct rc_msg *m)
 {
-	uint8_t *p = rc__out_reserve(c, len);
-
-	if (!p)
+	if (append(c, m->frame, m->frame_len, tag_msg(m))) {
+		rc__msg_put(m);
 		return -ENOMEM;
-	memcpy(p, data, len);
-	rc__out_commit(c, len);
+	}
 	return 0;
 }
+
+unsigned rc__out_drop_shared(struct rc_conn *c, size_t need, size_t limit)
+{
+	unsigned dropped = 0;
+
+	for (struct rc_segs *b = c->q_head; b; b = b->next) {
+		/* Never a segment being sent, nor one partly sent: a frame
+		   is all or nothing on the wire. */
+		uint16_t from = b->head;
+		uint16_t to;
+
+		if (b == c->q_head)
+			from = (uint16_t)(b->head + (b->sending ? b->sending :
+						     b->partial));
+		to = from;
+		for (uint16_t i = from; i < b->tail; i++) {
+			struct rc_msg *m = owner_msg(b->owner[i]);
+
+			if (m && c->out_bytes + need > limit) {
+				c->out_bytes -= b->iov[i].iov_len;
+				rc__msg_put(m);
+				dropped++;
+				continue;
+			}
+			b->iov[to] = b->iov[i];
+			b->owner[to] = b->owner[i];
+			to++;
+		}
+		b->tail = to;
+		if (c->out_bytes + need <= limit)
+			break;
+	}
+	return dropped;
+}
+
+/* ---- sending ---- */
 
 void rc__out_kick(struct rc_conn *c)
 {
-	struct rc_chunk *k = c->out_head;
+	struct rc_segs *b = c->q_head;
 	struct io_uring_sqe *sqe;
+	unsigned n;
 
-	if ((c->flags & RC_CF_SEND_BUSY) || !k || c->state == RC_CONN_DEAD)
+	if ((c->flags & RC_CF_SEND_BUSY) || !b || c->state == RC_CONN_DEAD)
+		return;
+	n = (unsigned)(b->tail - b->head);
+	if (!n)
 		return;
 	sqe = rc__sqe(c->w);
-	io_uring_prep_send(sqe, (int)c->slot, k->data + k->off, k->len - k->off,
-			   MSG_NOSIGNAL);
+	if (n == 1) {
+		io_uring_prep_send(sqe, (int)c->slot, b->iov[b->head].iov_base,
+				   b->iov[b->head].iov_len, MSG_NOSIGNAL);
+	} else {
+		memset(&b->mh, 0, sizeof(b->mh));
+		b->mh.msg_iov = &b->iov[b->head];
+		b->mh.msg_iovlen = n;
+		io_uring_prep_sendmsg(sqe, (int)c->slot, &b->mh, MSG_NOSIGNAL);
+	}
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_SEND, c->slot));
+	b->sending = (uint16_t)n;
 	c->flags |= RC_CF_SEND_BUSY;
 }
 
-static void pop_head(struct rc_conn *c)
+/* Account @n sent bytes against the head block's segments. */
+static void consume(struct rc_conn *c, size_t n)
 {
-	struct rc_chunk *k = c->out_head;
+	struct rc_segs *b = c->q_head;
 
-	c->out_head = k->next;
-	if (!c->out_head)
-		c->out_tail = NULL;
-	chunk_put(c->w, k);
+	c->out_bytes -= n;
+	while (n) {
+		struct iovec *v = &b->iov[b->head];
+
+		if (n < v->iov_len) {
+			v->iov_base = (uint8_t *)v->iov_base + n;
+			v->iov_len -= n;
+			b->partial = 1;
+			break;
+		}
+		n -= v->iov_len;
+		release(c, b->owner[b->head]);
+		b->head++;
+		b->partial = 0;
+	}
+	b->sending = 0;
+	/* Return drained blocks; an idle connection keeps none. */
+	while (b && b->head == b->tail) {
+		c->q_head = b->next;
+		if (!c->q_head)
+			c->q_tail = NULL;
+		segs_put(c->w, b);
+		b = c->q_head;
+	}
 }
 
 void rc__out_complete(struct rc_conn *c, int res)
 {
-	struct rc_chunk *k = c->out_head;
-
 	c->flags &= ~RC_CF_SEND_BUSY;
+	if (c->q_head)
+		c->q_head->sending = 0;
 	if (c->state == RC_CONN_DEAD) {
 		rc__out_discard(c);
 		return;
@@ -137,31 +307,43 @@ void rc__out_complete(struct rc_conn *c, int res)
 		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
 		return;
 	}
-	k->off += (uint32_t)res;
-	c->out_bytes -= (size_t)res;
-	if (k->off == k->len)
-		pop_head(c);
+	consume(c, (size_t)res);
 	rc__out_kick(c);
 	rc__conn_sent(c);
 }
 
 void rc__out_discard(struct rc_conn *c)
 {
-	/* A chunk the kernel is still sending from stays until its CQE. */
-	while (c->out_head && !(c->out_head == c->out_tail &&
-				(c->flags & RC_CF_SEND_BUSY))) {
-		if (c->flags & RC_CF_SEND_BUSY) {
-			struct rc_chunk *k = c->out_head->next;
+	struct rc_segs *b = c->q_head;
 
-			c->out_head->next = k->next;
-			if (c->out_tail == k)
-				c->out_tail = c->out_head;
-			chunk_put(c->w, k);
-			continue;
+	while (b) {
+		struct rc_segs *next = b->next;
+		/* Segments the kernel is still sending from stay until their
+		   completion comes back. */
+		uint16_t keep = b == c->q_head && (c->flags & RC_CF_SEND_BUSY) ?
+				b->sending : 0;
+
+		for (uint16_t i = (uint16_t)(b->head + keep); i < b->tail; i++) {
+			c->out_bytes -= b->iov[i].iov_len;
+			release(c, b->owner[i]);
 		}
-		pop_head(c);
+		b->tail = (uint16_t)(b->head + keep);
+		if (!keep) {
+			segs_put(c->w, b);
+			if (b == c->q_head)
+				c->q_head = next;
+		} else {
+			b->next = NULL;
+			c->q_tail = b;
+		}
+		b = next;
 	}
-	c->out_bytes = 0;
+	if (!c->q_head)
+		c->q_tail = NULL;
+	if (c->wchunk && !c->wchunk->refs) {
+		chunk_put(c->w, c->wchunk);
+		c->wchunk = NULL;
+	}
 }
 
 void rc__out_pool_free(struct rc_worker *w)
@@ -172,5 +354,11 @@ void rc__out_pool_free(struct rc_worker *w)
 		w->pool = k->next;
 		free(k);
 	}
-	w->npool = 0;
+	while (w->seg_pool) {
+		struct rc_segs *b = w->seg_pool;
+
+		w->seg_pool = b->next;
+		free(b);
+	}
+	w->npool = w->nseg_pool = 0;
 }

@@ -36,6 +36,8 @@ struct rc_config rc_config_default(void)
 		.idle_timeout_ms = 60000,
 		.recv_buffers = 512,
 		.recv_buffer_size = 16384,
+		.max_topics = 65536,
+		.slow_policy = RC_SLOW_CLOSE,
 	};
 	return c;
 }
@@ -76,6 +78,8 @@ static void fill_defaults(struct rc_config *c)
 		c->recv_buffers = d.recv_buffers;
 	if (!c->recv_buffer_size)
 		c->recv_buffer_size = d.recv_buffer_size;
+	if (!c->max_topics)
+		c->max_topics = d.max_topics;
 }
 
 static int why_set(char *why, size_t cap, int err, const char *msg)
@@ -251,7 +255,14 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	if (h)
 		s->h = *h;
 	s->user = user;
+	if (s->cfg.threads > 64)
+		s->cfg.threads = 64;	/* workers are bits of a 64-bit mask */
 	s->nworkers = s->cfg.threads;
+	ret = rc__topics_init(s, s->cfg.max_topics);
+	if (ret) {
+		errno = -ret;
+		goto out_free;
+	}
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (!s->workers)
 		goto out_free;
@@ -382,21 +393,44 @@ void rc_server_free(struct rc_server *s)
 		}
 	}
 	free(s->workers);
+	rc__topics_free(s);
 	free(s);
+}
+
+static void add_worker_stats(const struct rc_worker *w, struct rc_stats *out)
+{
+	uint64_t *o = (uint64_t *)out;
+
+	for (int k = 0; k < RC_STAT_COUNT; k++)
+		o[k] += atomic_load_explicit(&w->stats.v[k],
+					     memory_order_relaxed);
 }
 
 int rc_server_stats(const struct rc_server *s, struct rc_stats *out)
 {
-	uint64_t *o = (uint64_t *)out;
-
 	if (!s || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < s->nworkers; i++)
-		for (int k = 0; k < RC_STAT_COUNT; k++)
-			o[k] += atomic_load_explicit(&s->workers[i]->stats.v[k],
-						     memory_order_relaxed);
+		add_worker_stats(s->workers[i], out);
+	out->published += atomic_load_explicit(&s->published_elsewhere,
+					       memory_order_relaxed);
 	return 0;
+}
+
+int rc_server_worker_stats(const struct rc_server *s, unsigned i,
+			   struct rc_stats *out)
+{
+	if (!s || !out || i >= s->nworkers)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	add_worker_stats(s->workers[i], out);
+	return 0;
+}
+
+unsigned rc_server_workers(const struct rc_server *s)
+{
+	return s ? s->nworkers : 0;
 }
 
 const char *rc_simd_name(void)

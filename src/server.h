@@ -10,6 +10,7 @@
 #include "ringcast.h"
 
 struct rc_worker;
+struct rc_topic_slot;
 
 /* One counter per field of struct rc_stats, in the same order. */
 enum rc_stat {
@@ -29,6 +30,10 @@ enum rc_stat {
 	RC_STAT_TOO_BIG,
 	RC_STAT_TIMEOUTS,
 	RC_STAT_BACKPRESSURE,
+	RC_STAT_PUBLISHED,
+	RC_STAT_DELIVERIES,
+	RC_STAT_DROPPED,
+	RC_STAT_SLOW_CLOSES,
 	RC_STAT_COUNT
 };
 
@@ -62,6 +67,12 @@ struct rc_server {
 	   atomic add per accept and per close, never per message. */
 	_Atomic unsigned nconns;
 	int joined;
+	/* Shared topic hint table (pubsub.c). */
+	struct rc_topic_slot *slots;
+	uint32_t slot_mask;
+	_Atomic int slots_full;
+	/* rc_publish calls from threads that are not workers. */
+	_Atomic uint64_t published_elsewhere;
 };
 
 #endif /* RC_SERVER_H */

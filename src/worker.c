@@ -353,16 +353,18 @@ static void handle_cqe(struct rc_worker *w, struct io_uring_cqe *cqe)
 	case RC_UD_SHUTDOWN: {
 		struct rc_conn *c = &w->conns[rc_ud_slot(cqe->user_data)];
 
-		c->flags &= (uint16_t)~RC_CF_SHUT_BUSY;
+		c->flags &= ~RC_CF_SHUT_BUSY;
 		rc__conn_reap(c);
 		break;
 	}
 	case RC_UD_WAKE:
+		/* Stop, or inbox mail from a thread that is not a worker. */
 		if (!w->stopping && atomic_load(&w->srv->stopping))
 			go_away(w);
 		else if (!w->stopping)
 			wake_arm(w);
 		break;
+	case RC_UD_INBOX:	/* drained after every batch anyway */
 	case RC_UD_IGNORE:
 		break;
 	}
@@ -380,7 +382,7 @@ static void loop(struct rc_worker *w)
 		dirty_flush(w);
 		if (w->stopping && w->nconns == 0)
 			break;
-		wait = timers_next_ms(w);
+		wait = w->inbox_busy ? 0 : timers_next_ms(w);
 		ts.tv_sec = wait / 1000;
 		ts.tv_nsec = (long long)(wait % 1000) * 1000000;
 		/* One syscall per turn: submits everything queued since the
@@ -392,6 +394,7 @@ static void loop(struct rc_worker *w)
 				handle_cqe(w, cqes[i]);
 			io_uring_cq_advance(&w->ring, n);
 		}
+		w->inbox_busy = !rc__inbox_drain(w);
 		timers_expire(w);
 	}
 }
@@ -427,6 +430,7 @@ int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
 	w->hdrs = calloc(cfg->max_headers, sizeof(*w->hdrs));
 	if (!w->conns || !w->hdrs)
 		return -ENOMEM;
+	rc__inbox_init(&w->inbox);
 	w->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->wake_fd < 0)
 		return -errno;
@@ -472,6 +476,7 @@ void *rc__worker_main(void *arg)
 {
 	struct rc_worker *w = arg;
 
+	rc__self = w;
 	pin(w);
 	w->init_err = ring_setup(w);
 	sem_post(&w->ready);
@@ -495,7 +500,7 @@ void rc__worker_free(struct rc_worker *w)
 	for (uint32_t i = 0; w->conns && i < w->nslots; i++) {
 		struct rc_conn *c = &w->conns[i];
 
-		c->flags &= (uint16_t)~RC_CF_SEND_BUSY;
+		c->flags &= ~RC_CF_SEND_BUSY;
 		if (c->state != RC_CONN_FREE) {
 			c->state = RC_CONN_DEAD;
 			rc__out_discard(c);
@@ -503,6 +508,7 @@ void rc__worker_free(struct rc_worker *w)
 			free(c->ctrl);
 		}
 	}
+	rc__worker_pubsub_free(w);
 	rc__out_pool_free(w);
 	free(w->conns);
 	free(w->hdrs);

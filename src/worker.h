@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "conn.h"
+#include "pubsub.h"
 #include "send.h"
 #include "server.h"
 
@@ -51,6 +52,19 @@ struct rc_worker {
 
 	struct rc_chunk *pool;		/* free standard chunks */
 	unsigned npool;
+	struct rc_segs *seg_pool;	/* free segment blocks */
+	unsigned nseg_pool;
+
+	/* Published messages for this worker: any thread pushes, then rings
+	   the bell (MSG_RING from workers, the eventfd from elsewhere)
+	   unless it is already ringing. */
+	struct rc_inbox inbox;
+	_Atomic int bell;
+	bool inbox_busy;		/* a push was half done: poll again */
+
+	/* Local topics with subscribers on this worker. */
+	struct rc_topic **topics;
+	uint32_t topic_cap, topic_count, topic_used;
 
 	struct rc_counters stats;
 };

@@ -14,44 +14,12 @@
 #include "frame.h"
 /* Built into this test directly, so CMake needs no extra source. */
 #include "ref/utf8_ref.c"
+#include "ref/testutil.h"
 
 #define KEY 0x9AC3E10Fu		/* a masking key with no zero byte */
 
-/* assert_memory_equal(), at memcmp() speed for 64 KiB payloads. */
-static void expect_bytes(const void *got, const void *want, size_t n)
-{
-	const uint8_t *g = got, *w = want;
-
-	if (!n || !memcmp(g, w, n))
-		return;
-	for (size_t i = 0; i < n; i++)
-		if (g[i] != w[i])
-			fail_msg("byte %zu of %zu: %#x, want %#x", i, n, g[i],
-				 w[i]);
-}
-
-/* xorshift64*: fixed seed, same sequence on every libc. */
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
-/* The kernel sets this build and CPU can run; decoding runs on each. */
-static size_t get_impls(const struct rc_simd *out[3])
-{
-	static const char *const names[] = { "scalar", "avx2", "avx512" };
-	size_t n = 0;
-
-	for (size_t i = 0; i < 3; i++)
-		if (rc_simd_get(names[i]))
-			out[n++] = rc_simd_get(names[i]);
-	return n;
-}
+/* xorshift64* state: a fixed seed, so every run tests the same inputs. */
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
 
 /*
  * Valid UTF-8 of exactly @n bytes: mostly ASCII, like real text, with
@@ -65,7 +33,7 @@ static void make_text(uint8_t *out, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		uint64_t r = rng();
+		uint64_t r = rng_next(&rng);
 		uint8_t b[4];
 		size_t k;
 
@@ -343,7 +311,7 @@ static void check_splits(bool server, const uint8_t *wire, size_t n,
 
 		/* chunks of 1..16 bytes: many header and code point splits */
 		while (at < n) {
-			at += 1 + rng() % 16;
+			at += 1 + rng_next(&rng) % 16;
 			bytes[ncuts++] = at < n ? at : n;
 		}
 		check_cuts(server, wire, n, bytes, ncuts, want, nwant);
@@ -358,7 +326,7 @@ static void check_splits(bool server, const uint8_t *wire, size_t n,
 static void test_split_lengths(void **state)
 {
 	static const size_t lens[] = { 0, 1, 125, 126, 127, 65535, 65536 };
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 	uint32_t key = KEY;
 
@@ -380,7 +348,7 @@ static void test_split_lengths(void **state)
 					make_text(payload, len);
 				else
 					for (size_t b = 0; b < len; b++)
-						payload[b] = (uint8_t)rng();
+						payload[b] = (uint8_t)rng_next(&rng);
 				n = put_frame(wire, (uint8_t)(0x80 | op), payload,
 					      len, &key);
 				/* the decoder's own logic at every split
@@ -404,7 +372,7 @@ static void test_split_lengths(void **state)
 static void test_fragmented_with_control(void **state)
 {
 	static const char text[] = "Hel\xc3\xa9lo w\xe2\x82\xacrld \xf0\x9f\x98\x80!";
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 	uint8_t ping[RC_FRAME_CONTROL_MAX];
 	uint8_t wire[512];
@@ -665,7 +633,7 @@ static void test_max_message(void **state)
 /* UTF-8 errors in TEXT messages fail in the frame that proves them. */
 static void test_utf8_errors(void **state)
 {
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 	uint32_t key = KEY;
 	uint8_t wire[4][64];

@@ -15,6 +15,7 @@
 #include "simd/simd.h"
 /* Built into this test directly, so CMake needs no extra source. */
 #include "ref/utf8_ref.c"
+#include "ref/testutil.h"
 
 /*
  * Inputs are placed right before a PROT_NONE page, as picohttpparser's
@@ -72,41 +73,8 @@ static uint8_t *place(const struct rc_simd *impl, const void *src, size_t n)
 	return p;
 }
 
-/* The kernel sets this build and CPU can run; the tests run on each. */
-static size_t get_impls(const struct rc_simd *out[3])
-{
-	static const char *const names[] = { "scalar", "avx2", "avx512" };
-	size_t n = 0;
-
-	for (size_t i = 0; i < 3; i++)
-		if (rc_simd_get(names[i]))
-			out[n++] = rc_simd_get(names[i]);
-	return n;
-}
-
-/* assert_memory_equal(), at memcmp() speed for 64 KiB payloads. */
-static void expect_bytes(const void *got, const void *want, size_t n)
-{
-	const uint8_t *g = got, *w = want;
-
-	if (!n || !memcmp(g, w, n))
-		return;
-	for (size_t i = 0; i < n; i++)
-		if (g[i] != w[i])
-			fail_msg("byte %zu of %zu: %#x, want %#x", i, n, g[i],
-				 w[i]);
-}
-
-/* xorshift64*: fixed seed, same sequence on every libc. */
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1Dull;
-}
+/* xorshift64* state: a fixed seed, so every run tests the same inputs. */
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
 static uint32_t random_cp(void)
 {
@@ -115,18 +83,20 @@ static uint32_t random_cp(void)
 					  0x10000, 0x10FFFF };
 	uint32_t cp;
 
-	switch (rng() % 8) {
+	switch (rng_next(&rng) % 8) {
 	case 0:
-		return 0x80 + (uint32_t)(rng() % (0x800 - 0x80));
+		return 0x80 + (uint32_t)(rng_next(&rng) % (0x800 - 0x80));
 	case 1:
-		cp = 0x800 + (uint32_t)(rng() % (0x10000 - 0x800));
+		cp = 0x800 + (uint32_t)(rng_next(&rng) % (0x10000 - 0x800));
 		return cp >= 0xD800 && cp <= 0xDFFF ? cp - 0x800 : cp;
 	case 2:
-		return 0x10000 + (uint32_t)(rng() % (0x110000 - 0x10000));
+		return 0x10000 +
+		       (uint32_t)(rng_next(&rng) % (0x110000 - 0x10000));
 	case 3:
-		return edges[rng() % (sizeof(edges) / sizeof(edges[0]))];
+		return edges[rng_next(&rng) %
+			     (sizeof(edges) / sizeof(edges[0]))];
 	default:
-		return 0x20 + (uint32_t)(rng() % 0x5F);
+		return 0x20 + (uint32_t)(rng_next(&rng) % 0x5F);
 	}
 }
 
@@ -151,25 +121,25 @@ static void random_text(uint8_t *out, size_t n)
 /* Break @p in a few random ways: bytes, bits, truncation-like holes. */
 static void corrupt(uint8_t *p, size_t n)
 {
-	size_t times = 1 + rng() % 3;
+	size_t times = 1 + rng_next(&rng) % 3;
 
 	if (!n)
 		return;
 	while (times--) {
-		size_t i = rng() % n;
+		size_t i = rng_next(&rng) % n;
 
-		switch (rng() % 4) {
+		switch (rng_next(&rng) % 4) {
 		case 0:
-			p[i] = (uint8_t)rng();
+			p[i] = (uint8_t)rng_next(&rng);
 			break;
 		case 1:
-			p[i] ^= (uint8_t)(1u << (rng() % 8));
+			p[i] ^= (uint8_t)(1u << (rng_next(&rng) % 8));
 			break;
 		case 2:
-			p[i] = (uint8_t)(0x80 + rng() % 0x40);
+			p[i] = (uint8_t)(0x80 + rng_next(&rng) % 0x40);
 			break;
 		default:
-			p[i] = (uint8_t)(0xC0 + rng() % 0x40);
+			p[i] = (uint8_t)(0xC0 + rng_next(&rng) % 0x40);
 			break;
 		}
 	}
@@ -232,7 +202,7 @@ static long expected_chunk(const uint8_t *p, size_t n, const size_t *cuts,
 static void check_chunks(const struct rc_simd *impl, const uint8_t *p,
 			 size_t n, const size_t *cuts, size_t ncuts)
 {
-	uint32_t key = (uint32_t)rng();
+	uint32_t key = (uint32_t)rng_next(&rng);
 	long want = expected_chunk(p, n, cuts, ncuts);
 
 	assert_int_equal(feed_chunks(impl, p, n, cuts, ncuts, NULL), want);
@@ -263,7 +233,7 @@ static void check_stream(const struct rc_simd *impl, const uint8_t *p,
 /* Every check on one input whose verdict is known. */
 static void check_input(const uint8_t *p, size_t n, bool valid)
 {
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 
 	assert_int_equal(ref_utf8_scan(p, n) == 0, valid);
@@ -451,7 +421,7 @@ static void test_scan_tails(void **state)
 		TAIL("\x80", -1), TAIL("\xe2\x82" "a", -1),
 		TAIL("abcdefgh\xf4\x90", -1),
 	};
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 
 	(void)state;
@@ -501,7 +471,7 @@ static void check_sequence(const struct rc_simd *impl, const uint8_t *seq,
 
 static void test_exhaustive_1_2_3(void **state)
 {
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 	size_t nvalid = 0;
 
@@ -535,7 +505,7 @@ static void test_sample_4(void **state)
 					0x9F, 0xA0, 0xBF, 0xC0, 0xE0, 0xF0,
 					0xFF };
 	const size_t nt = sizeof(tail);
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 
 	(void)state;
@@ -567,7 +537,7 @@ static void test_fail_fast(void **state)
 		{ "\xf0\x9f", "\x98" "A" }, { "ab\xf0\x9f\x98", "Abcdefgh" },
 		{ "\xf0\x9f\x98", "\x80\xff" }, { "ok", "\xc0\x80" },
 	};
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 
 	(void)state;
@@ -628,22 +598,23 @@ static void test_finish(void **state)
 /* Random text, half of it corrupted: scans and streams vs the reference. */
 static void test_random(void **state)
 {
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 	uint8_t buf[4096];
 	size_t nbad = 0;
 
 	(void)state;
 	for (unsigned iter = 0; iter < 20000; iter++) {
-		size_t n = iter < 19000 ? rng() % 200 : rng() % sizeof(buf);
-		size_t cuts[6], ncuts = 1 + rng() % 5;
+		size_t n = iter < 19000 ? rng_next(&rng) % 200 :
+					  rng_next(&rng) % sizeof(buf);
+		size_t cuts[6], ncuts = 1 + rng_next(&rng) % 5;
 
 		random_text(buf, n);
-		if (rng() & 1)
+		if (rng_next(&rng) & 1)
 			corrupt(buf, n);
 		nbad += ref_utf8_scan(buf, n) != 0;
 		for (size_t c = 0; c + 1 < ncuts; c++)
-			cuts[c] = n ? rng() % (n + 1) : 0;
+			cuts[c] = n ? rng_next(&rng) % (n + 1) : 0;
 		cuts[ncuts - 1] = n;
 		/* insertion sort: cuts must ascend */
 		for (size_t c = 1; c < ncuts; c++)
@@ -654,7 +625,7 @@ static void test_random(void **state)
 				cuts[d - 1] = t;
 			}
 		for (size_t i = 0; i < nimpl; i++) {
-			size_t off = n ? rng() % n : 0;
+			size_t off = n ? rng_next(&rng) % n : 0;
 			long want = ref_utf8_scan(buf + off, n - off);
 
 			assert_int_equal(impls[i]->utf8_scan(place(impls[i], buf + off, n - off),
@@ -673,13 +644,13 @@ static void test_unmask(void **state)
 {
 	static const uint32_t keys[] = { 0x00000000u, 0xFFFFFFFFu,
 					 0x12345678u, 0x80C0E0F1u };
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 	uint8_t src[300 + 64], want[300 + 64];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(src); i++)
-		src[i] = (uint8_t)rng();
+		src[i] = (uint8_t)rng_next(&rng);
 	for (size_t i = 0; i < nimpl; i++)
 		for (size_t n = 0; n <= 300; n++)
 			for (size_t off = 0; off < 4; off++)
@@ -704,7 +675,7 @@ static void test_unmask(void **state)
 /* The fused kernel: unmask all, then the same verdict as the reference. */
 static void test_unmask_utf8_scan(void **state)
 {
-	const struct rc_simd *impls[3];
+	const struct rc_simd *impls[NIMPLS];
 	size_t nimpl = get_impls(impls);
 	uint8_t text[300];
 
@@ -713,12 +684,12 @@ static void test_unmask_utf8_scan(void **state)
 		for (size_t n = 0; n <= 300; n++)
 			for (size_t off = 0; off < 4; off++)
 				for (size_t mis = 0; mis < 16; mis++) {
-					uint32_t key = (uint32_t)rng();
+					uint32_t key = (uint32_t)rng_next(&rng);
 					uint8_t *p = arena + 64 + mis;
 					long want, got;
 
 					random_text(text, n);
-					if (rng() % 4 == 0)
+					if (rng_next(&rng) % 4 == 0)
 						corrupt(text, n);
 					want = ref_utf8_scan(text, n);
 					memcpy(p, text, n);

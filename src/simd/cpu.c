@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "simd.h"
 
 /*
@@ -19,10 +20,6 @@ static int always(void)
 {
 	return 1;
 }
-
-/* Defined in utf8_avx2.c and utf8_avx512.c. */
-extern const struct rc_simd rc_simd_avx2;
-extern const struct rc_simd rc_simd_avx512;
 
 /*
  * Each test names every extension its files are built with (CMakeLists.txt),

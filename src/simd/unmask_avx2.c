@@ -3,21 +3,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "simd.h"
-
-/*
- * Used by utf8_avx2.c (the kernel table and the fused kernel's tail); the
- * prototype belongs in a private src/simd header.
- */
-void rc__unmask_avx2(uint8_t *p, size_t n, uint32_t key, size_t off);
-
-/* The key as it falls on payload bytes 0..3 when unmasking starts at @off. */
-static inline uint32_t key_at(uint32_t key, size_t off)
-{
-	unsigned int s = (off & 3) * 8;
-
-	return (key >> s) | (key << ((32 - s) & 31));
-}
 
 /*
  * XOR the last 0..31 bytes; @k is already rotated to p[0]. Every step is a
@@ -59,7 +46,7 @@ static void xor_tail(uint8_t *p, size_t n, uint32_t k)
 
 void rc__unmask_avx2(uint8_t *p, size_t n, uint32_t key, size_t off)
 {
-	uint32_t k = key_at(key, off);
+	uint32_t k = rc__key_at(key, off);
 	size_t i = 0;
 	__m256i kv;
 
@@ -72,7 +59,7 @@ void rc__unmask_avx2(uint8_t *p, size_t n, uint32_t key, size_t off)
 		size_t head = -(uintptr_t)p & 31;
 
 		xor_tail(p, head, k);
-		k = key_at(key, off + head);
+		k = rc__key_at(key, off + head);
 		i = head;
 	}
 	kv = _mm256_set1_epi32((int)k);

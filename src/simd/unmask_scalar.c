@@ -2,10 +2,8 @@
 /* unmask_scalar.c -- portable unmask kernel and the scalar kernel table. */
 #include <string.h>
 
+#include "kernels.h"
 #include "simd.h"
-
-/* From utf8_scalar.c; only this table refers to it. */
-long rc__utf8_scan_scalar(const uint8_t *p, size_t n);
 
 /*
  * The key rotated by @off and repeated to 8 bytes, in memory order: one

@@ -2,31 +2,18 @@
 /* utf8_avx2.c -- UTF-8 validation (Keiser & Lemire) and fused unmask, AVX2. */
 #include <immintrin.h>
 
+#include "kernels.h"
 #include "simd.h"
 
 /*
- * Shared within src/simd (the prototypes belong in a private header):
- * rc__utf8_lut and rc__utf8_tail are used by utf8_avx512.c as well.
- */
-void rc__unmask_avx2(uint8_t *p, size_t n, uint32_t key, size_t off);
-extern const uint8_t rc__utf8_lut[3][16];
-long rc__utf8_tail(const uint8_t *p, size_t n);
-
-/* The key as it falls on payload bytes 0..3 when unmasking starts at @off. */
-static inline uint32_t key_at(uint32_t key, size_t off)
-{
-	unsigned int s = (off & 3) * 8;
-
-	return (key >> s) | (key << ((32 - s) & 31));
-}
-
-/*
  * Keiser & Lemire, "Validating UTF-8 in less than one instruction per
- * byte" (2021), section 5: every error but a missing 3rd/4th byte shows in
- * a pair of adjacent bytes, and is told by the high nibble of the first
- * byte, its low nibble and the high nibble of the second. Each of the three
- * tables maps its nibble to the set of errors that nibble allows; a pair is
- * bad when some error bit survives in all three.
+ * byte" (Software: Practice and Experience, 2021). Every error shows in a
+ * pair of adjacent bytes, but for the 3rd and 4th bytes of a sequence,
+ * which are checked against the lead byte 2 or 3 bytes before. A pair's
+ * errors are told by the high nibble of its first byte, that byte's low
+ * nibble and the high nibble of the second byte: each of the three tables
+ * maps its nibble to the set of errors the nibble allows, and a pair is bad
+ * when some error bit survives in all three.
  */
 enum {
 	TOO_SHORT = 1 << 0,	/* lead byte, then no continuation */
@@ -309,9 +296,10 @@ static long utf8_scan(const uint8_t *p, size_t n)
 		__m256i b = _mm256_loadu_si256(q + 1);
 		__m256i c = _mm256_loadu_si256(q + 2);
 		__m256i d = _mm256_loadu_si256(q + 3);
+		__m256i any = _mm256_or_si256(_mm256_or_si256(a, b),
+					      _mm256_or_si256(c, d));
 
-		if (_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(a, b),
-							 _mm256_or_si256(c, d)))) {
+		if (_mm256_movemask_epi8(any)) {
 			feed_checked(&s, a, b);
 			feed_checked(&s, c, d);
 			i += 128;
@@ -323,7 +311,8 @@ static long utf8_scan(const uint8_t *p, size_t n)
 		 * for want of ymm registers; they stay out of this loop).
 		 */
 		i += ascii_run(p + i + 128, n - i - 128) + 128;
-		feed_ascii(&s, _mm256_loadu_si256((const __m256i *)(p + i - 32)));
+		q = (const __m256i *)(p + i - 32);
+		feed_ascii(&s, _mm256_loadu_si256(q));
 	}
 	if (n - i >= 64) {
 		feed64(&s, _mm256_loadu_si256((const __m256i *)(p + i)),
@@ -348,7 +337,7 @@ static long utf8_scan(const uint8_t *p, size_t n)
  */
 static long unmask_utf8_scan(uint8_t *p, size_t n, uint32_t key, size_t off)
 {
-	__m256i kv = _mm256_set1_epi32((int)key_at(key, off));
+	__m256i kv = _mm256_set1_epi32((int)rc__key_at(key, off));
 	struct utf8_avx2 s;
 	size_t i = 0;
 

@@ -3,20 +3,8 @@
 #include <immintrin.h>
 #include <stdbool.h>
 
+#include "kernels.h"
 #include "simd.h"
-
-/* From unmask_avx512.c and utf8_avx2.c; belong in a private header. */
-void rc__unmask_avx512(uint8_t *p, size_t n, uint32_t key, size_t off);
-extern const uint8_t rc__utf8_lut[3][16];
-long rc__utf8_tail(const uint8_t *p, size_t n);
-
-/* The key as it falls on payload bytes 0..3 when unmasking starts at @off. */
-static inline uint32_t key_at(uint32_t key, size_t off)
-{
-	unsigned int s = (off & 3) * 8;
-
-	return (key >> s) | (key << ((32 - s) & 31));
-}
 
 /* Same method and tables as utf8_avx2.c, on 64-byte blocks. */
 struct utf8_avx512 {
@@ -167,7 +155,7 @@ scan(uint8_t *p, size_t n, uint32_t key, size_t off, bool fused)
 	size_t lead = n <= 64 ? 0 : (uintptr_t)p & 63;
 	uint8_t *b = (uint8_t *)((uintptr_t)p - lead);
 	size_t left = n + lead;		/* bytes from b to the end */
-	__m512i kv = _mm512_set1_epi32((int)key_at(key, off - lead));
+	__m512i kv = _mm512_set1_epi32((int)rc__key_at(key, off - lead));
 	__mmask64 m = _cvtu64_mask64(~0ull << lead);
 	struct utf8_avx512 s;
 	__m512i v;

@@ -2,6 +2,7 @@
 /* utf8_scalar.c -- portable UTF-8 validator over the byte ranges of RFC 3629. */
 #include <string.h>
 
+#include "kernels.h"
 #include "simd.h"
 
 #define ASCII_MASK 0x8080808080808080ull

@@ -1,0 +1,309 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// chat_test.js -- headless-Chromium test of the hub's chat page.
+//
+//   node tests/browser/chat_test.js /path/to/ringcast
+//
+// Starts the hub on a free port, opens the chat page (GET /) in Debian's
+// Chromium driven by playwright-core: two pages in one room, a third in
+// another room. A message typed in one page must appear in the other (and in
+// the sender's own list), and never in the other room. Then SIGTERM must make
+// the hub exit 0.
+//
+// Exit status: 0 all passed, 1 any failure, 77 skipped (playwright-core or
+// /usr/bin/chromium not installed; scripts/setup installs both).
+'use strict';
+
+const { spawn } = require('child_process');
+const crypto = require('crypto');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const CHROMIUM = '/usr/bin/chromium';
+const OVERALL_TIMEOUT_MS = 60000;
+const MSG_TIMEOUT_MS = 5000;
+
+// ---- skip when the tools are not installed ---------------------------------
+let chromium;
+try {
+  ({ chromium } = require('playwright-core'));
+} catch (e) {
+  console.log('SKIP: playwright-core is not installed ' +
+              '(run scripts/setup, or npm ci in tests/browser)');
+  process.exit(77);
+}
+if (!fs.existsSync(CHROMIUM)) {
+  console.log(`SKIP: ${CHROMIUM} is missing (run scripts/setup: apt-get install chromium)`);
+  process.exit(77);
+}
+
+const hubPath = process.argv[2];
+if (!hubPath) {
+  console.log('usage: node chat_test.js /path/to/ringcast');
+  process.exit(1);
+}
+
+// ---- bookkeeping -------------------------------------------------------------
+let passed = 0, failed = 0;
+let hub = null, hubOutput = '', hubExit = null;
+let browser = null;
+let finishing = false;
+
+// After the overall timeout fired, late results of the aborted run are noise.
+function pass(name) { if (finishing) return; passed++; console.log(`ok   - ${name}`); }
+function fail(name, err) {
+  if (finishing) return;
+  failed++;
+  const msg = (err && err.message ? err.message : String(err)).split('\n')[0];
+  console.log(`FAIL - ${name}: ${msg}`);
+}
+
+async function check(name, fn) {
+  try { await fn(); pass(name); return true; } catch (e) { fail(name, e); return false; }
+}
+
+// A setup step everything after it depends on: on failure stop here.
+class Abort extends Error {}
+async function must(name, fn) {
+  if (!(await check(name, fn))) throw new Abort(name);
+}
+
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+function withTimeout(p, ms, what) {
+  let t;
+  return Promise.race([p, new Promise((_, rej) => {
+    t = setTimeout(() => rej(new Error(`${what}: timed out after ${ms} ms`)), ms);
+  })]).finally(() => clearTimeout(t));
+}
+
+async function cleanup() {
+  if (browser) {
+    const b = browser; browser = null;
+    await withTimeout(b.close(), 5000, 'browser close').catch(() => {});
+  }
+  if (hub && hubExit === null) {
+    try { hub.kill('SIGKILL'); } catch (e) { /* gone */ }
+  }
+}
+
+async function finish() {
+  if (finishing) return;
+  finishing = true;
+  await cleanup();
+  if (failed && hubOutput.trim()) {
+    console.log('--- hub output ---\n' + hubOutput.trimEnd().split('\n').slice(-30).join('\n'));
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed || passed === 0 ? 1 : 0);
+}
+
+const overall = setTimeout(() => {
+  fail('overall', new Error(`test did not finish within ${OVERALL_TIMEOUT_MS / 1000} s`));
+  finish();
+}, OVERALL_TIMEOUT_MS);
+overall.unref();
+
+// ---- the hub -------------------------------------------------------------------
+function startHub() {
+  return new Promise((resolve, reject) => {
+    hub = spawn(hubPath, ['--port', '0', '--threads', '2'],
+                { stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '', done = false;
+    const t = setTimeout(() => {
+      if (!done) { done = true; reject(new Error('no "listening on" line within 10 s')); }
+    }, 10000);
+    hub.on('error', e => { if (!done) { done = true; clearTimeout(t); reject(e); } });
+    hub.on('exit', (code, sig) => {
+      hubExit = { code, sig };
+      if (!done) {
+        done = true; clearTimeout(t);
+        reject(new Error(`hub exited early (code ${code}, signal ${sig})`));
+      }
+    });
+    hub.stderr.on('data', d => { hubOutput += d; });
+    hub.stdout.on('data', d => {
+      hubOutput += d;
+      buf += d;
+      const m = /listening on \S*:(\d+)/.exec(buf);
+      if (m && !done) { done = true; clearTimeout(t); resolve(Number(m[1])); }
+    });
+  });
+}
+
+function stopHub() {
+  return new Promise((resolve, reject) => {
+    if (hubExit) return resolve(hubExit);
+    const t = setTimeout(() => reject(new Error('hub still running 10 s after SIGTERM')), 10000);
+    hub.once('exit', (code, sig) => { clearTimeout(t); resolve({ code, sig }); });
+    hub.kill('SIGTERM');
+  });
+}
+
+// ---- page helpers --------------------------------------------------------------
+const pageErrors = [];
+
+async function openChat(port, room, label) {
+  const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', e => pageErrors.push(`${label}: ${e.message}`));
+  await page.goto(`http://127.0.0.1:${port}/#${encodeURIComponent(room)}`,
+                  { waitUntil: 'load', timeout: 10000 });
+  return page;
+}
+
+function waitOpen(page, who) {
+  return page.waitForFunction(() => {
+    const s = document.querySelector('#status');
+    return !!s && /\bopen\b/.test(s.textContent);
+  }, null, { timeout: 10000 }).catch(async () => {
+    const st = await page.textContent('#status').catch(() => '?');
+    throw new Error(`${who}: #status not "open" within 10 s; it says "${st}"`);
+  });
+}
+
+// Every .msg line's text, in order.
+function lines(page) {
+  return page.$$eval('#messages .msg', els => els.map(e => e.textContent));
+}
+
+function waitLine(page, line, who) {
+  return page.waitForFunction(l =>
+    Array.from(document.querySelectorAll('#messages .msg')).some(e => e.textContent === l),
+  line, { timeout: MSG_TIMEOUT_MS }).catch(async () => {
+    throw new Error(`${who}: "${line}" not shown within ${MSG_TIMEOUT_MS} ms; ` +
+                    `has ${JSON.stringify(await lines(page).catch(() => '?'))}`);
+  });
+}
+
+async function typeAndEnter(page, text) {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+}
+
+async function assertAbsent(page, needle, who) {
+  const got = await lines(page);
+  if (got.some(l => l.includes(needle))) {
+    throw new Error(`${who} received "${needle}": ${JSON.stringify(got)}`);
+  }
+}
+
+// ---- the cases -------------------------------------------------------------------
+async function main() {
+  const tag = crypto.randomBytes(4).toString('hex');
+  const room = `room-${tag}`, other = `other-${tag}`;
+  let port, a, b, c, nickA, nickB;
+
+  await must('hub starts and prints its port', async () => {
+    port = await startHub();
+    if (!(port > 0 && port < 65536)) throw new Error(`bad port ${port}`);
+  });
+
+  await must('GET / serves the chat page', async () => {
+    const res = await withTimeout(fetch(`http://127.0.0.1:${port}/`), 5000, 'GET /');
+    if (res.status !== 200) throw new Error(`status ${res.status}`);
+    const ct = res.headers.get('content-type') || '';
+    if (!/text\/html/i.test(ct)) throw new Error(`content-type "${ct}"`);
+    const body = await res.text();
+    for (const id of ['room', 'join', 'nick', 'text', 'send', 'messages', 'status']) {
+      if (!body.includes(`id="${id}"`)) throw new Error(`page has no #${id}`);
+    }
+  });
+
+  await must('Chromium starts', async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 20000,
+      // playwright gives it a fresh, temporary --user-data-dir itself.
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+             '--no-first-run', '--disable-background-networking',
+             '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  await must(`three pages connect (two in ${room}, one in ${other})`, async () => {
+    a = await openChat(port, room, 'page 1');
+    b = await openChat(port, room, 'page 2');
+    c = await openChat(port, other, 'page 3');
+    await Promise.all([waitOpen(a, 'page 1'), waitOpen(b, 'page 2'), waitOpen(c, 'page 3')]);
+    nickA = await a.inputValue('#nick');
+    nickB = await b.inputValue('#nick');
+    if (!nickA || !nickB) throw new Error('empty default nick');
+    if (nickA === nickB) {       // 1 in 9000; make them distinct
+      nickB += '-b';
+      await b.fill('#nick', nickB);
+    }
+    const roomShown = await a.inputValue('#room');
+    if (roomShown !== room) throw new Error(`#room shows "${roomShown}", want "${room}"`);
+  });
+
+  const m1 = `hello from page 1 ${crypto.randomBytes(6).toString('hex')}`;
+  await check('page 1 -> page 2 (and echoed to page 1)', async () => {
+    await typeAndEnter(a, m1);
+    await Promise.all([waitLine(b, `${nickA}: ${m1}`, 'page 2'),
+                       waitLine(a, `${nickA}: ${m1}`, 'page 1')]);
+    if ((await a.inputValue('#text')) !== '') throw new Error('input not cleared after send');
+  });
+
+  const m2 = `reply from page 2 ${crypto.randomBytes(6).toString('hex')}`;
+  await check('page 2 -> page 1 (and echoed to page 2)', async () => {
+    await b.fill('#text', m2);
+    await b.click('#send');
+    await Promise.all([waitLine(a, `${nickB}: ${m2}`, 'page 1'),
+                       waitLine(b, `${nickB}: ${m2}`, 'page 2')]);
+  });
+
+  const m3 = `<img src=x onerror="window.__xss=1">&amp; ${tag}`;
+  await check('markup in a message is shown as text', async () => {
+    await typeAndEnter(a, m3);
+    await waitLine(b, `${nickA}: ${m3}`, 'page 2');
+    const bad = await b.evaluate(() =>
+      !!document.querySelector('#messages img') || window.__xss === 1);
+    if (bad) throw new Error('message text was parsed as HTML');
+  });
+
+  await check(`page 3 in ${other} got none of ${room}'s messages`, async () => {
+    await sleep(300);        // let any stray delivery land
+    for (const m of [m1, m2, m3]) await assertAbsent(c, m, 'page 3');
+    const got = await lines(c);
+    if (got.length) throw new Error(`page 3 shows ${JSON.stringify(got)}`);
+  });
+
+  const m4 = `after switching rooms ${crypto.randomBytes(6).toString('hex')}`;
+  await check(`page 3 switches to ${room} with #join and hears page 2`, async () => {
+    await c.fill('#room', room);
+    await c.click('#join');
+    await waitOpen(c, 'page 3');
+    // the hub may register the subscription a moment after the upgrade
+    await sleep(200);
+    await typeAndEnter(b, m4);
+    await Promise.all([waitLine(c, `${nickB}: ${m4}`, 'page 3'),
+                       waitLine(a, `${nickB}: ${m4}`, 'page 1')]);
+    await assertAbsent(c, m1, 'page 3 (old message after switch)');
+  });
+
+  await check('screenshot of page 2', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chat-'));
+    const file = path.join(dir, 'page2.png');
+    await b.screenshot({ path: file });
+    if (fs.statSync(file).size < 1000) throw new Error(`${file} is suspiciously small`);
+    console.log(`     screenshot: ${file}`);
+  });
+
+  await check('no script errors on the pages', async () => {
+    if (pageErrors.length) throw new Error(pageErrors.join('; '));
+  });
+
+  const bb = browser; browser = null;
+  await withTimeout(bb.close(), 5000, 'browser close').catch(() => {});
+
+  await check('SIGTERM: hub exits 0', async () => {
+    const { code, sig } = await stopHub();
+    if (code !== 0) throw new Error(`exit code ${code}, signal ${sig}`);
+  });
+}
+
+main().catch(e => {
+  if (!(e instanceof Abort)) fail('unexpected error', e);
+}).finally(finish);

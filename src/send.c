@@ -86,6 +86,22 @@ static void segs_put(struct rc_worker *w, struct rc_segs *b)
 
 /* ---- queueing ---- */
 
+/* Return emptied blocks at the front (drained, or emptied by drops) to the
+   pool; an idle connection keeps none. Not while a send is in flight. */
+static void trim_head(struct rc_conn *c)
+{
+	struct rc_segs *b = c->q_head;
+
+	while (b && b->head == b->tail && !b->sending) {
+		c->q_head = b->next;
+		if (!c->q_head)
+			c->q_tail = NULL;
+		segs_put(c->w, b);
+		b = c->q_head;
+	}
+}
+
+
 /* A segment's bytes are all sent or dropped: let go of what owns them. */
 static void release(struct rc_conn *c, uintptr_t owner)
 {
@@ -229,6 +245,8 @@ unsigned rc__out_drop_shared(struct rc_conn *c, size_t need, size_t limit)
 		if (c->out_bytes + need <= limit)
 			break;
 	}
+	if (!(c->flags & RC_CF_SEND_BUSY))
+		trim_head(c);
 	return dropped;
 }
 
@@ -236,15 +254,17 @@ unsigned rc__out_drop_shared(struct rc_conn *c, size_t need, size_t limit)
 
 void rc__out_kick(struct rc_conn *c)
 {
-	struct rc_segs *b = c->q_head;
+	struct rc_segs *b;
 	struct io_uring_sqe *sqe;
 	unsigned n;
 
-	if ((c->flags & RC_CF_SEND_BUSY) || !b || c->state == RC_CONN_DEAD)
+	if ((c->flags & RC_CF_SEND_BUSY) || c->state == RC_CONN_DEAD)
+		return;
+	trim_head(c);
+	b = c->q_head;
+	if (!b)
 		return;
 	n = (unsigned)(b->tail - b->head);
-	if (!n)
-		return;
 	sqe = rc__sqe(c->w);
 	if (n == 1) {
 		io_uring_prep_send(sqe, (int)c->slot, b->iov[b->head].iov_base,
@@ -282,14 +302,7 @@ static void consume(struct rc_conn *c, size_t n)
 		b->partial = 0;
 	}
 	b->sending = 0;
-	/* Return drained blocks; an idle connection keeps none. */
-	while (b && b->head == b->tail) {
-		c->q_head = b->next;
-		if (!c->q_head)
-			c->q_tail = NULL;
-		segs_put(c->w, b);
-		b = c->q_head;
-	}
+	trim_head(c);
 }
 
 void rc__out_complete(struct rc_conn *c, int res)

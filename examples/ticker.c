@@ -19,7 +19,7 @@
  *   ticker thread's cue to end. Join it before rc_server_free(), since the
  *   server must outlive every thread that may still call into it.
  */
-#define _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L	/* clock_nanosleep, also under -std=c11 */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

@@ -189,7 +189,8 @@ uint16_t rc_server_port(const struct rc_server *s);
 void *rc_server_user(const struct rc_server *s);
 /* Start the workers in the background. 0 or -errno. */
 int rc_server_start(struct rc_server *s);
-/* Start if needed, then block until the server has stopped. 0 or -errno. */
+/* Start if needed, then block until the server has stopped; once it
+   returns, rc_publish() and rc_send_to() fail with -ESHUTDOWN. 0 or -errno. */
 int rc_server_run(struct rc_server *s);
 /*
  * Ask the server to stop: every WebSocket gets close 1001, output is

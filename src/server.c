@@ -361,6 +361,9 @@ int rc_server_run(struct rc_server *s)
 		if (!ret)
 			ret = s->workers[i]->init_err;
 	}
+	/* No worker runs any more, whatever ended them: publishers on other
+	   threads now get -ESHUTDOWN. */
+	atomic_store(&s->stopping, 1);
 	s->joined = 1;
 	return ret;
 }

@@ -46,8 +46,9 @@ enum rc_close_code {
 	RC_CLOSE_TRY_AGAIN = 1013,
 };
 
-/* What happens to a subscriber whose queued output passes
-   max_backpressure when a published message arrives for it. */
+/* What happens to a subscriber whose queued output would pass
+   max_backpressure with a published message that arrives for it (a message
+   that finds the queue empty always goes, however large). */
 enum rc_slow_policy {
 	RC_SLOW_CLOSE = 0,	/* close it with 1008 (counted) */
 	RC_SLOW_DROP,		/* drop its oldest queued published messages

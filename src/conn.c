@@ -61,16 +61,19 @@ void rc__conn_open(struct rc_worker *w, struct rc_conn *c, uint32_t slot)
 
 /* ---- tear-down ---- */
 
-static void cancel_recv(struct rc_conn *c)
+static void cancel_op(struct rc_conn *c, enum rc_ud_op op)
 {
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = rc__sqe(c->w);
 
-	if (!(c->flags & RC_CF_RECV_ARMED))
-		return;
-	sqe = rc__sqe(c->w);
-	io_uring_prep_cancel64(sqe, rc_ud(RC_UD_RECV, c->slot), 0);
+	io_uring_prep_cancel64(sqe, rc_ud(op, c->slot), 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_IGNORE, c->slot));
+}
+
+static void cancel_recv(struct rc_conn *c)
+{
+	if (c->flags & RC_CF_RECV_ARMED)
+		cancel_op(c, RC_UD_RECV);
 }
 
 static void drop_gather(struct rc_conn *c)
@@ -93,6 +96,11 @@ void rc__conn_kill(struct rc_conn *c, uint16_t code)
 	rc__out_discard(c);
 	drop_gather(c);
 	cancel_recv(c);
+	/* A send to a peer that stopped reading waits for socket space that
+	   never comes: cancel it, or the slot (and a stopping server) would
+	   wait for it forever. */
+	if (c->flags & RC_CF_SEND_BUSY)
+		cancel_op(c, RC_UD_SEND);
 	if (c->flags & RC_CF_OPENED) {
 		c->flags &= ~RC_CF_OPENED;
 		stat_add(c, RC_STAT_WS_OPEN, -1);

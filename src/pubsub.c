@@ -378,7 +378,10 @@ static bool deliver_one(struct rc_worker *w, struct rc_conn *c,
 		rc__msg_put(m);
 		return false;
 	}
-	if (c->out_bytes + m->frame_len > cfg->max_backpressure) {
+	/* The policy is for a queue that is already long: a message that
+	   finds the queue empty always goes, however large. */
+	if (c->out_bytes &&
+	    c->out_bytes + m->frame_len > cfg->max_backpressure) {
 		c->flags |= RC_CF_WAS_FULL;
 		if (cfg->slow_policy == RC_SLOW_CLOSE) {
 			rc__stat_add(&w->stats, RC_STAT_SLOW_CLOSES, 1);
@@ -389,7 +392,10 @@ static bool deliver_one(struct rc_worker *w, struct rc_conn *c,
 		rc__stat_add(&w->stats, RC_STAT_DROPPED,
 			     rc__out_drop_shared(c, m->frame_len,
 						 cfg->max_backpressure));
-		if (c->out_bytes + m->frame_len > cfg->max_backpressure) {
+		/* Still no room (what is queued is being sent): drop this
+		   one, unless the queue is empty now. */
+		if (c->out_bytes &&
+		    c->out_bytes + m->frame_len > cfg->max_backpressure) {
 			rc__stat_add(&w->stats, RC_STAT_DROPPED, 1);
 			rc__msg_put(m);
 			return false;

@@ -20,7 +20,7 @@
 #define MAX_WAIT_MS 1000
 /* Direct descriptors kept beyond max_connections so that a connection over the
    limit can still be accepted and told 503 instead of being reset. */
-#define SLOT_RESERVE 64
+#define SLOT_RESERVE 256
 
 static uint32_t clock_ms(void)
 {
@@ -257,7 +257,11 @@ static void on_accept(struct rc_worker *w, struct io_uring_cqe *cqe)
 
 		rc__conn_open(w, c, (uint32_t)cqe->res);
 		w->nconns++;
-		if (total >= w->srv->cfg.max_connections || w->stopping)
+		/* Over the limit, or this worker's table (bounded by
+		   RLIMIT_NOFILE) is down to its reserve: answer 503 while
+		   a slot is still there to answer from. */
+		if (total >= w->srv->cfg.max_connections || w->stopping ||
+		    w->nconns + SLOT_RESERVE > w->nslots)
 			rc__conn_refuse(c);
 	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE) {
 		/* Even the reserve is used up: the kernel dropped this one. */

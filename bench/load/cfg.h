@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/* cfg.h -- the parameters of one ringcast-load run, as parsed from the command line. */
+#ifndef RL_CFG_H
+#define RL_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define RL_MAX_CPUS		1024
+#define RL_MAX_DURATION_S	3600	/* hard cap on --duration */
+#define RL_RAMP_MAX_S		120	/* hard cap on opening the connections */
+
+enum rl_scenario_kind {
+	RL_SC_ECHO,
+	RL_SC_BROADCAST,
+	RL_SC_HANDSHAKE,
+	RL_SC_IDLE,
+};
+
+/* Filled by main.c before any worker exists; read-only afterwards (the
+   worker processes get a copy by fork()). */
+struct rl_cfg {
+	enum rl_scenario_kind scenario;
+	const char *name;		/* impl label in the results */
+	const char *host;		/* as given: for the Host header */
+	uint16_t port;
+	const char *path;
+	struct sockaddr_storage addr;	/* resolved --host/--port */
+	socklen_t addrlen;
+	char host_header[300];		/* "host:port", IPv6 in brackets */
+
+	unsigned conns;			/* echo, idle: connections;
+					   handshake: cycles at once */
+	unsigned subscribers;		/* broadcast */
+	unsigned publishers;		/* broadcast */
+	size_t size;			/* payload bytes per message */
+	unsigned inflight;		/* echo: messages in flight per conn */
+	bool text;			/* echo: TEXT frames (valid UTF-8) */
+	double rate;			/* msgs/s per connection (echo) or
+					   per publisher (broadcast); 0: max */
+	unsigned window;		/* broadcast, max rate: messages per
+					   publisher not yet everywhere */
+	double duration_s;
+	double timeout_s;		/* handshake, response, close */
+
+	unsigned procs;			/* worker processes */
+	unsigned threads;		/* worker threads per process */
+	unsigned ncpus;			/* --cpus: pin thread i to cpus[i % n] */
+	int cpus[RL_MAX_CPUS];
+	unsigned src_ips;		/* bind conn i to 127.0.0.(1 + i % K) */
+	unsigned connect_concurrency;	/* per thread, while ramping up */
+
+	pid_t server_pid;		/* idle: RSS from /proc; 0 none */
+	bool quiet;			/* no progress line */
+};
+
+/* inline defs */
+
+/* Worker threads in all processes. */
+static inline unsigned rl_cfg_workers(const struct rl_cfg *cfg)
+{
+	return cfg->procs * cfg->threads;
+}
+
+/* How many of @total items (connections, publishers) worker @w of @n
+   takes when item i goes to worker i % n. */
+static inline unsigned rl_cfg_share(unsigned total, unsigned w, unsigned n)
+{
+	return total / n + (w < total % n);
+}
+
+#endif /* RL_CFG_H */

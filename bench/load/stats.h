@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* stats.h -- what a run counts: events, errors by kind, HTTP statuses and close codes. */
+#ifndef RL_STATS_H
+#define RL_STATS_H
+
+#include <stdint.h>
+
+/*
+ * Counters, one array so that live copies and merges are loops. The
+ * errors come last, from RL_E_FIRST: every failure lands in exactly one
+ * of them.
+ */
+enum rl_ctr {
+	RL_C_OPENED,		/* upgrades completed (101 checked) */
+	RL_C_CLOSED,		/* upgraded connections finished, any way */
+	RL_C_SENT,		/* data messages sent */
+	RL_C_BYTES_OUT,		/* their payload bytes */
+	RL_C_RECV,		/* echoes / subscriber deliveries received,
+				   whenever (publishers' own copies not) */
+	RL_C_BYTES_IN,		/* their payload bytes */
+	RL_C_MSGS,		/* echo round trips / broadcast deliveries
+				   received inside the measured window */
+	RL_C_HANDSHAKES,	/* handshake scenario: cycles (connect,
+				   upgrade, close handshake) in the window */
+	RL_C_GAPS,		/* broadcast: sequence numbers skipped */
+	RL_C_TAIL_LOST,		/* broadcast: published, never received */
+	RL_C_OUT_OF_ORDER,	/* broadcast: older than one already seen */
+
+	RL_E_FIRST,
+	RL_E_SOCKET = RL_E_FIRST, /* socket(), bind(): EMFILE, ... */
+	RL_E_CONNECT_REFUSED,	/* ECONNREFUSED */
+	RL_E_CONNECT,		/* any other connect() failure */
+	RL_E_HANDSHAKE_REJECTED, /* a status other than 101 (see status[]) */
+	RL_E_HANDSHAKE_INVALID,	/* not HTTP, or a 101 without the right
+				   Upgrade/Connection/Accept headers */
+	RL_E_PROTOCOL,		/* a bad frame from the server */
+	RL_E_PAYLOAD,		/* a well-formed message the scenario did not
+				   expect (size, opcode, publisher id) */
+	RL_E_UNEXPECTED_CLOSE,	/* close frame or EOF/reset we did not ask
+				   for (code in close[]; 1006 = none) */
+	RL_E_TIMEOUT_HANDSHAKE, /* no 101 within --timeout, or the ramp-up
+				   ended before the connection was tried */
+	RL_E_TIMEOUT_RESPONSE,	/* an echo or a publisher's window stalled */
+	RL_E_TIMEOUT_CLOSE,	/* close handshake not finished in time */
+	RL_E_IO,		/* any other send/recv error */
+	RL_C_MAX,
+};
+
+#define RL_STATUS_MAX	600	/* HTTP statuses counted: 100..599 */
+#define RL_CLOSE_MAX	5000	/* close codes counted: 0..4999 */
+#define RL_ERRNO_MAX	256	/* errno values counted: 1..255 */
+
+/* Plain data: copied whole over a pipe between processes. */
+struct rl_stats {
+	uint64_t c[RL_C_MAX];
+	uint32_t status[RL_STATUS_MAX];	/* rejected handshakes by status */
+	uint32_t close[RL_CLOSE_MAX];	/* unexpected closes by code */
+	uint32_t err_no[RL_ERRNO_MAX];	/* socket, connect_failed and io
+					   errors by errno */
+};
+
+/* JSON key of each counter ("connect_refused"). */
+extern const char *const rl_ctr_name[RL_C_MAX];
+
+/* Add @src into @dst. */
+void rl_stats_add(struct rl_stats *dst, const struct rl_stats *src);
+
+/* Sum of the error counters of @c (an rl_stats.c or a live copy). */
+uint64_t rl_stats_errors(const uint64_t c[RL_C_MAX]);
+
+/* Count a rejected handshake with its status. */
+void rl_stats_rejected(struct rl_stats *s, int status);
+
+/* Count an error of @kind that a syscall or request gave as @err
+   (a negative errno). */
+void rl_stats_errno(struct rl_stats *s, enum rl_ctr kind, int err);
+
+/* Count an unexpected close with its code (1006: no close frame). */
+void rl_stats_closed_by_peer(struct rl_stats *s, unsigned code);
+
+#endif /* RL_STATS_H */

@@ -101,7 +101,8 @@ struct rc_config {
  */
 struct rc_request;
 
-/* Slices of the request line; not NUL-terminated. */
+/* Slices of the request line; not NUL-terminated. The path is the request
+   target up to any '?', as sent (not percent-decoded). */
 const char *rc_request_method(const struct rc_request *req, size_t *len);
 const char *rc_request_path(const struct rc_request *req, size_t *len);
 /* The first header named @name (case-insensitive), or NULL. */

@@ -22,11 +22,21 @@ enum route {
    path bytes after "/ws/"). Allocated in on_upgrade, freed in on_close. */
 struct hub_conn {
 	enum route route;
+	bool shared;		/* a --ws-route entry: not freed on close */
 	uint16_t topic_len;
 	char topic[];
 };
 
-static struct hub_conn echo_route = { .route = ROUTE_ECHO };
+/* --ws-route PATH=echo|room:NAME: upgrades on PATH (exact match) go to echo
+   or to room NAME; checked before /echo and /ws/<room>. */
+#define MAX_ROUTES 16
+static struct {
+	const char *path;
+	struct hub_conn *to;
+} routes[MAX_ROUTES];
+static unsigned nroutes;
+
+static struct hub_conn echo_route = { .route = ROUTE_ECHO, .shared = true };
 static bool echo_self = true;
 
 /* src/hub/chat.html, embedded by cmake/embed.cmake. */
@@ -46,6 +56,11 @@ static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
 	const char *p = rc_request_path(req, &n);
 	struct hub_conn *hc;
 
+	for (unsigned i = 0; i < nroutes; i++)
+		if (path_is(p, n, routes[i].path)) {
+			rc_conn_set_data(c, routes[i].to);
+			return 0;
+		}
 	if (path_is(p, n, "/echo")) {
 		rc_conn_set_data(c, &echo_route);
 		return 0;
@@ -56,6 +71,7 @@ static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
 	if (!hc)
 		return 503;
 	hc->route = ROUTE_TOPIC;
+	hc->shared = false;
 	hc->topic_len = (uint16_t)(n - 4);
 	memcpy(hc->topic, p + 4, n - 4);
 	rc_conn_set_data(c, hc);
@@ -90,7 +106,7 @@ static void hub_close(struct rc_conn *c, uint16_t code)
 	struct hub_conn *hc = rc_conn_data(c);
 
 	(void)code;
-	if (hc && hc->route == ROUTE_TOPIC)
+	if (hc && !hc->shared)
 		free(hc);
 }
 
@@ -186,6 +202,38 @@ static void hub_http(struct rc_conn *c, const struct rc_request *req,
 	}
 }
 
+/* "PATH=echo" or "PATH=room:NAME"; PATH starts with '/'. */
+static bool add_route(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	struct hub_conn *hc;
+	size_t tlen = 0;
+	const char *to;
+
+	if (!eq || arg[0] != '/' || nroutes == MAX_ROUTES)
+		return false;
+	to = eq + 1;
+	if (!strncmp(to, "room:", 5)) {
+		tlen = strlen(to + 5);
+		if (!tlen || tlen > RC_TOPIC_MAX)
+			return false;
+	} else if (strcmp(to, "echo")) {
+		return false;
+	}
+	hc = malloc(sizeof(*hc) + tlen);
+	routes[nroutes].path = strndup(arg, (size_t)(eq - arg));
+	if (!hc || !routes[nroutes].path) {
+		free(hc);
+		return false;
+	}
+	hc->route = tlen ? ROUTE_TOPIC : ROUTE_ECHO;
+	hc->shared = true;
+	hc->topic_len = (uint16_t)tlen;
+	memcpy(hc->topic, to + 5 * (tlen > 0), tlen);
+	routes[nroutes++].to = hc;
+	return true;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -223,6 +271,11 @@ static void usage(FILE *f)
 "      --handshake-timeout SEC   request head must arrive within (10)\n"
 "      --idle-timeout SEC        keep-alive HTTP idle limit (60)\n"
 "      --close-timeout SEC       wait for the peer's close frame (5)\n"
+"      --ws-route PATH=echo|room:NAME\n"
+"                                WebSocket upgrades on PATH (exact) echo or\n"
+"                                join room NAME (repeatable; e.g. /=echo for\n"
+"                                load tools that upgrade on /; a plain GET\n"
+"                                of / still serves the chat page)\n"
 "      --subprotocol NAME        a subprotocol to accept (repeatable,\n"
 "                                in order of preference)\n"
 "  -V, --version                 print version and SIMD kernels, exit\n"
@@ -258,6 +311,7 @@ enum {
 	OPT_SUBPROTO,
 	OPT_SLOW_POLICY,
 	OPT_NO_ECHO_SELF,
+	OPT_WS_ROUTE,
 };
 
 int main(int argc, char **argv)
@@ -277,6 +331,7 @@ int main(int argc, char **argv)
 		{ "subprotocol", required_argument, NULL, OPT_SUBPROTO },
 		{ "slow-policy", required_argument, NULL, OPT_SLOW_POLICY },
 		{ "no-echo-self", no_argument, NULL, OPT_NO_ECHO_SELF },
+		{ "ws-route", required_argument, NULL, OPT_WS_ROUTE },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -353,6 +408,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_ECHO_SELF:
 			echo_self = false;
+			break;
+		case OPT_WS_ROUTE:
+			ok = add_route(optarg);
 			break;
 		case 'V':
 			printf("ringcast %s (simd: %s)\n", RINGCAST_VERSION,

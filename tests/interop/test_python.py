@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TIMEOUT, Hub, Suite, check, check_eq,  # noqa: E402
-                     hub_binary)
+                     http_get, hub_binary)
 
 try:
     import websockets
@@ -134,6 +134,27 @@ async def sigterm(binary):
         check_eq(rc, 0, "hub exit code after SIGTERM")
 
 
+async def ws_routes(binary):
+    """--ws-route: upgrades on / echo, on /all join one room; GET / is
+    still the chat page; a path with no route is still 404."""
+    with Hub(binary, "--ws-route", "/=echo", "--ws-route",
+             "/all=room:bench") as hub:
+        async with connect(hub.url("/")) as ws:
+            await roundtrip(ws, "echo on /")
+        async with connect(hub.url("/all")) as a, \
+                connect(hub.url("/all")) as b:
+            await asyncio.sleep(0.1)     # both subscribed
+            await a.send("to the room")
+            check_eq(await recv(b), "to the room", "room message at b")
+            check_eq(await recv(a), "to the room", "room message at a")
+        status, _, body = await asyncio.get_running_loop().run_in_executor(
+            None, http_get, hub.port, "/")
+        check_eq(status, 200, "GET / status with a / route")
+        check(b"<html" in body, "GET / still serves the chat page")
+        await unknown_path(hub.url("/none"))
+        hub.check_clean_exit()
+
+
 async def main():
     binary = hub_binary()
     suite = Suite()
@@ -163,6 +184,8 @@ async def main():
         suite.case("hub exits 0 on SIGTERM", hub.check_clean_exit)
     await suite.acase("SIGTERM: every client gets close 1001, exit 0",
                       sigterm, binary)
+    await suite.acase("--ws-route: / echoes, /all is one room, GET / is "
+                      "the page", ws_routes, binary)
     suite.finish()
 
 

@@ -86,9 +86,18 @@ struct rc_config {
 					   topics wakes every worker */
 	unsigned handshake_timeout_ms;	/* head + upgrade, default 10000 */
 	unsigned close_timeout_ms;	/* wait for the peer's close, 5000 */
-	unsigned idle_timeout_ms;	/* HTTP keep-alive idle, default 60000 */
-	unsigned recv_buffers;		/* provided buffers per worker, 512 */
-	unsigned recv_buffer_size;	/* bytes each, default 16 KiB */
+	unsigned idle_timeout_ms;	/* default 60000. HTTP: keep-alive idle
+					   limit. WebSocket: a peer that sent
+					   nothing (not even a pong) for 1/2
+					   to 1 of it gets a ping, and if it
+					   stays silent another half, close
+					   1001 "idle timeout" */
+	/* Receive pool per worker, allocated and paged in at start (a fixed
+	   cost, not per connection). 0 = automatic: where the kernel
+	   consumes provided buffers incrementally (6.12+), 64 x 64 KiB
+	   shared by every connection's reads; before that, 512 x 16 KiB. */
+	unsigned recv_buffers;		/* provided buffers per worker */
+	unsigned recv_buffer_size;	/* bytes each */
 	/* Subprotocols the server speaks, in order of preference. The server
 	   picks the first of these that the client offered, or none. */
 	const char *const *subprotocols;
@@ -168,6 +177,11 @@ struct rc_stats {
 	uint64_t dropped;		/* published messages dropped for slow
 					   subscribers (RC_SLOW_DROP) */
 	uint64_t slow_closes;		/* subscribers closed with 1008 */
+	uint64_t recv_waits;		/* reads that found the receive pool
+					   empty and waited a turn (ENOBUFS) */
+	uint64_t pings_sent;		/* server pings to idle WebSockets */
+	uint64_t alloc_failures;	/* allocations that failed; the
+					   connection affected closes (1011) */
 };
 
 struct rc_config rc_config_default(void);
@@ -233,7 +247,8 @@ int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
  * Queue a message on @c (TEXT, BINARY, PING or PONG). The data is copied;
  * it goes out with the next send of the loop turn. Returns 0, -EINVAL (bad
  * opcode, TEXT that is not UTF-8, control payload > 125), -EMSGSIZE (over
- * max_message), -EPIPE (connection closing), -ENOMEM.
+ * max_message), -EPIPE (connection closing), -ENOMEM (out of memory: the
+ * message is lost, so the connection is failed with close 1011).
  */
 int rc_send(struct rc_conn *c, const void *data, size_t len,
 	    enum rc_opcode op);

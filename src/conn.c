@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "alloc.h"
 #include "conn.h"
 #include "pubsub.h"
 #include "ring.h"
@@ -329,7 +330,8 @@ static enum req_next handle_request(struct rc_conn *c,
 	}
 	c->state = RC_CONN_WS;
 	rc_frame_decoder_init(&c->dec, cfg->max_message, true);
-	rc__timer_clear(c);
+	c->flags &= ~RC_CF_ACTIVE;	/* the head was not a sign of life */
+	rc__timer_set(c, RC_TIMER_PING);
 	stat_add(c, RC_STAT_HANDSHAKES, 1);
 	if (handlers_of(c)->on_open)
 		handlers_of(c)->on_open(c);
@@ -350,7 +352,7 @@ static int gather_append(struct rc_conn *c, const void *p, size_t n,
 		if (cap > limit)
 			cap = need;
 		/* Padded so that vector kernels may read past the end. */
-		g = realloc(c->gather, cap + RC_SIMD_PADDING);
+		g = rc__realloc(c->gather, cap + RC_SIMD_PADDING);
 		if (!g)
 			return -ENOMEM;
 		c->gather = g;
@@ -465,8 +467,14 @@ static void send_close(struct rc_conn *c, uint16_t code, const char *reason,
 		n = 2 + rlen;
 	}
 	if (rc__out_frame(c, RC_OP_CLOSE, p, n)) {
-		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
-		return;
+		/* Out of memory: say so with a close frame that needs none. */
+		static const uint8_t internal[] = { 0x88, 0x02, 0x03, 0xf3 };
+
+		code = RC_CLOSE_INTERNAL;
+		if (rc__out_static(c, internal, sizeof(internal))) {
+			rc__conn_kill(c, RC_CLOSE_ABNORMAL);
+			return;
+		}
 	}
 	c->flags |= RC_CF_CLOSE_SENT;
 	if (!c->close_code)
@@ -565,7 +573,7 @@ static void on_control(struct rc_conn *c, const struct rc_frame_event *ev)
 		/* Split across reads (rare): collect up to 125 bytes. */
 		if (ev->first) {
 			free(c->ctrl);
-			c->ctrl = malloc(RC_FRAME_CONTROL_MAX);
+			c->ctrl = rc__malloc(RC_FRAME_CONTROL_MAX);
 			c->ctrl_len = 0;
 			if (!c->ctrl) {
 				ws_fail(c, -ENOMEM);
@@ -621,6 +629,9 @@ static void ws_input(struct rc_conn *c, uint8_t *buf, size_t n)
 
 void rc__conn_input(struct rc_conn *c, uint8_t *buf, size_t n)
 {
+	/* Any bytes prove the peer alive (one store; the ping timer looks at
+	   it when it fires, so reading costs no timer list work). */
+	c->flags = (c->flags | RC_CF_ACTIVE) & ~RC_CF_PINGED;
 	if (c->flags & RC_CF_INPUT_BAD)
 		return;
 	if (c->state == RC_CONN_HTTP)
@@ -636,8 +647,43 @@ void rc__conn_eof(struct rc_conn *c, int err)
 	rc__conn_kill(c, c->close_code ? c->close_code : RC_CLOSE_ABNORMAL);
 }
 
-void rc__conn_timeout(struct rc_conn *c)
+/*
+ * WebSocket liveness, on a timer of idle_timeout / 2: a period with input
+ * re-arms it; the first silent period sends a ping, and a second one closes
+ * with 1001. So a silent peer is pinged after 1/2 to 1 idle_timeout and
+ * closed after 1 to 3/2 (exactly 1/2 and 1 if silent since its upgrade).
+ * Browsers and every RFC 6455 client answer pings by themselves, so a
+ * client that only reads stays open by its pongs.
+ */
+static void ping_timeout(struct rc_conn *c)
 {
+	if (c->state != RC_CONN_WS)
+		return;
+	if (c->flags & RC_CF_ACTIVE) {
+		c->flags &= ~RC_CF_ACTIVE;
+		rc__timer_set(c, RC_TIMER_PING);
+		return;
+	}
+	if (!(c->flags & RC_CF_PINGED)) {
+		if (rc__out_frame(c, RC_OP_PING, NULL, 0)) {
+			rc__conn_oom(c);
+			return;
+		}
+		stat_add(c, RC_STAT_PINGS_SENT, 1);
+		c->flags |= RC_CF_PINGED;
+		rc__timer_set(c, RC_TIMER_PING);
+		return;
+	}
+	stat_add(c, RC_STAT_TIMEOUTS, 1);
+	send_close(c, RC_CLOSE_GOING_AWAY, "idle timeout", 12);
+}
+
+void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
+{
+	if (kind == RC_TIMER_PING) {
+		ping_timeout(c);
+		return;
+	}
 	stat_add(c, RC_STAT_TIMEOUTS, 1);
 	rc__conn_kill(c, c->close_code ? c->close_code : RC_CLOSE_ABNORMAL);
 }
@@ -649,6 +695,14 @@ void rc__conn_close_slow(struct rc_conn *c)
 	rc__out_drop_shared(c, 0, 0);
 	if (!(c->flags & RC_CF_CLOSE_SENT))
 		send_close(c, RC_CLOSE_POLICY, NULL, 0);
+}
+
+void rc__conn_oom(struct rc_conn *c)
+{
+	if (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)
+		ws_fail(c, -ENOMEM);
+	else
+		rc__conn_kill(c, RC_CLOSE_INTERNAL);
 }
 
 void rc__conn_going_away(struct rc_conn *c)
@@ -693,8 +747,12 @@ int rc_send(struct rc_conn *c, const void *data, size_t len,
 	if (len > cfg_of(c)->max_message)
 		return -EMSGSIZE;
 	ret = rc__out_frame(c, op, data, len);
-	if (ret)
+	if (ret) {
+		/* The message is lost: the peer must not go on as if it
+		   had it. */
+		rc__conn_oom(c);
 		return ret;
+	}
 	if (op == RC_OP_TEXT || op == RC_OP_BINARY) {
 		stat_add(c, RC_STAT_MSGS_OUT, 1);
 		stat_add(c, RC_STAT_BYTES_OUT, (int64_t)len);

@@ -30,6 +30,7 @@ enum rc_timer_kind {
 	RC_TIMER_HEAD,		/* handshake_timeout: request head incomplete */
 	RC_TIMER_IDLE,		/* idle_timeout: keep-alive between requests */
 	RC_TIMER_CLOSE,		/* close_timeout: close handshake */
+	RC_TIMER_PING,		/* idle_timeout / 2: WebSocket liveness */
 	RC_TIMER_KINDS
 };
 
@@ -53,6 +54,8 @@ enum {
 	RC_CF_SHUT_BUSY = 1 << 13,	/* the shutdown is in flight */
 	RC_CF_WAS_FULL = 1 << 14,	/* output passed max_backpressure:
 					   on_drain when it empties */
+	RC_CF_ACTIVE = 1 << 15,		/* bytes came in this ping period */
+	RC_CF_PINGED = 1 << 16,		/* idle: a ping is out, no reply yet */
 };
 
 /*
@@ -67,7 +70,6 @@ struct rc_conn {
 	uint64_t id;
 	struct rc_segs *q_head;		/* output queue */
 	struct rc_segs *q_tail;
-	struct rc_chunk *wchunk;	/* where private output is appended */
 	size_t out_bytes;		/* queued, not yet sent */
 	struct rc_sub *subs;		/* this connection's subscriptions */
 	uint8_t *gather;		/* head or message spanning reads */
@@ -99,14 +101,19 @@ void rc__conn_input(struct rc_conn *c, uint8_t *buf, size_t n);
 /* The peer ended its side (EOF) or the socket failed (@err < 0). */
 void rc__conn_eof(struct rc_conn *c, int err);
 
-/* Its timer fired. */
-void rc__conn_timeout(struct rc_conn *c);
+/* Its timer of @kind fired (it is off its list now). */
+void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind);
 
 /* A send completed: the queue shrank, maybe to nothing (from send.c). */
 void rc__conn_sent(struct rc_conn *c);
 
 /* A subscriber too slow for its published messages: close with 1008. */
 void rc__conn_close_slow(struct rc_conn *c);
+
+/* Memory for something owed to @c ran out (a message it was sent, a
+   frame it is receiving): it cannot be served in full, so it is failed:
+   close 1011 for a WebSocket, the end for HTTP. Others are unaffected. */
+void rc__conn_oom(struct rc_conn *c);
 
 /* Server is stopping: close with 1001 (WebSocket) or end (HTTP). */
 void rc__conn_going_away(struct rc_conn *c);

@@ -45,6 +45,14 @@ extern const size_t rc_hub_chat_html_len;
 
 static struct rc_server *server;
 
+#ifdef RC_HUB_JEMALLOC
+/* jemalloc's start-up options (read before main): pages freed after a
+   burst of connections or messages go back to the system after about a
+   second instead of ten (a background thread purges them, so an idle
+   hub returns them too): the hub's RSS follows its load. */
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+#endif
+
 static bool path_is(const char *p, size_t n, const char *lit)
 {
 	return n == strlen(lit) && !memcmp(p, lit, n);
@@ -92,13 +100,20 @@ static void hub_message(struct rc_conn *c, const void *data, size_t len,
 {
 	struct hub_conn *hc = rc_conn_data(c);
 
+	int ret;
+
 	if (hc->route == ROUTE_ECHO)
-		rc_send(c, data, len, op);
+		ret = rc_send(c, data, len, op);	/* fails c itself */
 	else if (echo_self)
-		rc_publish(rc_conn_server(c), hc->topic, hc->topic_len, data,
-			   len, op);
+		ret = rc_publish(rc_conn_server(c), hc->topic, hc->topic_len,
+				 data, len, op);
 	else
-		rc_conn_publish(c, hc->topic, hc->topic_len, data, len, op);
+		ret = rc_conn_publish(c, hc->topic, hc->topic_len, data, len,
+				      op);
+	/* A room message that could not be published: its sender must not
+	   think it was. */
+	if (ret == -ENOMEM && hc->route == ROUTE_TOPIC)
+		rc_close(c, RC_CLOSE_INTERNAL, "out of memory");
 }
 
 static void hub_close(struct rc_conn *c, uint16_t code)
@@ -135,6 +150,9 @@ static const struct {
 	{ "deliveries_total", "counter", "Published messages queued to subscribers." },
 	{ "dropped_total", "counter", "Published messages dropped for slow subscribers." },
 	{ "slow_closes_total", "counter", "Slow subscribers closed with 1008." },
+	{ "recv_waits_total", "counter", "Reads that waited a turn for a free receive buffer." },
+	{ "pings_sent_total", "counter", "Pings sent to idle WebSockets." },
+	{ "alloc_failures_total", "counter", "Failed allocations (the connection closes with 1011)." },
 };
 
 _Static_assert(sizeof(metric_info) / sizeof(metric_info[0]) ==
@@ -269,7 +287,9 @@ static void usage(FILE *f)
 "      --no-echo-self            room messages are not sent back to their\n"
 "                                sender\n"
 "      --handshake-timeout SEC   request head must arrive within (10)\n"
-"      --idle-timeout SEC        keep-alive HTTP idle limit (60)\n"
+"      --idle-timeout SEC        HTTP keep-alive idle limit; a silent\n"
+"                                WebSocket is pinged after 1/2 to 1 of it\n"
+"                                and closed (1001) a half later (60)\n"
 "      --close-timeout SEC       wait for the peer's close frame (5)\n"
 "      --ws-route PATH=echo|room:NAME\n"
 "                                WebSocket upgrades on PATH (exact) echo or\n"

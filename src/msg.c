@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "frame.h"
 #include "msg.h"
 
@@ -14,7 +15,7 @@ struct rc_msg *rc__msg_new(unsigned nnodes, uint32_t refs, const void *topic,
 	size_t hl = rc_frame_encode_header(hdr, opcode, true, len, NULL);
 	size_t head = sizeof(struct rc_msg) +
 		      nnodes * sizeof(struct rc_inbox_node);
-	struct rc_msg *m = malloc(head + topic_len + hl + len);
+	struct rc_msg *m = rc__malloc(head + topic_len + hl + len);
 	uint8_t *p;
 
 	if (!m)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "pubsub.h"
 #include "ring.h"
 #include "send.h"
@@ -211,9 +212,10 @@ int rc_subscribe(struct rc_conn *c, const void *topic, size_t len)
 			if (sub->topic == t)
 				return 0;
 	} else {
-		t = calloc(1, sizeof(*t) + len);
+		t = rc__malloc(sizeof(*t) + len);
 		if (!t)
 			return -ENOMEM;
+		memset(t, 0, sizeof(*t));
 		t->hash = h;
 		t->len = (uint16_t)len;
 		memcpy(t->name, topic, len);
@@ -225,14 +227,14 @@ int rc_subscribe(struct rc_conn *c, const void *topic, size_t len)
 	}
 	if (t->nsubs == t->cap) {
 		uint32_t cap = t->cap ? t->cap * 2 : 4;
-		struct rc_sub **subs = realloc(t->subs, cap * sizeof(*subs));
+		struct rc_sub **subs = rc__realloc(t->subs, cap * sizeof(*subs));
 
 		if (!subs)
 			goto out_unused;
 		t->subs = subs;
 		t->cap = cap;
 	}
-	sub = malloc(sizeof(*sub));
+	sub = rc__malloc(sizeof(*sub));
 	if (!sub)
 		goto out_unused;
 	sub->topic = t;
@@ -401,7 +403,11 @@ static bool deliver_one(struct rc_worker *w, struct rc_conn *c,
 			return false;
 		}
 	}
-	return rc__out_msg(c, m) == 0;
+	if (rc__out_msg(c, m)) {
+		rc__conn_oom(c);
+		return false;
+	}
+	return true;
 }
 
 static void fan_out(struct rc_worker *w, struct rc_msg *m)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "msg.h"
 #include "ring.h"
 #include "send.h"
@@ -21,6 +22,10 @@ static struct rc_msg *owner_msg(uintptr_t o)
 	return (o & 1) ? (struct rc_msg *)(o & ~(uintptr_t)1) : NULL;
 }
 
+/* Owner of segments in static memory (rc__out_static): never released, and
+   never written (it is shared by every worker). */
+static struct rc_chunk static_owner;
+
 /* ---- pools ---- */
 
 static struct rc_chunk *chunk_get(struct rc_worker *w, size_t need)
@@ -30,11 +35,12 @@ static struct rc_chunk *chunk_get(struct rc_worker *w, size_t need)
 	if (need <= RC_CHUNK_SIZE && w->pool) {
 		k = w->pool;
 		w->pool = k->next;
-		w->npool--;
+		if (--w->npool < w->pool_low[0])
+			w->pool_low[0] = w->npool;
 	} else {
 		size_t cap = need > RC_CHUNK_SIZE ? need : RC_CHUNK_SIZE;
 
-		k = malloc(sizeof(*k) + cap);
+		k = rc__malloc(sizeof(*k) + cap);
 		if (!k)
 			return NULL;
 		k->cap = (uint32_t)cap;
@@ -62,9 +68,10 @@ static struct rc_segs *segs_get(struct rc_worker *w)
 
 	if (b) {
 		w->seg_pool = b->next;
-		w->nseg_pool--;
+		if (--w->nseg_pool < w->pool_low[1])
+			w->pool_low[1] = w->nseg_pool;
 	} else {
-		b = malloc(sizeof(*b));
+		b = rc__malloc(sizeof(*b));
 		if (!b)
 			return NULL;
 	}
@@ -112,12 +119,14 @@ static void release(struct rc_conn *c, uintptr_t owner)
 		rc__msg_put(m);
 		return;
 	}
-	if (--k->refs)
+	if (k == &static_owner || --k->refs)
 		return;
-	/* No segment left in it: an idle connection keeps no buffer. */
-	if (k == c->wchunk)
-		c->wchunk = NULL;
-	chunk_put(c->w, k);
+	/* No segment left in it: the worker's write chunk starts over, any
+	   other goes back to the pool. */
+	if (k == c->w->wchunk)
+		k->len = 0;
+	else
+		chunk_put(c->w, k);
 }
 
 static int append(struct rc_conn *c, void *p, size_t n, uintptr_t owner)
@@ -144,27 +153,34 @@ static int append(struct rc_conn *c, void *p, size_t n, uintptr_t owner)
 	return 0;
 }
 
+/*
+ * Private output of every connection of a worker is appended to one write
+ * chunk: a turn's replies to many connections sit side by side in a few
+ * cache-warm chunks instead of one buffer each, and a connection with
+ * nothing queued holds no output memory. A full write chunk is replaced;
+ * it lives on until the sends from it complete.
+ */
 uint8_t *rc__out_reserve(struct rc_conn *c, size_t n)
 {
-	struct rc_chunk *k = c->wchunk;
+	struct rc_worker *w = c->w;
+	struct rc_chunk *k = w->wchunk;
 
 	if (k && k->cap - k->len >= n)
 		return k->data + k->len;
 	if (n > UINT32_MAX - sizeof(*k))
 		return NULL;
-	k = chunk_get(c->w, n);
+	k = chunk_get(w, n);
 	if (!k)
 		return NULL;
-	/* The old write chunk stays alive while segments point into it. */
-	if (c->wchunk && !c->wchunk->refs)
-		chunk_put(c->w, c->wchunk);
-	c->wchunk = k;
+	if (w->wchunk && !w->wchunk->refs)
+		chunk_put(w, w->wchunk);
+	w->wchunk = k;
 	return k->data;
 }
 
 int rc__out_commit(struct rc_conn *c, size_t used)
 {
-	struct rc_chunk *k = c->wchunk;
+	struct rc_chunk *k = c->w->wchunk;
 	struct rc_segs *b = c->q_tail;
 	uint8_t *p = k->data + k->len;
 
@@ -203,6 +219,11 @@ int rc__out_frame(struct rc_conn *c, unsigned opcode, const void *data,
 	if (len)
 		memcpy(p + hl, data, len);
 	return rc__out_commit(c, hl + len);
+}
+
+int rc__out_static(struct rc_conn *c, const void *p, size_t n)
+{
+	return append(c, (void *)p, n, (uintptr_t)&static_owner);
 }
 
 int rc__out_msg(struct rc_conn *c, struct rc_msg *m)
@@ -353,14 +374,33 @@ void rc__out_discard(struct rc_conn *c)
 	}
 	if (!c->q_head)
 		c->q_tail = NULL;
-	if (c->wchunk && !c->wchunk->refs) {
-		chunk_put(c->w, c->wchunk);
-		c->wchunk = NULL;
+}
+
+void rc__out_pool_trim(struct rc_worker *w)
+{
+	for (unsigned n = w->pool_low[0]; n; n--) {
+		struct rc_chunk *k = w->pool;
+
+		w->pool = k->next;
+		w->npool--;
+		free(k);
 	}
+	w->pool_low[0] = w->npool;
+	for (unsigned n = w->pool_low[1]; n; n--) {
+		struct rc_segs *b = w->seg_pool;
+
+		w->seg_pool = b->next;
+		w->nseg_pool--;
+		free(b);
+	}
+	w->pool_low[1] = w->nseg_pool;
 }
 
 void rc__out_pool_free(struct rc_worker *w)
 {
+	/* Every connection is gone: nothing refers to the write chunk. */
+	free(w->wchunk);
+	w->wchunk = NULL;
 	while (w->pool) {
 		struct rc_chunk *k = w->pool;
 

@@ -47,9 +47,10 @@ struct rc_segs {
 	uintptr_t owner[RC_SEGS];
 };
 
-/* Blocks and standard chunks kept in a worker's pools after a burst; the
-   rest go back to the allocator. */
-#define RC_POOL_MAX 256
+/* Most blocks and chunks of each kind a worker's pool holds. Steady traffic
+   recycles through the pool with no malloc; what a burst left and the next
+   second did not use is freed by rc__out_pool_trim(). */
+#define RC_POOL_MAX 4096
 
 /*
  * Reserve @n contiguous bytes of private output and return where to write
@@ -83,6 +84,14 @@ void rc__out_complete(struct rc_conn *c, int res);
 /* Release everything queued that is not in flight (the connection is going
    away); what is in flight goes when its send completes. */
 void rc__out_discard(struct rc_conn *c);
+
+/* Queue @n bytes of static, read-only memory (no allocation but, at most,
+   a segment block). */
+int rc__out_static(struct rc_conn *c, const void *p, size_t n);
+
+/* Once a second: free what each pool did not dip into since the last call,
+   so memory held after a burst of connections or output goes back. */
+void rc__out_pool_trim(struct rc_worker *w);
 
 /* Free the worker's pools. */
 void rc__out_pool_free(struct rc_worker *w);

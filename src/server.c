@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "worker.h"
 
 _Static_assert(sizeof(struct rc_stats) == RC_STAT_COUNT * sizeof(uint64_t),
@@ -34,8 +35,6 @@ struct rc_config rc_config_default(void)
 		.handshake_timeout_ms = 10000,
 		.close_timeout_ms = 5000,
 		.idle_timeout_ms = 60000,
-		.recv_buffers = 512,
-		.recv_buffer_size = 16384,
 		.max_topics = 65536,
 		.slow_policy = RC_SLOW_CLOSE,
 	};
@@ -74,10 +73,8 @@ static void fill_defaults(struct rc_config *c)
 		c->close_timeout_ms = d.close_timeout_ms;
 	if (!c->idle_timeout_ms)
 		c->idle_timeout_ms = d.idle_timeout_ms;
-	if (!c->recv_buffers)
-		c->recv_buffers = d.recv_buffers;
-	if (!c->recv_buffer_size)
-		c->recv_buffer_size = d.recv_buffer_size;
+	/* recv_buffers, recv_buffer_size: 0 stays 0, chosen by the worker
+	   from what the kernel supports. */
 	if (!c->max_topics)
 		c->max_topics = d.max_topics;
 }
@@ -242,6 +239,7 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 		return NULL;
 	}
 	pthread_once(&simd_once, simd_pick);
+	rc__alloc_init();
 	raise_nofile();
 	s = calloc(1, sizeof(*s));
 	if (!s) {

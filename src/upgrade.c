@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
+#include "sha1.h"
 #include "upgrade.h"
 
 /* RFC 6455 §1.3: appended to the key before hashing. */
@@ -147,22 +147,28 @@ int rc_upgrade_check(const struct rc_http_request *req,
 int rc_upgrade_accept_key(const char *key, size_t key_len,
 			  char out[RC_ACCEPT_LEN])
 {
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	unsigned char in[KEY_MAX + sizeof(ws_guid) - 1];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	/* EVP_EncodeBlock() adds a NUL after the 28 characters. */
-	unsigned char b64[RC_ACCEPT_LEN + 1];
-	unsigned int md_len;
+	uint8_t md[21];		/* 20, and a zero to pad the last triple */
+	size_t o = 0;
 
 	if (key_len > KEY_MAX)
 		return -EINVAL;
 	memcpy(in, key, key_len);
 	memcpy(in + key_len, ws_guid, sizeof(ws_guid) - 1);
-	if (!EVP_Digest(in, key_len + sizeof(ws_guid) - 1, md, &md_len,
-			EVP_sha1(), NULL) || md_len != 20)
-		return -EIO;
-	if (EVP_EncodeBlock(b64, md, 20) != RC_ACCEPT_LEN)
-		return -EIO;
-	memcpy(out, b64, RC_ACCEPT_LEN);
+	rc_sha1(in, key_len + sizeof(ws_guid) - 1, md);
+	md[20] = 0;
+	/* base64 of 20 bytes: 6 full triples and one of 2 bytes ("=" pad). */
+	for (size_t i = 0; i < 21; i += 3) {
+		uint32_t v = (uint32_t)md[i] << 16 | (uint32_t)md[i + 1] << 8 |
+			     md[i + 2];
+
+		out[o++] = b64[v >> 18];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = b64[(v >> 6) & 63];
+		out[o++] = i + 3 < 21 ? b64[v & 63] : '=';
+	}
 	return 0;
 }
 

@@ -38,7 +38,8 @@ int rc_upgrade_check(const struct rc_http_request *req,
 
 /*
  * Compute Sec-WebSocket-Accept for @key (SHA-1 of key + the RFC's GUID,
- * base64) into @out (RC_ACCEPT_LEN bytes, no NUL). 0 or -EIO (OpenSSL).
+ * base64) into @out (RC_ACCEPT_LEN bytes, no NUL). 0, or -EINVAL for a key
+ * longer than any valid one.
  */
 int rc_upgrade_accept_key(const char *key, size_t key_len,
 			  char out[RC_ACCEPT_LEN]);

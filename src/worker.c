@@ -17,7 +17,8 @@
 /* Completions reaped per batch before the loop does its end-of-turn work. */
 #define CQE_BATCH 256
 /* Longest sleep: timers are checked at least this often. */
-#define MAX_WAIT_MS 1000
+#define MAX_WAIT_MS 1000	/* a turn at least this often (pool trim) */
+#define POOL_TRIM_MS 1000
 /* Direct descriptors kept beyond max_connections so that a connection over the
    limit can still be accepted and told 503 instead of being reset. */
 #define SLOT_RESERVE 256
@@ -103,7 +104,7 @@ static void timers_expire(struct rc_worker *w)
 			if ((int32_t)(c->deadline - w->now_ms) > 0)
 				break;
 			rc__timer_clear(c);
-			rc__conn_timeout(c);
+			rc__conn_timeout(c, (enum rc_timer_kind)k);
 		}
 	}
 }
@@ -159,18 +160,38 @@ static void dirty_flush(struct rc_worker *w)
 
 /* ---- provided-buffer ring ---- */
 
+/* Kernel 6.12+: a provided buffer is consumed incrementally, so reads from
+   many connections fill one buffer back to back (liburing 2.3 predates the
+   names). */
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)
+#endif
+
+static int bufring_register(struct rc_worker *w, unsigned n, bool inc)
+{
+	struct io_uring_buf_reg reg = { 0 };
+
+	reg.ring_addr = (unsigned long)w->br;
+	reg.ring_entries = n;
+	reg.bgid = 0;
+	reg.pad = inc ? IOU_PBUF_RING_INC : 0;	/* the flags field */
+	return io_uring_register_buf_ring(&w->ring, &reg, 0);
+}
+
 static int bufring_setup(struct rc_worker *w)
 {
 	const struct rc_config *cfg = &w->srv->cfg;
-	struct io_uring_buf_reg reg = { 0 };
-	unsigned n = 1;
+	unsigned n = 1, want;
 	int ret;
 
-	while (n < cfg->recv_buffers && n < 32768)
+	/* The ring's memory must exist before it is registered, and its size
+	   depends on the mode: map for the larger count, register INC first. */
+	want = cfg->recv_buffers ? cfg->recv_buffers : 512;
+	while (n < want && n < 32768)
 		n <<= 1;
-	w->nbufs = n;
-	w->bufsz = cfg->recv_buffer_size;
-	w->stride = w->bufsz + RC_SIMD_PADDING;
 	w->br_size = (size_t)n * sizeof(struct io_uring_buf);
 	w->br = mmap(NULL, w->br_size, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -178,21 +199,33 @@ static int bufring_setup(struct rc_worker *w)
 		w->br = NULL;
 		return -ENOMEM;
 	}
-	/* Untouched pages cost nothing: buffers are paged in as they are
-	   first used, so an idle server stays small. */
+	if (!cfg->recv_buffers)
+		n = 64;
+	ret = bufring_register(w, n, true);
+	w->buf_inc = ret == 0;
+	if (ret) {
+		n = 1;
+		while (n < want && n < 32768)
+			n <<= 1;
+		ret = bufring_register(w, n, false);
+		if (ret)
+			return ret;
+	}
+	w->nbufs = n;
+	w->bufsz = cfg->recv_buffer_size ? cfg->recv_buffer_size :
+		   w->buf_inc ? 65536 : 16384;
+	w->stride = w->bufsz + RC_SIMD_PADDING;
+	/* A fixed pool, paged in now: the kernel's copies never fault, and
+	   what the server holds does not grow with connections or traffic. */
 	w->bufs_size = (size_t)n * w->stride;
 	w->bufs = mmap(NULL, w->bufs_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (w->bufs == MAP_FAILED) {
-		w->bufs = NULL;
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	w->boff = calloc(n, sizeof(*w->boff));
+	if (w->bufs == MAP_FAILED || !w->boff) {
+		if (w->bufs == MAP_FAILED)
+			w->bufs = NULL;
 		return -ENOMEM;
 	}
-	reg.ring_addr = (unsigned long)w->br;
-	reg.ring_entries = n;
-	reg.bgid = 0;
-	ret = io_uring_register_buf_ring(&w->ring, &reg, 0);
-	if (ret)
-		return ret;
 	io_uring_buf_ring_init(w->br);
 	for (unsigned i = 0; i < n; i++)
 		io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * w->stride,
@@ -280,11 +313,18 @@ static void on_recv(struct rc_worker *w, struct io_uring_cqe *cqe)
 		c->flags &= ~RC_CF_RECV_ARMED;
 	if (cqe->res > 0) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		uint8_t *data = w->bufs + (size_t)bid * w->stride + w->boff[bid];
 
 		if (c->state != RC_CONN_DEAD)
-			rc__conn_input(c, w->bufs + (size_t)bid * w->stride,
-				       (size_t)cqe->res);
-		buf_recycle(w, bid);
+			rc__conn_input(c, data, (size_t)cqe->res);
+		/* Input is consumed or copied by now: the buffer (or its
+		   used part) can take the next read. */
+		if (w->buf_inc && (cqe->flags & IORING_CQE_F_BUF_MORE)) {
+			w->boff[bid] += (uint32_t)cqe->res;
+		} else {
+			w->boff[bid] = 0;
+			buf_recycle(w, bid);
+		}
 	} else if (cqe->res == 0) {
 		if (c->state != RC_CONN_DEAD)
 			rc__conn_eof(c, 0);
@@ -293,6 +333,7 @@ static void on_recv(struct rc_worker *w, struct io_uring_cqe *cqe)
 		   socket; try again at the end of the turn, once this
 		   batch's buffers are back in the ring. */
 		more = false;
+		rc__stat_add(&w->stats, RC_STAT_RECV_WAITS, 1);
 	} else if (cqe->res != -ECANCELED) {
 		if (c->state != RC_CONN_DEAD)
 			rc__conn_eof(c, cqe->res);
@@ -400,6 +441,10 @@ static void loop(struct rc_worker *w)
 		}
 		w->inbox_busy = !rc__inbox_drain(w);
 		timers_expire(w);
+		if ((int32_t)(w->now_ms - w->pool_trim_ms) >= POOL_TRIM_MS) {
+			rc__out_pool_trim(w);
+			w->pool_trim_ms = w->now_ms;
+		}
 	}
 }
 
@@ -428,6 +473,8 @@ int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
 	w->timers[RC_TIMER_HEAD].duration_ms = cfg->handshake_timeout_ms;
 	w->timers[RC_TIMER_IDLE].duration_ms = cfg->idle_timeout_ms;
 	w->timers[RC_TIMER_CLOSE].duration_ms = cfg->close_timeout_ms;
+	w->timers[RC_TIMER_PING].duration_ms = cfg->idle_timeout_ms > 1 ?
+					       cfg->idle_timeout_ms / 2 : 1;
 	/* calloc of a large table maps zero pages: a slot costs memory only
 	   once a connection has used it. */
 	w->conns = calloc(w->nslots, sizeof(*w->conns));
@@ -501,6 +548,7 @@ void rc__worker_free(struct rc_worker *w)
 		munmap(w->br, w->br_size);
 	if (w->bufs)
 		munmap(w->bufs, w->bufs_size);
+	free(w->boff);
 	for (uint32_t i = 0; w->conns && i < w->nslots; i++) {
 		struct rc_conn *c = &w->conns[i];
 

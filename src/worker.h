@@ -30,11 +30,15 @@ struct rc_worker {
 	uint64_t wake_val;
 
 	/* Provided-buffer ring: nbufs buffers of bufsz bytes each, every
-	   buffer followed by RC_SIMD_PADDING bytes that vector code may read. */
+	   buffer followed by RC_SIMD_PADDING bytes that vector code may read.
+	   With incremental consumption (buf_inc), many reads share a buffer
+	   back to back; boff[bid] is where the next read into it lands. */
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;
+	uint32_t *boff;
 	size_t br_size, bufs_size;
 	unsigned nbufs, bufsz, stride;
+	bool buf_inc;
 
 	struct rc_http_header *hdrs;	/* parser scratch, max_headers */
 	struct rc_conn *conns;		/* indexed by slot */
@@ -50,10 +54,16 @@ struct rc_worker {
 	const void *cur_msg;		/* message in on_message, if any */
 	size_t cur_len;
 
+	struct rc_chunk *wchunk;	/* private output of all connections
+					   is appended here (send.c) */
 	struct rc_chunk *pool;		/* free standard chunks */
 	unsigned npool;
 	struct rc_segs *seg_pool;	/* free segment blocks */
 	unsigned nseg_pool;
+	/* Fewest free in each pool (chunks, blocks) since the last trim:
+	   that many were not needed, and go back once a second. */
+	unsigned pool_low[2];
+	uint32_t pool_trim_ms;
 
 	/* Published messages for this worker: any thread pushes, then rings
 	   the bell (MSG_RING from workers, the eventfd from elsewhere)

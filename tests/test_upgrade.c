@@ -12,6 +12,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
+#include "sha1.h"
 #include "upgrade.h"
 
 #define MAX_HDR 32
@@ -89,6 +92,50 @@ static void test_accept_key_too_long(void **state)
 	memset(key, 'A', sizeof(key));
 	assert_int_equal(rc_upgrade_accept_key(key, 64, out), 0);
 	assert_int_equal(rc_upgrade_accept_key(key, 65, out), -EINVAL);
+}
+
+/* Our SHA-1 against OpenSSL's for every length 0..300 (every padding
+   case: rest < 56, rest >= 56, whole blocks) and random bytes; then the
+   full accept key against OpenSSL's SHA-1 and base64. */
+static void test_sha1_vs_openssl(void **state)
+{
+	uint8_t buf[301], mine[20], theirs[EVP_MAX_MD_SIZE];
+	unsigned int n;
+	uint32_t x = 12345;
+
+	(void)state;
+	for (size_t len = 0; len <= 300; len++) {
+		for (int rep = 0; rep < 4; rep++) {
+			for (size_t i = 0; i < len; i++) {
+				x = x * 1103515245u + 12345u;
+				buf[i] = (uint8_t)(x >> 16);
+			}
+			rc_sha1(buf, len, mine);
+			assert_true(EVP_Digest(buf, len, theirs, &n,
+					       EVP_sha1(), NULL));
+			assert_int_equal(n, 20);
+			assert_memory_equal(mine, theirs, 20);
+		}
+	}
+	for (size_t klen = 0; klen <= 64; klen++) {
+		static const char guid[] =
+			"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+		char key[64], in[64 + sizeof(guid)], out[RC_ACCEPT_LEN];
+		unsigned char b64[RC_ACCEPT_LEN + 1];
+
+		for (size_t i = 0; i < klen; i++) {
+			x = x * 1103515245u + 12345u;
+			key[i] = (char)('!' + (x >> 16) % 94);
+		}
+		memcpy(in, key, klen);
+		memcpy(in + klen, guid, sizeof(guid) - 1);
+		assert_true(EVP_Digest(in, klen + sizeof(guid) - 1, theirs, &n,
+				       EVP_sha1(), NULL));
+		assert_int_equal(EVP_EncodeBlock(b64, theirs, 20),
+				 RC_ACCEPT_LEN);
+		assert_int_equal(rc_upgrade_accept_key(key, klen, out), 0);
+		assert_memory_equal(out, b64, RC_ACCEPT_LEN);
+	}
 }
 
 static void test_valid(void **state)
@@ -536,6 +583,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accept_key),
 		cmocka_unit_test(test_accept_key_too_long),
+		cmocka_unit_test(test_sha1_vs_openssl),
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_connection_list),
 		cmocka_unit_test(test_case_insensitive),

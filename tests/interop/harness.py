@@ -249,3 +249,331 @@ def hub_binary():
         print(f"usage: {sys.argv[0]} /path/to/ringcast", file=sys.stderr)
         sys.exit(2)
     return os.path.abspath(sys.argv[1])
+
+
+# ---- Added for test_faults.py, test_shutdown.py and tests/soak/: raw
+# WebSocket clients that can be made slow, stuck or rude, figures of the
+# hub process, and polling with a bound. Nothing above uses them. ----
+
+import base64 as _base64
+import hashlib as _hashlib
+import resource as _resource
+import struct as _struct
+
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="    # RFC 6455 §1.3's sample key
+_WS_ACCEPT = _base64.b64encode(_hashlib.sha1(
+    (WS_KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+ZERO_KEY = b"\0\0\0\0"                 # a valid mask that leaves bytes as they are
+
+
+def raise_nofile(want):
+    """Raise this process's soft RLIMIT_NOFILE to want (at most the hard
+    limit); returns the soft limit now in force."""
+    soft, hard = _resource.getrlimit(_resource.RLIMIT_NOFILE)
+    if soft < want:
+        new = want if hard == _resource.RLIM_INFINITY else min(want, hard)
+        _resource.setrlimit(_resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return soft
+
+
+def proc_rss_kb(pid):
+    """VmRSS of pid in KiB (from /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise CaseFailed(f"no VmRSS in /proc/{pid}/status")
+
+
+def proc_fd_count(pid):
+    """Open file descriptors of pid. The hub's connections are io_uring
+    direct descriptors, which do not show here: this counts the listeners,
+    rings, eventfds and whatever else a leak would add."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def metrics_by_worker(port):
+    """/metrics as {name: {worker: value}}, from the {worker="N"} series."""
+    status, _, body = http_get(port, "/metrics")
+    check_eq(status, 200, "GET /metrics status")
+    out = {}
+    for line in body.decode().splitlines():
+        m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{worker="(\d+)"\} (\S+)$',
+                     line)
+        if m:
+            out.setdefault(m.group(1), {})[int(m.group(2))] = float(m.group(3))
+    return out
+
+
+def wait_until(fn, what, timeout=TIMEOUT, interval=0.05):
+    """Call fn() until it returns something true, at most timeout seconds;
+    returns that value, or fails the case naming what was awaited (and the
+    last value fn returned)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise CaseFailed(f"{what}: not within {timeout:.1f}s "
+                             f"(last: {_short(last)})")
+        time.sleep(interval)
+
+
+def built_with_asan(binary):
+    """True if binary is an AddressSanitizer build (its RSS means little:
+    shadow memory, redzones and the quarantine of freed blocks)."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def ws_mask(payload, key):
+    """payload XOR the 4-byte key, fast for large payloads."""
+    n = len(payload)
+    if not n or key == ZERO_KEY:
+        return bytes(payload)
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "little") ^
+            int.from_bytes(k, "little")).to_bytes(n, "little")
+
+
+def ws_frame(op, payload=b"", fin=True, key=None):
+    """One masked client frame (key: 4 bytes, default random)."""
+    n = len(payload)
+    key = os.urandom(4) if key is None else key
+    b0 = (0x80 if fin else 0) | op
+    if n < 126:
+        head = _struct.pack("!BB", b0, 0x80 | n)
+    elif n < 1 << 16:
+        head = _struct.pack("!BBH", b0, 0x80 | 126, n)
+    else:
+        head = _struct.pack("!BBQ", b0, 0x80 | 127, n)
+    return head + key + ws_mask(payload, key)
+
+
+def ws_upgrade_request(path="/echo"):
+    return (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
+def ws_open(port, path="/echo", rcvbuf=None, timeout=TIMEOUT):
+    """A connected, upgraded socket: (sock, bytes read past the 101 head).
+
+    rcvbuf sets SO_RCVBUF before connecting, so the TCP window stays that
+    small: a client that does not read then makes the server queue."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(timeout)
+        s.connect((HOST, port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(ws_upgrade_request(path))
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(4096)
+            check(chunk, f"closed before the 101 for {path}: {_short(buf)}")
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 101 "),
+              f"upgrade to {path}: {_short(head[:60])}")
+        check(b"\r\nSec-WebSocket-Accept: " + _WS_ACCEPT in head,
+              "Sec-WebSocket-Accept")
+        return s, rest
+    except BaseException:
+        s.close()
+        raise
+
+
+def ws_reset(sock):
+    """Close with RST instead of FIN (SO_LINGER 0): a crashed client."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    _struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class FrameReader:
+    """Server frames from a socket: next() -> (fin, opcode, payload), or
+    None at EOF (a reset counts as EOF: reset is set)."""
+
+    def __init__(self, sock, buf=b""):
+        self.sock = sock
+        self.buf = bytearray(buf)
+        self.pos = 0
+        self.reset = False
+        self.eof = False
+
+    def _fill(self, deadline):
+        if self.pos > 1 << 20:
+            del self.buf[:self.pos]
+            self.pos = 0
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("FrameReader: no frame before deadline")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(1 << 18)
+        except ConnectionResetError:
+            self.reset = True
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def _need(self, n, deadline):
+        while len(self.buf) - self.pos < n:
+            if self.eof or not self._fill(deadline):
+                return False
+        return True
+
+    def next(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        if not self._need(2, deadline):
+            check(len(self.buf) == self.pos,
+                  f"EOF inside a frame head ({len(self.buf) - self.pos} "
+                  "bytes)")
+            return None
+        b0, b1 = self.buf[self.pos], self.buf[self.pos + 1]
+        check(not b1 & 0x80, "server frame is masked")
+        n, hl = b1 & 0x7F, 2
+        if n >= 126:
+            hl = 4 if n == 126 else 10
+            check(self._need(hl, deadline), "EOF inside a frame length")
+            n = int.from_bytes(self.buf[self.pos + 2:self.pos + hl], "big")
+        check(self._need(hl + n, deadline),
+              f"EOF inside a {n}-byte frame payload")
+        payload = bytes(self.buf[self.pos + hl:self.pos + hl + n])
+        self.pos += hl + n
+        return bool(b0 & 0x80), b0 & 0x0F, payload
+
+    def expect_eof(self, timeout=TIMEOUT):
+        """Nothing more but EOF (or a reset) within timeout."""
+        f = self.next(timeout)
+        check(f is None, f"expected EOF, got a frame {_short(f)}")
+
+
+def ws_close_code(payload):
+    return _struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+
+
+SEQ_DIGITS = 10
+
+
+def seq_payload(seq, size=64):
+    """A room message numbered seq: ten ASCII digits, then filler up to
+    size bytes (valid UTF-8 text)."""
+    head = b"%010d" % seq
+    return head + b"." * max(0, size - len(head))
+
+
+def seq_of(payload):
+    return int(payload[:SEQ_DIGITS])
+
+
+def check_seqs(seqs, want_count, what, start=0):
+    """seqs must be exactly start, start+1, ... (want_count of them, or any
+    count if want_count is None): in order, no gap, no duplicate."""
+    n = len(seqs) if want_count is None else want_count
+    if seqs == list(range(start, start + n)):
+        return
+    for i, s in enumerate(seqs):
+        if s != start + i:
+            raise CaseFailed(f"{what}: message {i} has number {s}, expected "
+                             f"{start + i} (received {len(seqs)}, expected "
+                             f"{n}; around it: {seqs[max(0, i - 3):i + 4]})")
+    raise CaseFailed(f"{what}: received {len(seqs)} messages in order, "
+                     f"expected {n}")
+
+
+import threading as _threading  # noqa: E402
+
+
+class SeqReader(_threading.Thread):
+    """A room member that reads in a thread and records what it gets.
+
+    seqs: the numbers of the data messages, in arrival order; close_code:
+    the code of the server's close frame (None if none came); eof: the
+    connection ended; error: what went wrong in the thread, if anything.
+    At the server's close frame it answers with the same code
+    (answer_close=True) and reads on to EOF. lag: seconds slept after each
+    frame until hurry() is called (a reader that falls behind, then
+    catches up)."""
+
+    def __init__(self, port, path, rcvbuf=None, answer_close=True, lag=0.0,
+                 name="reader"):
+        super().__init__(daemon=True, name=name)
+        self.sock, rest = ws_open(port, path, rcvbuf=rcvbuf)
+        self.reader = FrameReader(self.sock, rest)
+        self.answer_close = answer_close
+        self.lag = lag
+        self.seqs = []
+        self.close_code = None
+        self.close_at = None
+        self.eof = False
+        self.error = None
+        self._halt = _threading.Event()
+        self._hurry = _threading.Event()
+
+    def hurry(self):
+        self._hurry.set()
+
+    def stop(self):
+        self._halt.set()
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # noqa: BLE001 -- reported by the case
+            self.error = e
+
+    def _run(self):
+        while not self._halt.is_set():
+            try:
+                f = self.reader.next(timeout=0.2)
+            except socket.timeout:
+                continue
+            if f is None:
+                self.eof = True
+                return
+            fin, op, payload = f
+            if op in (1, 2):
+                check(fin, "a fragmented room message")
+                self.seqs.append(seq_of(payload))
+                if self.lag and not self._hurry.is_set():
+                    time.sleep(self.lag)
+            elif op == 8:
+                self.close_code = ws_close_code(payload)
+                self.close_at = time.monotonic()
+                if self.answer_close:
+                    try:
+                        self.sock.sendall(ws_frame(8, payload[:2]))
+                    except OSError:
+                        pass
+                # Nothing may follow a close frame but EOF.
+                f = self.reader.next(timeout=3 * TIMEOUT)
+                check(f is None, f"a frame after the close frame: "
+                                 f"{_short(f)}")
+                self.eof = True
+                return
+            elif op != 10:      # pongs are fine, anything else is not
+                raise CaseFailed(f"unexpected frame opcode {op}")
+
+    def wait_count(self, n, timeout=TIMEOUT):
+        wait_until(lambda: len(self.seqs) >= n or self.error or self.eof,
+                   f"{self.name}: {n} messages (has {len(self.seqs)})",
+                   timeout)
+        check(self.error is None, f"{self.name}: {self.error!r}")
+
+    def finish(self, timeout=TIMEOUT):
+        """Stop reading and close the socket; re-raise the thread's error."""
+        self.stop()
+        self.join(timeout)
+        check(not self.is_alive(), f"{self.name} did not stop")
+        self.sock.close()
+        if self.error is not None:
+            raise CaseFailed(f"{self.name}: {self.error}")

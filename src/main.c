@@ -296,6 +296,11 @@ static void usage(FILE *f)
 "                                join room NAME (repeatable; e.g. /=echo for\n"
 "                                load tools that upgrade on /; a plain GET\n"
 "                                of / still serves the chat page)\n"
+"      --recv-buffers N          receive pool per worker: N buffers, shared\n"
+"      --recv-buffer-size BYTES  by all connections (default: 64 x 64 KiB\n"
+"                                on kernels with incremental buffers, else\n"
+"                                512 x 16 KiB); when all are busy, reads\n"
+"                                wait a turn (recv_waits_total)\n"
 "      --subprotocol NAME        a subprotocol to accept (repeatable,\n"
 "                                in order of preference)\n"
 "  -V, --version                 print version and SIMD kernels, exit\n"
@@ -332,6 +337,8 @@ enum {
 	OPT_SLOW_POLICY,
 	OPT_NO_ECHO_SELF,
 	OPT_WS_ROUTE,
+	OPT_RECV_BUFFERS,
+	OPT_RECV_BUFFER_SIZE,
 };
 
 int main(int argc, char **argv)
@@ -352,6 +359,9 @@ int main(int argc, char **argv)
 		{ "slow-policy", required_argument, NULL, OPT_SLOW_POLICY },
 		{ "no-echo-self", no_argument, NULL, OPT_NO_ECHO_SELF },
 		{ "ws-route", required_argument, NULL, OPT_WS_ROUTE },
+		{ "recv-buffers", required_argument, NULL, OPT_RECV_BUFFERS },
+		{ "recv-buffer-size", required_argument, NULL,
+		  OPT_RECV_BUFFER_SIZE },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -431,6 +441,14 @@ int main(int argc, char **argv)
 			break;
 		case OPT_WS_ROUTE:
 			ok = add_route(optarg);
+			break;
+		case OPT_RECV_BUFFERS:
+			ok = parse_num(optarg, 32768, &v) && v > 0;
+			cfg.recv_buffers = (unsigned)v;
+			break;
+		case OPT_RECV_BUFFER_SIZE:
+			ok = parse_num(optarg, 1 << 24, &v) && v >= 64;
+			cfg.recv_buffer_size = (unsigned)v;
 			break;
 		case 'V':
 			printf("ringcast %s (simd: %s)\n", RINGCAST_VERSION,

@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""report.py -- the report of a scripts/bench run.
+
+Reads the RESULT lines scripts/bench printed (one per measurement:
+"RESULT row=ROW PARAM=N server=S round=R key=value..."), takes the median of
+each figure over the rounds, and writes markdown: the table of medians with
+the ratio ringcast/peer in every peer's cell, latency percentiles, the list
+of rows where ringcast is not yet ahead, notes on errors, and the raw lines.
+With --plots PREFIX it also writes the gnuplot data and runs bench/plot.gp
+for PREFIX-throughput.png, PREFIX-latency.png and PREFIX-memory.png.
+
+usage: report.py --results FILE --header FILE --out FILE.md [--plots PREFIX]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+# Server key, column title. ringcast (one worker) is the one compared.
+SERVERS = [
+    ('ringcast', 'ringcast'),
+    ('ringcast-2w', 'ringcast, 2 workers'),
+    ('node-ws', 'node ws'),
+    ('lws', 'libwebsockets'),
+    ('uws-epoll', 'uWS epoll'),
+    ('uws-uring', 'uWS io_uring'),
+]
+BASE = 'ringcast'
+
+# Row key, title, unit of the figure, figure key, higher is better.
+ROWS = [
+    ('http', 'plain HTTP `GET /health`, wrk -t1 -c100', 'req/s', 'rate', True),
+    ('echo32', 'echo 32 B', 'round trips/s', 'rate', True),
+    ('echo16k', 'echo 16 KiB', 'round trips/s', 'rate', True),
+    ('bcast64', 'fan-out 1 publisher → N subscribers, 64 B', 'deliveries/s', 'rate', True),
+    ('handshake', 'handshakes, 50 at once', 'handshakes/s', 'rate', True),
+    ('idle', 'idle connections: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
+    ('uws-load', 'uWS `load_test`, 20 B echo', 'msg/s', 'rate', True),
+    ('uws-bcast', 'uWS `broadcast_test`, every client publishes, all receive', 'deliveries/s', 'rate', True),
+    ('uws-scale', 'uWS `scale_test`: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
+]
+ROW = {r[0]: r for r in ROWS}
+LATENCY = ('p50_us', 'p90_us', 'p99_us', 'p999_us')
+NUMERIC_SKIP = {'round'}
+
+
+def parse(path):
+    """[(row, (pkey, pval), server, fields)] in the order printed."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            t = line.split()
+            if not t or t[0] != 'RESULT' or len(t) < 4:
+                continue
+            fields = dict(kv.split('=', 1) for kv in t[1:] if '=' in kv)
+            pkey, pval = t[2].split('=', 1)
+            out.append((fields.get('row'), (pkey, pval), fields.get('server'), fields, line.rstrip()))
+    return out
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+class Cell:
+    """The rounds of one (row, N, server): medians, statuses, errors."""
+
+    def __init__(self):
+        self.rounds = []
+
+    def add(self, fields):
+        self.rounds.append(fields)
+
+    def measured(self):
+        return [r for r in self.rounds if 'status' not in r]
+
+    def median(self, key):
+        vals = [num(r.get(key)) for r in self.measured()]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def status(self):
+        """Why there is no figure ("n/a (fd limit)"), or None."""
+        if self.measured():
+            return None
+        r = self.rounds[0]
+        note = r.get('note', '').replace('-', ' ')
+        return r['status'] + (f' ({note})' if note else '')
+
+    def errors(self):
+        """[(round, errors, lost, note)] for rounds that were not clean."""
+        bad = []
+        for r in self.rounds:
+            e, lost = num(r.get('errors')) or 0, num(r.get('lost')) or 0
+            note = r.get('note', '') if 'status' not in r else ''
+            if r.get('kinds'):
+                note = (note + ' ' if note else '') + '(' + r['kinds'].replace('~', ' ') + ')'
+            if e or lost or note:
+                bad.append((r.get('round', '?'), int(e), int(lost), note))
+        return bad
+
+
+def si(v):
+    if v is None:
+        return '—'
+    for div, suf in ((1e9, 'G'), (1e6, 'M'), (1e3, 'k')):
+        if abs(v) >= div:
+            return f'{v / div:.3g}{suf}' if v / div < 100 else f'{v / div:.0f}{suf}'
+    return f'{v:.3g}' if v < 100 else f'{v:.0f}'
+
+
+def fmt_bytes(v):
+    return '—' if v is None else f'{v:.0f} B'
+
+
+def fmt_us(v):
+    if v is None:
+        return '—'
+    if v >= 1e6:
+        return f'{v / 1e6:.2f} s'
+    if v >= 1e3:
+        return f'{v / 1e3:.3g} ms'
+    return f'{v:.0f} µs'
+
+
+def ratio(row, base, peer):
+    """How many times ringcast is ahead of @peer (> 1: ahead)."""
+    if base is None or peer is None or base <= 0 or peer <= 0:
+        return None
+    return base / peer if ROW[row][4] else peer / base
+
+
+def param_label(pkey, pval):
+    names = {'conns': 'conns', 'subs': 'subscribers', 'clients': 'clients'}
+    return f'{int(pval):,} {names.get(pkey, pkey)}'.replace(',', ' ') if pval.isdigit() else f'{pkey} {pval}'
+
+
+def build(results):
+    cells = {}
+    order = []
+    for row, param, server, fields, _ in results:
+        if row not in ROW:
+            continue
+        key = (row, param)
+        if key not in cells:
+            cells[key] = {}
+            order.append(key)
+        cells[key].setdefault(server, Cell()).add(fields)
+    # Rows in ROWS order, N ascending, as first seen otherwise.
+    rank = {r[0]: i for i, r in enumerate(ROWS)}
+    order.sort(key=lambda k: (rank[k[0]], num(k[1][1]) or 0))
+    return cells, order
+
+
+def main_table(cells, order, servers):
+    out = ['| row | N | ' + ' | '.join(t for k, t in SERVERS if k in servers) + ' |',
+           '|---|---|' + '---|' * len(servers)]
+    marks = []
+    for key in order:
+        row, (pkey, pval) = key
+        fig, hb = ROW[row][3], ROW[row][4]
+        base = cells[key].get(BASE)
+        bval = base.median(fig) if base else None
+        line = [f'{ROW[row][1]} ({ROW[row][2]})', param_label(pkey, pval)]
+        for k, _ in SERVERS:
+            if k not in servers:
+                continue
+            c = cells[key].get(k)
+            if c is None:
+                line.append('')
+                continue
+            st = c.status()
+            if st:
+                if c.errors():
+                    st += ' ⚠'
+                    marks.append((key, k, c.errors()))
+                line.append(st)
+                continue
+            v = c.median(fig)
+            s = fmt_bytes(v) if not hb else si(v)
+            r = ratio(row, bval, v)
+            if k not in (BASE, 'ringcast-2w') and r is not None:
+                s += f' ({r:.2f}×)'
+            if c.errors():
+                s += ' ⚠'
+                marks.append((key, k, c.errors()))
+            line.append(s)
+        out.append('| ' + ' | '.join(line) + ' |')
+    return out, marks
+
+
+def latency_table(cells, order, servers):
+    rows = [k for k in order if any(c.median('p50_us') is not None for c in cells[k].values())]
+    if not rows:
+        return []
+    out = ['| row | N | ' + ' | '.join(t for k, t in SERVERS if k in servers) + ' |',
+           '|---|---|' + '---|' * len(servers)]
+    for key in rows:
+        row, (pkey, pval) = key
+        line = [ROW[key[0]][1], param_label(pkey, pval)]
+        for k, _ in SERVERS:
+            if k not in servers:
+                continue
+            c = cells[key].get(k)
+            p50, p99 = (c.median('p50_us'), c.median('p99_us')) if c else (None, None)
+            line.append('' if p50 is None else f'{fmt_us(p50)} / {fmt_us(p99)}')
+        out.append('| ' + ' | '.join(line) + ' |')
+    return out
+
+
+def not_ahead(cells, order):
+    out = []
+    for key in order:
+        row, (pkey, pval) = key
+        fig = ROW[row][3]
+        base = cells[key].get(BASE)
+        bval = base.median(fig) if base else None
+        for k, title in SERVERS:
+            if k in (BASE, 'ringcast-2w') or k not in cells[key]:
+                continue
+            pv = cells[key][k].median(fig)
+            r = ratio(row, bval, pv)
+            if r is not None and r < 1:
+                f = fmt_bytes if not ROW[row][4] else si
+                out.append(f'- {ROW[row][1]}, {param_label(pkey, pval)}: {r:.2f}× {title} '
+                           f'(ringcast {f(bval)}, {title} {f(pv)})')
+    return out or ['- none in this run']
+
+
+def plots(cells, order, servers, prefix, plot_script):
+    """Write the data files and run gnuplot; the PNG names written."""
+    if not shutil.which('gnuplot'):
+        print('report: gnuplot not found: no plots (scripts/setup installs gnuplot-nox)', file=sys.stderr)
+        return []
+    keys = [k for k, _ in SERVERS if k in servers]
+    tmp = tempfile.mkdtemp(prefix='ringcast-plot.')
+    try:
+        def val(row, pval, server, fig):
+            c = cells.get((row, ('conns', pval)), {}).get(server)
+            v = c.median(fig) if c else None
+            return 'NaN' if v is None else f'{v:.6g}'
+
+        have = {}
+        # Throughput vs connections: echo 32 B per server.
+        ns = sorted({int(p[1]) for r, p in order if r == 'echo32'})
+        with open(f'{tmp}/throughput.dat', 'w') as f:
+            f.write('conns ' + ' '.join(keys) + '\n')
+            for n in ns:
+                f.write(f'{n} ' + ' '.join(val('echo32', str(n), k, 'rate') for k in keys) + '\n')
+        have['tput'] = any(val('echo32', str(n), k, 'rate') != 'NaN' for n in ns for k in keys)
+        # Latency percentiles: echo 32 B at the fewest connections.
+        lat_n = str(ns[0]) if ns else None
+        with open(f'{tmp}/latency.dat', 'w') as f:
+            f.write('server p50 p90 p99 p99.9\n')
+            have['lat'] = False
+            for k in keys:
+                vs = [val('echo32', lat_n, k, p) for p in LATENCY] if lat_n else []
+                if vs and any(v != 'NaN' for v in vs):
+                    f.write(f'{k} ' + ' '.join(vs) + '\n')
+                    have['lat'] = True
+        # Memory per connection: idle at each N, per server.
+        mn = sorted({int(p[1]) for r, p in order if r == 'idle'})
+        with open(f'{tmp}/memory.dat', 'w') as f:
+            f.write('server ' + ' '.join(f'"{n} conns"' for n in mn) + '\n')
+            have['mem'] = False
+            for k in keys:
+                vs = [val('idle', str(n), k, 'bytes_per_conn') for n in mn]
+                if vs and any(v != 'NaN' for v in vs):
+                    f.write(f'{k} ' + ' '.join(vs) + '\n')
+                    have['mem'] = True
+        names = {'tput': 'throughput', 'lat': 'latency', 'mem': 'memory'}
+        if not any(have.values()):
+            return []
+        args = [f"dir='{tmp}'", f"out='{prefix}'", f'nserv={len(keys)}',
+                f'nmem={len(mn)}', f"lat_n='{lat_n}'"]
+        args += [f'have_{k}={int(v)}' for k, v in have.items()]
+        r = subprocess.run(['gnuplot', '-e', '; '.join(args), plot_script],
+                           capture_output=True, text=True)
+        if r.returncode:
+            print(f'report: gnuplot failed: {r.stderr.strip()}', file=sys.stderr)
+            return []
+        return [f'{prefix}-{names[k]}.png' for k, v in have.items() if v]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--results', required=True)
+    ap.add_argument('--header', required=True, help='markdown put first')
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--plots', help='PNG path prefix')
+    ap.add_argument('--plot-script', default=os.path.join(os.path.dirname(__file__), 'plot.gp'))
+    a = ap.parse_args()
+
+    results = parse(a.results)
+    cells, order = build(results)
+    servers = {s for per in cells.values() for s in per}
+    md = [open(a.header).read().rstrip(), '']
+
+    md += ['## Medians', '',
+           'Each peer\'s cell: its median, then (in brackets) how many times ringcast '
+           '(one worker) is ahead of it: ringcast/peer for rates, peer/ringcast for '
+           'memory; below 1 it is behind. ⚠: errors or lost messages in a round '
+           '(see Notes).', '']
+    table, marks = main_table(cells, order, servers)
+    md += table + ['']
+    lat = latency_table(cells, order, servers)
+    if lat:
+        md += ['## Latency (median p50 / p99 over the rounds)', ''] + lat + ['']
+    md += ['## Not yet ahead', '',
+           'Rows where ringcast (one worker) is behind a peer (ratio < 1):', '']
+    md += not_ahead(cells, order) + ['']
+
+    kern = [(r, f) for r, p, s, f, _ in results if r == 'kernels']
+    if kern:
+        sets = {}
+        for _, f in kern:
+            sets.setdefault(f.get('set'), []).append(num(f.get('rate')))
+        scalar = statistics.median([v for v in sets.get('scalar', []) if v] or [0]) or None
+        md += ['## 64 KiB mixed UTF-8 text echo, 8 connections, per SIMD kernel set', '',
+               '| kernels | round trips/s | vs scalar |', '|---|---|---|']
+        for k, vs in sets.items():
+            vs = [v for v in vs if v]
+            m = statistics.median(vs) if vs else None
+            md.append(f'| {k} | {si(m)} | ' + (f'{m / scalar:.2f}×' if m and scalar else '') + ' |')
+        md.append('')
+    simd = [line for r, p, s, f, line in results if r == 'simd']
+    if simd:
+        md += ['## Payload kernels at 16 KiB (`bench/simd_bench`, one run)', '', '```']
+        md += [line.replace('RESULT row=simd ', '').replace(' server=none', '').split(' round=')[0] for line in simd] + ['```', '']
+
+    if a.plots:
+        pngs = plots(cells, order, servers, a.plots, a.plot_script)
+        if pngs:
+            md += ['## Plots', '']
+            md += [f'![{os.path.basename(p)}]({os.path.basename(p)})' for p in pngs] + ['']
+
+    if marks:
+        md += ['## Notes', '']
+        for (row, (pkey, pval)), server, bad in marks:
+            what = '; '.join(f'round {r}: ' + ', '.join(x for x in (
+                f'{e} errors' if e else '', f'{lost} lost' if lost else '',
+                note.replace('-', ' ')) if x) for r, e, lost, note in bad)
+            md.append(f'- {ROW[row][1]}, {param_label(pkey, pval)}, {server}: {what}')
+        md.append('')
+
+    md += ['## Raw measurements', '', '<details><summary>RESULT lines</summary>', '', '```']
+    md += [line for *_, line in results] + ['```', '', '</details>', '']
+    with open(a.out, 'w') as f:
+        f.write('\n'.join(md))
+
+
+if __name__ == '__main__':
+    main()

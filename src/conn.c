@@ -136,6 +136,12 @@ static void after_flush(struct rc_conn *c)
 
 	if (!(c->flags & RC_CF_SHUT_AFTER) || c->state == RC_CONN_DEAD)
 		return;
+	/* The peer had half-closed: what it was owed is out, so end. */
+	if (c->flags & RC_CF_PEER_EOF) {
+		rc__conn_kill(c, c->close_code ? c->close_code :
+				 RC_CLOSE_ABNORMAL);
+		return;
+	}
 	/* Both close frames exchanged: the server closes TCP first
 	   (RFC 6455 §7.1.1), so the client is not left in TIME_WAIT. */
 	if ((c->flags & RC_CF_CLOSE_SENT) && (c->flags & RC_CF_CLOSE_RCVD)) {
@@ -515,8 +521,10 @@ static void deliver(struct rc_conn *c, const uint8_t *data, size_t len,
 	   its UTF-8: the echo case. */
 	w->cur_msg = data;
 	w->cur_len = len;
+	w->cur_conn = c;
 	handlers_of(c)->on_message(c, data, len, (enum rc_opcode)op);
 	w->cur_msg = NULL;
+	w->cur_conn = NULL;
 }
 
 static void on_data(struct rc_conn *c, const struct rc_frame_event *ev)
@@ -643,7 +651,17 @@ void rc__conn_input(struct rc_conn *c, uint8_t *buf, size_t n)
 
 void rc__conn_eof(struct rc_conn *c, int err)
 {
-	(void)err;
+	/* A FIN only ends the peer's sending: it may still be reading the
+	   answer to what it sent last (a response, an echo, our close
+	   frame), often queued in this very turn. Deliver that, then close.
+	   An error (a reset) ends everything now. */
+	if (!err && (c->q_head || (c->flags & RC_CF_SEND_BUSY)) &&
+	    c->state != RC_CONN_DEAD) {
+		c->flags |= RC_CF_PEER_EOF | RC_CF_INPUT_BAD;
+		if (!(c->flags & RC_CF_SHUT_AFTER))
+			close_after_flush(c);
+		return;
+	}
 	rc__conn_kill(c, c->close_code ? c->close_code : RC_CLOSE_ABNORMAL);
 }
 
@@ -695,6 +713,13 @@ void rc__conn_close_slow(struct rc_conn *c)
 	rc__out_drop_shared(c, 0, 0);
 	if (!(c->flags & RC_CF_CLOSE_SENT))
 		send_close(c, RC_CLOSE_POLICY, NULL, 0);
+}
+
+void rc__conn_pub_wait(struct rc_conn *c)
+{
+	c->flags |= RC_CF_PUB_WAIT;
+	stat_add(c, RC_STAT_BACKPRESSURE, 1);
+	cancel_recv(c);
 }
 
 void rc__conn_oom(struct rc_conn *c)

@@ -56,6 +56,9 @@ enum {
 					   on_drain when it empties */
 	RC_CF_ACTIVE = 1 << 15,		/* bytes came in this ping period */
 	RC_CF_PINGED = 1 << 16,		/* idle: a ping is out, no reply yet */
+	RC_CF_PEER_EOF = 1 << 17,	/* peer half-closed: flush, then close */
+	RC_CF_PUB_WAIT = 1 << 18,	/* reading paused: it published into an
+					   inbox over RC_INBOX_HIGH */
 };
 
 /*
@@ -114,6 +117,10 @@ void rc__conn_close_slow(struct rc_conn *c);
    frame it is receiving): it cannot be served in full, so it is failed:
    close 1011 for a WebSocket, the end for HTTP. Others are unaffected. */
 void rc__conn_oom(struct rc_conn *c);
+
+/* @c published into an inbox that is over its bound: stop reading from it
+   (RC_CF_PUB_WAIT) until rc__pub_wait_check() resumes it. */
+void rc__conn_pub_wait(struct rc_conn *c);
 
 /* Server is stopping: close with 1001 (WebSocket) or end (HTTP). */
 void rc__conn_going_away(struct rc_conn *c);

@@ -294,6 +294,34 @@ void rc__inbox_init(struct rc_inbox *q)
 	q->tail = &q->stub;
 }
 
+/* A message in an inbox costs its frame and its share of the rest. */
+#define INBOX_COST(frame_len) ((int64_t)(frame_len) + 64)
+
+static void inbox_push(struct rc_inbox *q, struct rc_inbox_node *n);
+static void ring_bell(struct rc_worker *t);
+
+/* Queue @n for worker @t and wake it. If that takes its inbox over
+   RC_INBOX_HIGH, the connection whose message this is (when it comes from
+   a worker's on_message) stops being read until the inboxes drain. */
+static void inbox_send(struct rc_worker *t, struct rc_inbox_node *n,
+		       uint32_t frame_len)
+{
+	struct rc_worker *self = rc__self;
+	int64_t cost = INBOX_COST(frame_len);
+	int64_t now = atomic_fetch_add_explicit(&t->inbox_bytes, cost,
+						memory_order_relaxed) + cost;
+
+	inbox_push(&t->inbox, n);
+	ring_bell(t);
+	if (now > RC_INBOX_HIGH && self && self->cur_conn &&
+	    self->srv == t->srv &&
+	    !(self->cur_conn->flags & RC_CF_PUB_WAIT)) {
+		atomic_store(&t->inbox_waiters, 1);
+		rc__conn_pub_wait(self->cur_conn);
+		self->npub_wait++;
+	}
+}
+
 static void inbox_push(struct rc_inbox *q, struct rc_inbox_node *n)
 {
 	struct rc_inbox_node *prev;
@@ -450,13 +478,51 @@ bool rc__inbox_drain(struct rc_worker *w)
 {
 	struct rc_inbox_node *n;
 	bool busy = false;
+	int64_t bytes = 0, left;
 
 	/* Quiet the bell before looking: a push after this point either is
 	   seen below or rings again. */
 	atomic_store(&w->bell, 0);
-	while ((n = inbox_pop(&w->inbox, &busy)))
+	while ((n = inbox_pop(&w->inbox, &busy))) {
+		bytes += INBOX_COST(n->msg->frame_len);
 		fan_out(w, n->msg);
+	}
+	if (!bytes)
+		return !busy;
+	left = atomic_fetch_sub_explicit(&w->inbox_bytes, bytes,
+					 memory_order_relaxed) - bytes;
+	/* Publishers wait on this inbox: wake every worker to look again. */
+	if (left < RC_INBOX_LOW && atomic_load(&w->inbox_waiters) &&
+	    atomic_exchange(&w->inbox_waiters, 0))
+		for (unsigned i = 0; i < w->srv->nworkers; i++)
+			if (w->srv->workers[i] != w)
+				ring_bell(w->srv->workers[i]);
 	return !busy;
+}
+
+void rc__pub_wait_check(struct rc_worker *w)
+{
+	struct rc_server *s = w->srv;
+
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct rc_worker *t = s->workers[i];
+
+		if (atomic_load_explicit(&t->inbox_bytes, memory_order_relaxed) >=
+		    RC_INBOX_LOW) {
+			atomic_store(&t->inbox_waiters, 1);
+			return;
+		}
+	}
+	/* Rare (a flood ended): a scan is cheaper than a list kept always. */
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct rc_conn *c = &w->conns[i];
+
+		if (c->flags & RC_CF_PUB_WAIT) {
+			c->flags = (c->flags & ~RC_CF_PUB_WAIT) | RC_CF_REARM;
+			rc__dirty(c);
+		}
+	}
+	w->npub_wait = 0;
 }
 
 void rc__worker_pubsub_free(struct rc_worker *w)
@@ -542,8 +608,7 @@ static int publish(struct rc_server *s, const void *topic, size_t topic_len,
 		if (!(mask & (1ull << i)))
 			continue;
 		m->nodes[i].msg = m;
-		inbox_push(&s->workers[i]->inbox, &m->nodes[i]);
-		ring_bell(s->workers[i]);
+		inbox_send(s->workers[i], &m->nodes[i], m->frame_len);
 	}
 	return 0;
 }
@@ -583,7 +648,6 @@ int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
 	m->kind = RC_MSG_DIRECT;
 	m->conn_id = conn_id;
 	m->nodes[0].msg = m;
-	inbox_push(&s->workers[wi]->inbox, &m->nodes[0]);
-	ring_bell(s->workers[wi]);
+	inbox_send(s->workers[wi], &m->nodes[0], m->frame_len);
 	return 0;
 }

@@ -51,6 +51,14 @@ struct rc_inbox {
 	struct rc_inbox_node stub;
 };
 
+/* Inbox bounds per worker, in bytes of queued frames (see inbox_bytes). */
+#define RC_INBOX_HIGH (8 << 20)
+#define RC_INBOX_LOW (4 << 20)
+
+/* Connections of @w paused for a full inbox: resume them if every inbox
+   is under RC_INBOX_LOW (called each turn while w->npub_wait). */
+void rc__pub_wait_check(struct rc_worker *w);
+
 /* The worker this thread runs, or NULL on other threads. */
 extern __thread struct rc_worker *rc__self;
 

@@ -151,7 +151,8 @@ static void dirty_flush(struct rc_worker *w)
 			rc__conn_reap(c);
 			continue;
 		}
-		if ((c->flags & RC_CF_REARM) && !(c->flags & RC_CF_PAUSED))
+		if ((c->flags & RC_CF_REARM) &&
+		    !(c->flags & (RC_CF_PAUSED | RC_CF_PUB_WAIT)))
 			rc__recv_arm(c);
 		c->flags &= ~RC_CF_REARM;
 		rc__out_kick(c);
@@ -440,6 +441,8 @@ static void loop(struct rc_worker *w)
 			io_uring_cq_advance(&w->ring, n);
 		}
 		w->inbox_busy = !rc__inbox_drain(w);
+		if (w->npub_wait)
+			rc__pub_wait_check(w);
 		timers_expire(w);
 		if ((int32_t)(w->now_ms - w->pool_trim_ms) >= POOL_TRIM_MS) {
 			rc__out_pool_trim(w);

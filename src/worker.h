@@ -53,6 +53,7 @@ struct rc_worker {
 
 	const void *cur_msg;		/* message in on_message, if any */
 	size_t cur_len;
+	struct rc_conn *cur_conn;	/* whose on_message is running */
 
 	struct rc_chunk *wchunk;	/* private output of all connections
 					   is appended here (send.c) */
@@ -70,6 +71,13 @@ struct rc_worker {
 	   unless it is already ringing. */
 	struct rc_inbox inbox;
 	_Atomic int bell;
+	/* Bytes of frames waiting in the inbox. A connection of any worker
+	   that publishes into an inbox over RC_INBOX_HIGH stops being read
+	   (RC_CF_PUB_WAIT) until every inbox is under RC_INBOX_LOW, so a
+	   publisher faster than fan-out cannot grow memory without end. */
+	_Atomic int64_t inbox_bytes;
+	_Atomic int inbox_waiters;	/* someone waits for it to drain */
+	unsigned npub_wait;		/* own connections in RC_CF_PUB_WAIT */
 	bool inbox_busy;		/* a push was half done: poll again */
 
 	/* Local topics with subscribers on this worker. */

@@ -68,10 +68,16 @@ static double us(uint64_t ns)
 	return (double)ns / 1000.0;
 }
 
+/* Server RSS was read before and after, with connections open. */
+static bool rss_known(const struct rl_summary *s)
+{
+	return s->rss_before_kb >= 0 && s->rss_after_kb >= 0 && s->open_at_end;
+}
+
+/* Growth per connection; negative when the server gave back more (pools
+   trimmed, pages purged) than the connections took: reported as is. */
 static long rss_per_conn(const struct rl_summary *s)
 {
-	if (s->rss_before_kb < 0 || s->rss_after_kb < 0 || !s->open_at_end)
-		return -1;
 	return (s->rss_after_kb - s->rss_before_kb) * 1024 /
 	       (long)s->open_at_end;
 }
@@ -131,7 +137,7 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 			(unsigned long long)(ctr(s)[RL_C_GAPS] +
 					     ctr(s)[RL_C_TAIL_LOST]),
 			(unsigned long long)ctr(s)[RL_C_OUT_OF_ORDER]);
-	if (cfg->scenario == RL_SC_IDLE && rss_per_conn(s) >= 0)
+	if (cfg->scenario == RL_SC_IDLE && rss_known(s))
 		fprintf(f, " rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_b=%ld",
 			s->rss_before_kb, s->rss_after_kb, rss_per_conn(s));
 	if (h->count)
@@ -333,7 +339,7 @@ void rl_report_json(FILE *f, const struct rl_summary *s)
 			(unsigned long long)c[RL_C_OUT_OF_ORDER]);
 	if (cfg->scenario == RL_SC_IDLE) {
 		fprintf(f, ",\"server_rss\":");
-		if (rss_per_conn(s) >= 0)
+		if (rss_known(s))
 			fprintf(f, "{\"pid\":%d,\"before_kb\":%ld,"
 				"\"after_kb\":%ld,\"conns\":%llu,"
 				"\"per_conn_bytes\":%ld}",

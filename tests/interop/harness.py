@@ -323,10 +323,12 @@ def wait_until(fn, what, timeout=TIMEOUT, interval=0.05):
 
 
 def built_with_asan(binary):
-    """True if binary is an AddressSanitizer build (its RSS means little:
-    shadow memory, redzones and the quarantine of freed blocks)."""
+    """True if binary is an AddressSanitizer or ThreadSanitizer build (its
+    RSS means little: shadow memory, redzones, the quarantine of freed
+    blocks, TSan's history)."""
     with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def ws_mask(payload, key):
@@ -502,12 +504,16 @@ class SeqReader(_threading.Thread):
     At the server's close frame it answers with the same code
     (answer_close=True) and reads on to EOF. lag: seconds slept after each
     frame until hurry() is called (a reader that falls behind, then
-    catches up)."""
+    catches up). A ping is answered with its pong. opened: a (sock, rest)
+    from ws_open() to use instead of opening one. lock: held while
+    answering a close or a ping, for a socket that another thread writes
+    to as well."""
 
     def __init__(self, port, path, rcvbuf=None, answer_close=True, lag=0.0,
-                 name="reader"):
+                 name="reader", opened=None, lock=None):
         super().__init__(daemon=True, name=name)
-        self.sock, rest = ws_open(port, path, rcvbuf=rcvbuf)
+        self.lock = lock or _threading.Lock()
+        self.sock, rest = opened or ws_open(port, path, rcvbuf=rcvbuf)
         self.reader = FrameReader(self.sock, rest)
         self.answer_close = answer_close
         self.lag = lag
@@ -550,16 +556,20 @@ class SeqReader(_threading.Thread):
                 self.close_code = ws_close_code(payload)
                 self.close_at = time.monotonic()
                 if self.answer_close:
-                    try:
-                        self.sock.sendall(ws_frame(8, payload[:2]))
-                    except OSError:
-                        pass
+                    with self.lock:
+                        try:
+                            self.sock.sendall(ws_frame(8, payload[:2]))
+                        except OSError:
+                            pass
                 # Nothing may follow a close frame but EOF.
                 f = self.reader.next(timeout=3 * TIMEOUT)
                 check(f is None, f"a frame after the close frame: "
                                  f"{_short(f)}")
                 self.eof = True
                 return
+            elif op == 9:       # the hub pings idle WebSockets: answer
+                with self.lock:
+                    self.sock.sendall(ws_frame(10, payload))
             elif op != 10:      # pongs are fine, anything else is not
                 raise CaseFailed(f"unexpected frame opcode {op}")
 
@@ -577,3 +587,17 @@ class SeqReader(_threading.Thread):
         self.sock.close()
         if self.error is not None:
             raise CaseFailed(f"{self.name}: {self.error}")
+
+
+def ws_open_on_worker(port, path, worker, rcvbuf=None, tries=64):
+    """ws_open() until the hub's worker `worker` takes the connection (told
+    by its websockets_open{worker=...} series going up; nothing else may
+    open WebSockets meanwhile). Returns (sock, rest)."""
+    for _ in range(tries):
+        before = metrics_by_worker(port).get("ringcast_websockets_open", {})
+        sock, rest = ws_open(port, path, rcvbuf=rcvbuf)
+        after = metrics_by_worker(port).get("ringcast_websockets_open", {})
+        if after.get(worker, 0) > before.get(worker, 0):
+            return sock, rest
+        sock.close()
+    raise CaseFailed(f"{tries} connections, none on worker {worker}")

@@ -227,9 +227,12 @@ unsigned rc_server_workers(const struct rc_server *s);
  * frame is built once (one allocation) and shared by all subscribers; the
  * call returns once each interested worker has a reference in its inbox.
  * Messages from one publishing thread on one topic reach every subscriber
- * in order. Returns 0 (also when nobody is subscribed), -EINVAL (bad
- * opcode, empty or > RC_TOPIC_MAX topic, TEXT not UTF-8), -EMSGSIZE (over
- * max_message), -ENOMEM, -ESHUTDOWN (server stopped).
+ * in order. Called from on_message, a publish that takes a worker's inbox
+ * past 8 MiB pauses reading from that connection until the inboxes drain
+ * (a publisher cannot outrun fan-out); other threads must pace themselves.
+ * Returns 0 (also when nobody is subscribed), -EINVAL (bad opcode, empty
+ * or > RC_TOPIC_MAX topic, TEXT not UTF-8), -EMSGSIZE (over max_message),
+ * -ENOMEM, -ESHUTDOWN (server stopped).
  */
 int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
 	       const void *data, size_t len, enum rc_opcode op);

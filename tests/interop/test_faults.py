@@ -425,7 +425,22 @@ def silent_connects(binary):
 
 # ---- a ping flood from a client that does not read its pongs ----
 
-PINGS = 100_000
+
+
+def _sysctl_max(path, default):
+    try:
+        with open(path) as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+# More pings than the kernel can buffer between the two ends (the hub's
+# receive buffer grows up to tcp_rmem's max, 32 MiB here; both send buffers
+# up to tcp_wmem's), so the flooder stalls only if the hub stops reading.
+PINGS = max(100_000, (_sysctl_max("/proc/sys/net/ipv4/tcp_rmem", 6 << 20) +
+                      2 * _sysctl_max("/proc/sys/net/ipv4/tcp_wmem", 4 << 20) +
+                      (8 << 20)) // 131)
 PING_BP = 64 * KIB
 RECV_POOL = 8 * MIB     # per worker, at most (the default pool is 4 MiB)
 

@@ -47,12 +47,14 @@ static struct rc_server *server;
 
 #ifdef RC_HUB_JEMALLOC
 /* jemalloc's start-up options (read before main; MALLOC_CONF overrides):
-   freed pages go back to the system at once instead of over ten seconds.
-   Messages published faster than another worker fans them out are freed
-   there as fast as they come; with any decay, jemalloc kept the pages of
-   a second's worth of them (58-72 MB under tests/interop/test_faults.py's
-   flood, 11 MB with none), and fan-out measured no slower without it. */
-const char *malloc_conf = "dirty_decay_ms:0,muzzy_decay_ms:0";
+   freed pages go back to the system after about a second instead of ten,
+   and a background thread purges them, so an idle hub returns them too.
+   Not at once (dirty_decay_ms:0): that halved 16 KiB echo (every large
+   free became an madvise). What jemalloc keeps is about a second of the
+   hub's churn: 58-72 MB under tests/interop/test_faults.py's publisher
+   flood, whose memory in use stays at 11 MB. */
+const char *malloc_conf =
+	"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
 #endif
 
 static bool path_is(const char *p, size_t n, const char *lit)

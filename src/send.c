@@ -28,18 +28,25 @@ static struct rc_chunk static_owner;
 
 /* ---- pools ---- */
 
+/* Pool class of a chunk capacity: 0 standard, 1 big, -1 none. */
+static int chunk_class(size_t cap)
+{
+	return cap == RC_CHUNK_SIZE ? 0 : cap == RC_CHUNK_BIG ? 1 : -1;
+}
+
 static struct rc_chunk *chunk_get(struct rc_worker *w, size_t need)
 {
+	size_t cap = need <= RC_CHUNK_SIZE ? RC_CHUNK_SIZE :
+		     need <= RC_CHUNK_BIG ? RC_CHUNK_BIG : need;
+	int cls = chunk_class(cap);
 	struct rc_chunk *k;
 
-	if (need <= RC_CHUNK_SIZE && w->pool) {
-		k = w->pool;
-		w->pool = k->next;
-		if (--w->npool < w->pool_low[0])
-			w->pool_low[0] = w->npool;
+	if (cls >= 0 && w->pool[cls]) {
+		k = w->pool[cls];
+		w->pool[cls] = k->next;
+		if (--w->npool[cls] < w->pool_low[cls])
+			w->pool_low[cls] = w->npool[cls];
 	} else {
-		size_t cap = need > RC_CHUNK_SIZE ? need : RC_CHUNK_SIZE;
-
 		k = rc__malloc(sizeof(*k) + cap);
 		if (!k)
 			return NULL;
@@ -53,10 +60,13 @@ static struct rc_chunk *chunk_get(struct rc_worker *w, size_t need)
 
 static void chunk_put(struct rc_worker *w, struct rc_chunk *k)
 {
-	if (k->cap == RC_CHUNK_SIZE && w->npool < RC_POOL_MAX) {
-		k->next = w->pool;
-		w->pool = k;
-		w->npool++;
+	int cls = chunk_class(k->cap);
+
+	/* Big chunks: fewer kept, they are four times the size. */
+	if (cls >= 0 && w->npool[cls] < (cls ? RC_POOL_MAX / 4 : RC_POOL_MAX)) {
+		k->next = w->pool[cls];
+		w->pool[cls] = k;
+		w->npool[cls]++;
 		return;
 	}
 	free(k);
@@ -68,8 +78,8 @@ static struct rc_segs *segs_get(struct rc_worker *w)
 
 	if (b) {
 		w->seg_pool = b->next;
-		if (--w->nseg_pool < w->pool_low[1])
-			w->pool_low[1] = w->nseg_pool;
+		if (--w->nseg_pool < w->pool_low[2])
+			w->pool_low[2] = w->nseg_pool;
 	} else {
 		b = rc__malloc(sizeof(*b));
 		if (!b)
@@ -378,22 +388,24 @@ void rc__out_discard(struct rc_conn *c)
 
 void rc__out_pool_trim(struct rc_worker *w)
 {
-	for (unsigned n = w->pool_low[0]; n; n--) {
-		struct rc_chunk *k = w->pool;
+	for (unsigned cls = 0; cls < 2; cls++) {
+		for (unsigned n = w->pool_low[cls]; n; n--) {
+			struct rc_chunk *k = w->pool[cls];
 
-		w->pool = k->next;
-		w->npool--;
-		free(k);
+			w->pool[cls] = k->next;
+			w->npool[cls]--;
+			free(k);
+		}
+		w->pool_low[cls] = w->npool[cls];
 	}
-	w->pool_low[0] = w->npool;
-	for (unsigned n = w->pool_low[1]; n; n--) {
+	for (unsigned n = w->pool_low[2]; n; n--) {
 		struct rc_segs *b = w->seg_pool;
 
 		w->seg_pool = b->next;
 		w->nseg_pool--;
 		free(b);
 	}
-	w->pool_low[1] = w->nseg_pool;
+	w->pool_low[2] = w->nseg_pool;
 }
 
 void rc__out_pool_free(struct rc_worker *w)
@@ -401,11 +413,14 @@ void rc__out_pool_free(struct rc_worker *w)
 	/* Every connection is gone: nothing refers to the write chunk. */
 	free(w->wchunk);
 	w->wchunk = NULL;
-	while (w->pool) {
-		struct rc_chunk *k = w->pool;
+	for (unsigned cls = 0; cls < 2; cls++) {
+		while (w->pool[cls]) {
+			struct rc_chunk *k = w->pool[cls];
 
-		w->pool = k->next;
-		free(k);
+			w->pool[cls] = k->next;
+			free(k);
+		}
+		w->npool[cls] = 0;
 	}
 	while (w->seg_pool) {
 		struct rc_segs *b = w->seg_pool;
@@ -413,5 +428,5 @@ void rc__out_pool_free(struct rc_worker *w)
 		w->seg_pool = b->next;
 		free(b);
 	}
-	w->npool = w->nseg_pool = 0;
+	w->nseg_pool = 0;
 }

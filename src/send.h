@@ -26,8 +26,11 @@ struct rc_chunk {
 	uint8_t data[];
 };
 
-/* Standard chunk capacity; larger frames get a chunk of their own size. */
+/* Chunk capacities: standard, and big for frames up to 64 KiB (pooled
+   too, so echoing 16 KiB messages allocates nothing); larger frames get a
+   chunk of their own size. */
 #define RC_CHUNK_SIZE (16384 - sizeof(struct rc_chunk))
+#define RC_CHUNK_BIG (65536 - sizeof(struct rc_chunk))
 /* Segments per block: one vectored send covers at most one block. */
 #define RC_SEGS 60
 

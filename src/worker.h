@@ -57,13 +57,13 @@ struct rc_worker {
 
 	struct rc_chunk *wchunk;	/* private output of all connections
 					   is appended here (send.c) */
-	struct rc_chunk *pool;		/* free standard chunks */
-	unsigned npool;
+	struct rc_chunk *pool[2];	/* free chunks: standard, big */
+	unsigned npool[2];
 	struct rc_segs *seg_pool;	/* free segment blocks */
 	unsigned nseg_pool;
-	/* Fewest free in each pool (chunks, blocks) since the last trim:
-	   that many were not needed, and go back once a second. */
-	unsigned pool_low[2];
+	/* Fewest free in each pool (standard, big, blocks) since the last
+	   trim: that many were not needed, and go back once a second. */
+	unsigned pool_low[3];
 	uint32_t pool_trim_ms;
 
 	/* Published messages for this worker: any thread pushes, then rings

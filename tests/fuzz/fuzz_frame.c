@@ -28,19 +28,13 @@
 #include "frame.h"
 #include "simd/simd.h"
 #include "ref/utf8_ref.c"
+#include "check.h"
 
 #define SETUP 8
 
-#define CHECK(c)                                                        \
-	do {                                                            \
-		if (!(c))                                               \
-			check_failed(__LINE__, #c);                     \
-	} while (0)
-
-static void check_failed(int line, const char *what)
+static const char *fuzz_context(void)
 {
-	fprintf(stderr, "fuzz_frame.c:%d: check failed: %s\n", line, what);
-	abort();
+	return "";
 }
 
 /*

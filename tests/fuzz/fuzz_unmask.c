@@ -23,22 +23,16 @@
 
 #include "simd/simd.h"
 #include "ref/utf8_ref.h"
+#include "check.h"
 
 #define SETUP 16
 
-#define CHECK(c)                                                        \
-	do {                                                            \
-		if (!(c))                                               \
-			check_failed(__LINE__, #c);                     \
-	} while (0)
-
+/* The kernel set under test. */
 static const char *current = "?";
 
-static void check_failed(int line, const char *what)
+static const char *fuzz_context(void)
 {
-	fprintf(stderr, "fuzz_unmask.c:%d: check failed: %s (kernels %s)\n",
-		line, what, current);
-	abort();
+	return current;
 }
 
 static const char *const names[] = { "scalar", "avx2", "avx512" };

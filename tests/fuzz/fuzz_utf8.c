@@ -23,22 +23,15 @@
 
 #include "simd/simd.h"
 #include "ref/utf8_ref.c"
+#include "check.h"
 
 #define SETUP 8
 /* Byte-by-byte streaming costs a call per byte: only for short texts. */
 #define BYTEWISE_MAX 1024
 
-#define CHECK(c)                                                        \
-	do {                                                            \
-		if (!(c))                                               \
-			check_failed(__LINE__, #c);                     \
-	} while (0)
-
-static void check_failed(int line, const char *what)
+static const char *fuzz_context(void)
 {
-	fprintf(stderr, "fuzz_utf8.c:%d: check failed: %s (kernels %s)\n",
-		line, what, rc_simd->name);
-	abort();
+	return rc_simd->name;
 }
 
 static const char *const names[] = { "scalar", "avx2", "avx512" };

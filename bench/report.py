@@ -6,7 +6,9 @@ Reads the RESULT lines scripts/bench printed (one per measurement:
 "RESULT row=ROW PARAM=N server=S round=R key=value..."), takes the median of
 each figure over the rounds, and writes markdown: the table of medians with
 the ratio ringcast/peer in every peer's cell, latency percentiles, the list
-of rows where ringcast is not yet ahead, notes on errors, and the raw lines.
+of rows where ringcast is not yet ahead, notes on errors, and the raw lines. A
+ringcast-base column (scripts/bench --base) is compared like a peer:
+ringcast/ringcast-base.
 With --plots PREFIX it also writes the gnuplot data and runs bench/plot.gp
 for PREFIX-throughput.png, PREFIX-latency.png and PREFIX-memory.png.
 
@@ -23,6 +25,7 @@ import tempfile
 # Server key, column title. ringcast (one worker) is the one compared.
 SERVERS = [
     ('ringcast', 'ringcast'),
+    ('ringcast-base', 'ringcast-base'),
     ('ringcast-2w', 'ringcast, 2 workers'),
     ('node-ws', 'node ws'),
     ('lws', 'libwebsockets'),
@@ -291,6 +294,35 @@ def plots(cells, order, servers, prefix, plot_script):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def kernels_table(kern):
+    """The kernels row: ringcast per SIMD set, and ringcast-base beside it
+    when there is one. @kern: [(server, fields)]."""
+    sets = {}	# set: server: [fields]
+    for s, f in kern:
+        sets.setdefault(f.get('set'), {}).setdefault(s, []).append(f)
+
+    def med(s, k, key):
+        vs = [num(f.get(key)) for f in sets.get(k, {}).get(s, []) if 'status' not in f]
+        vs = [v for v in vs if v]
+        return statistics.median(vs) if vs else None
+
+    has_base = any('ringcast-base' in per for per in sets.values())
+    head = '| kernels | round trips/s | vs scalar |'
+    if has_base:
+        head += ' ringcast-base | ringcast/base |'
+    out = ['## 64 KiB mixed UTF-8 text echo, 8 connections, per SIMD kernel set', '',
+           head, '|---' * (head.count('|') - 1) + '|']
+    scalar = med('ringcast', 'scalar', 'rate')
+    for k in sets:
+        m = med('ringcast', k, 'rate')
+        line = f'| {k} | {si(m)} | ' + (f'{m / scalar:.2f}×' if m and scalar else '') + ' |'
+        if has_base:
+            b = med('ringcast-base', k, 'rate')
+            line += f' {si(b)} | ' + (f'{m / b:.2f}×' if m and b else '') + ' |'
+        out.append(line)
+    return out + ['']
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--results', required=True)
@@ -309,7 +341,9 @@ def main():
            'Each peer\'s cell: its median, then (in brackets) how many times ringcast '
            '(one worker) is ahead of it: ringcast/peer for rates, peer/ringcast for '
            'memory; below 1 it is behind. ⚠: errors or lost messages in a round '
-           '(see Notes).', '']
+           '(see Notes).' + (' ringcast-base: the build given to `--base`, compared '
+                             'like a peer (ringcast/ringcast-base).'
+                             if 'ringcast-base' in servers else ''), '']
     table, marks = main_table(cells, order, servers)
     md += table + ['']
     lat = latency_table(cells, order, servers)
@@ -319,19 +353,9 @@ def main():
            'Rows where ringcast (one worker) is behind a peer (ratio < 1):', '']
     md += not_ahead(cells, order) + ['']
 
-    kern = [(r, f) for r, p, s, f, _ in results if r == 'kernels']
+    kern = [(s, f) for r, p, s, f, _ in results if r == 'kernels']
     if kern:
-        sets = {}
-        for _, f in kern:
-            sets.setdefault(f.get('set'), []).append(num(f.get('rate')))
-        scalar = statistics.median([v for v in sets.get('scalar', []) if v] or [0]) or None
-        md += ['## 64 KiB mixed UTF-8 text echo, 8 connections, per SIMD kernel set', '',
-               '| kernels | round trips/s | vs scalar |', '|---|---|---|']
-        for k, vs in sets.items():
-            vs = [v for v in vs if v]
-            m = statistics.median(vs) if vs else None
-            md.append(f'| {k} | {si(m)} | ' + (f'{m / scalar:.2f}×' if m and scalar else '') + ' |')
-        md.append('')
+        md += kernels_table(kern)
     simd = [line for r, p, s, f, line in results if r == 'simd']
     if simd:
         md += ['## Payload kernels at 16 KiB (`bench/simd_bench`, one run)', '', '```']

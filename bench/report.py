@@ -5,8 +5,9 @@
 Reads the RESULT lines scripts/bench printed (one per measurement:
 "RESULT row=ROW PARAM=N server=S round=R key=value..."), takes the median of
 each figure over the rounds, and writes markdown: the table of medians with
-the ratio ringcast/peer in every peer's cell, latency percentiles, the list
-of rows where ringcast is not yet ahead, notes on errors, and the raw lines. A
+the ratio ringcast/peer in every peer's cell, the server's CPU time per
+message likewise (cpu_ns_per_msg), latency percentiles, the list of rows
+where ringcast is not yet ahead, notes on errors, and the raw lines. A
 ringcast-base column (scripts/bench --base) is compared like a peer:
 ringcast/ringcast-base.
 With --plots PREFIX it also writes the gnuplot data and runs bench/plot.gp
@@ -48,6 +49,7 @@ ROWS = [
 ]
 ROW = {r[0]: r for r in ROWS}
 LATENCY = ('p50_us', 'p90_us', 'p99_us', 'p999_us')
+CPU = 'cpu_ns_per_msg'
 NUMERIC_SKIP = {'round'}
 
 
@@ -123,6 +125,16 @@ def fmt_bytes(v):
     return '—' if v is None else f'{v:.0f} B'
 
 
+def fmt_ns(v):
+    if v is None:
+        return '—'
+    if v >= 1e6:
+        return f'{v / 1e6:.3g} ms'
+    if v >= 1e3:
+        return f'{v / 1e3:.3g} µs'
+    return f'{v:.3g} ns'
+
+
 def fmt_us(v):
     if v is None:
         return '—'
@@ -133,11 +145,14 @@ def fmt_us(v):
     return f'{v:.0f} µs'
 
 
-def ratio(row, base, peer):
-    """How many times ringcast is ahead of @peer (> 1: ahead)."""
+def ratio(row, base, peer, higher_better=None):
+    """How many times ringcast is ahead of @peer (> 1: ahead); by the row's
+    figure unless @higher_better says."""
     if base is None or peer is None or base <= 0 or peer <= 0:
         return None
-    return base / peer if ROW[row][4] else peer / base
+    if higher_better is None:
+        higher_better = ROW[row][4]
+    return base / peer if higher_better else peer / base
 
 
 def param_label(pkey, pval):
@@ -199,6 +214,35 @@ def main_table(cells, order, servers):
     return out, marks
 
 
+def cpu_table(cells, order, servers):
+    """Median server CPU time per message, with peer/ringcast in brackets."""
+    rows = [k for k in order if any(c.median(CPU) is not None for c in cells[k].values())]
+    if not rows:
+        return []
+    out = ['| row | N | ' + ' | '.join(t for k, t in SERVERS if k in servers) + ' |',
+           '|---|---|' + '---|' * len(servers)]
+    for key in rows:
+        row, (pkey, pval) = key
+        base = cells[key].get(BASE)
+        bval = base.median(CPU) if base else None
+        line = [ROW[row][1], param_label(pkey, pval)]
+        for k, _ in SERVERS:
+            if k not in servers:
+                continue
+            c = cells[key].get(k)
+            v = c.median(CPU) if c else None
+            if v is None:
+                line.append('')
+                continue
+            s = fmt_ns(v)
+            r = ratio(row, bval, v, higher_better=False)
+            if k not in (BASE, 'ringcast-2w') and r is not None:
+                s += f' ({r:.2f}×)'
+            line.append(s)
+        out.append('| ' + ' | '.join(line) + ' |')
+    return out
+
+
 def latency_table(cells, order, servers):
     rows = [k for k in order if any(c.median('p50_us') is not None for c in cells[k].values())]
     if not rows:
@@ -234,6 +278,12 @@ def not_ahead(cells, order):
                 f = fmt_bytes if not ROW[row][4] else si
                 out.append(f'- {ROW[row][1]}, {param_label(pkey, pval)}: {r:.2f}× {title} '
                            f'(ringcast {f(bval)}, {title} {f(pv)})')
+            bc = base.median(CPU) if base else None
+            pc = cells[key][k].median(CPU)
+            r = ratio(row, bc, pc, higher_better=False)
+            if r is not None and r < 1:
+                out.append(f'- {ROW[row][1]}, {param_label(pkey, pval)}: server CPU per message '
+                           f'{r:.2f}× {title} (ringcast {fmt_ns(bc)}, {title} {fmt_ns(pc)})')
     return out or ['- none in this run']
 
 
@@ -307,18 +357,20 @@ def kernels_table(kern):
         return statistics.median(vs) if vs else None
 
     has_base = any('ringcast-base' in per for per in sets.values())
-    head = '| kernels | round trips/s | vs scalar |'
+    head = '| kernels | round trips/s | vs scalar | cpu/msg |'
     if has_base:
-        head += ' ringcast-base | ringcast/base |'
+        head += ' ringcast-base | ringcast/base | base cpu/msg |'
     out = ['## 64 KiB mixed UTF-8 text echo, 8 connections, per SIMD kernel set', '',
            head, '|---' * (head.count('|') - 1) + '|']
     scalar = med('ringcast', 'scalar', 'rate')
     for k in sets:
         m = med('ringcast', k, 'rate')
-        line = f'| {k} | {si(m)} | ' + (f'{m / scalar:.2f}×' if m and scalar else '') + ' |'
+        line = f'| {k} | {si(m)} | ' + (f'{m / scalar:.2f}×' if m and scalar else '') + \
+            f' | {fmt_ns(med("ringcast", k, CPU))} |'
         if has_base:
             b = med('ringcast-base', k, 'rate')
-            line += f' {si(b)} | ' + (f'{m / b:.2f}×' if m and b else '') + ' |'
+            line += f' {si(b)} | ' + (f'{m / b:.2f}×' if m and b else '') + \
+                f' | {fmt_ns(med("ringcast-base", k, CPU))} |'
         out.append(line)
     return out + ['']
 
@@ -346,11 +398,22 @@ def main():
                              if 'ringcast-base' in servers else ''), '']
     table, marks = main_table(cells, order, servers)
     md += table + ['']
+    cpu = cpu_table(cells, order, servers)
+    if cpu:
+        md += ['## Server CPU per message', '',
+               'The server\'s CPU time (user + system, all its threads) over the load '
+               'tool\'s whole run, divided by the messages of that run (round trips, '
+               'deliveries, handshakes, requests); medians. In brackets: how many times '
+               'less CPU ringcast (one worker) spends per message than the peer, '
+               'peer/ringcast; below 1 it spends more. When the load tool is what limits '
+               'the rates, this is where the servers differ.', '']
+        md += cpu + ['']
     lat = latency_table(cells, order, servers)
     if lat:
         md += ['## Latency (median p50 / p99 over the rounds)', ''] + lat + ['']
     md += ['## Not yet ahead', '',
-           'Rows where ringcast (one worker) is behind a peer (ratio < 1):', '']
+           'Rows where ringcast (one worker) is behind a peer (ratio < 1), in its '
+           'figure or in server CPU per message:', '']
     md += not_ahead(cells, order) + ['']
 
     kern = [(s, f) for r, p, s, f, _ in results if r == 'kernels']

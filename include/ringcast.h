@@ -21,6 +21,10 @@ extern "C" {
 
 #define RINGCAST_VERSION "0.1.0"
 
+/* Marks what libringcast exports; the library is built with
+   -fvisibility=hidden, so everything else stays inside it. */
+#define RC_API __attribute__((visibility("default")))
+
 /* WebSocket opcodes (RFC 6455 §5.2). Data messages are TEXT or BINARY. */
 enum rc_opcode {
 	RC_OP_CONT = 0x0,
@@ -43,7 +47,9 @@ enum rc_close_code {
 	RC_CLOSE_POLICY = 1008,
 	RC_CLOSE_TOO_BIG = 1009,
 	RC_CLOSE_INTERNAL = 1011,
-	RC_CLOSE_TRY_AGAIN = 1013,
+	RC_CLOSE_RESTART = 1012,	/* service restart (IANA registry) */
+	RC_CLOSE_TRY_AGAIN = 1013,	/* try again later (IANA registry) */
+	RC_CLOSE_BAD_GATEWAY = 1014,	/* bad gateway (IANA registry) */
 };
 
 /* What happens to a subscriber whose queued output would pass
@@ -57,6 +63,10 @@ enum rc_slow_policy {
 
 /* Longest topic name, in bytes. */
 #define RC_TOPIC_MAX 1024
+
+/* Largest max_message (4 GiB - 64 KiB): message lengths are kept in 32
+   bits. A larger configured value is clamped to it. */
+#define RC_MAX_MESSAGE_LIMIT ((size_t)0xffff0000u)
 
 struct rc_server;
 struct rc_conn;
@@ -72,13 +82,18 @@ struct rc_config {
 	bool pin_threads;		/* pin worker i to CPU i (default true) */
 	unsigned max_connections;	/* per server, default 100000 (also
 					   bounded by RLIMIT_NOFILE per worker) */
-	size_t max_message;		/* default 16 MiB; larger -> close 1009 */
+	size_t max_message;		/* default 16 MiB; larger -> close 1009;
+					   at most RC_MAX_MESSAGE_LIMIT */
 	size_t max_head;		/* HTTP request head, default 8 KiB -> 431 */
-	unsigned max_headers;		/* default 64 -> 431 */
-	size_t max_backpressure;	/* queued output bytes per connection:
-					   past it, reading from the connection
-					   pauses, and published messages to it
-					   follow slow_policy; default 1 MiB */
+	unsigned max_headers;		/* default 128 -> 431 */
+	size_t max_backpressure;	/* queued output per connection, default
+					   1 MiB, counting what the queue holds
+					   (bytes and bookkeeping, see
+					   rc_conn_buffered()): past it,
+					   reading from the connection pauses
+					   (pipelined HTTP requests wait
+					   unparsed), and published messages
+					   to it follow slow_policy */
 	enum rc_slow_policy slow_policy;	/* default RC_SLOW_CLOSE */
 	unsigned max_topics;		/* distinct topics with subscribers the
 					   server tracks precisely (default
@@ -98,8 +113,10 @@ struct rc_config {
 	   shared by every connection's reads; before that, 512 x 16 KiB. */
 	unsigned recv_buffers;		/* provided buffers per worker */
 	unsigned recv_buffer_size;	/* bytes each */
-	/* Subprotocols the server speaks, in order of preference. The server
-	   picks the first of these that the client offered, or none. */
+	/* Subprotocols the server speaks, in order of preference (at most
+	   127 tokens; copied by rc_server_new(), which fails with EINVAL on
+	   a name that is not an RFC 9110 token). The server picks the first
+	   of these that the client offered, or none. */
 	const char *const *subprotocols;
 	size_t nsubprotocols;
 };
@@ -112,15 +129,17 @@ struct rc_request;
 
 /* Slices of the request line; not NUL-terminated. The path is the request
    target up to any '?', as sent (not percent-decoded). */
-const char *rc_request_method(const struct rc_request *req, size_t *len);
-const char *rc_request_path(const struct rc_request *req, size_t *len);
+RC_API const char *rc_request_method(const struct rc_request *req, size_t *len);
+RC_API const char *rc_request_path(const struct rc_request *req, size_t *len);
 /* The first header named @name (case-insensitive), or NULL. */
-const char *rc_request_header(const struct rc_request *req, const char *name,
-			      size_t *len);
+RC_API const char *rc_request_header(const struct rc_request *req,
+				     const char *name, size_t *len);
 
 /*
  * A plain (non-upgrade) HTTP response, filled by on_http. The body is
- * borrowed: the server copies it before on_http returns to the loop.
+ * borrowed: the server copies it before on_http returns to the loop. A
+ * status outside 100..599 or a content type with a control character
+ * (CR, LF, ...) is answered 500 instead.
  */
 struct rc_response {
 	int status;			/* e.g. 200; 0 means 404 */
@@ -182,44 +201,53 @@ struct rc_stats {
 	uint64_t pings_sent;		/* server pings to idle WebSockets */
 	uint64_t alloc_failures;	/* allocations that failed; the
 					   connection affected closes (1011) */
+	uint64_t pubsub_misses;		/* published messages a worker was
+					   handed but had no subscriber for */
+	uint64_t accept_errors;		/* accepts that failed (then retried
+					   after a back-off) */
+	uint64_t ring_retries;		/* io_uring submits retried after the
+					   kernel could take no more */
 };
 
-struct rc_config rc_config_default(void);
+RC_API struct rc_config rc_config_default(void);
 
 /*
  * Check that the kernel has the io_uring features ringcast needs. Returns
  * 0, or -ENOTSUP / -ENOSYS / -EPERM with one line in @why naming what is
  * missing and the kernel version that has it. rc_server_new() runs it too.
  */
-int rc_kernel_check(char *why, size_t cap);
+RC_API int rc_kernel_check(char *why, size_t cap);
 
 /*
  * Create a server: copies @cfg and @h, binds the listening sockets (so a
  * bind error shows here). @user is returned by rc_server_user().
  * Returns NULL with errno set on failure.
  */
-struct rc_server *rc_server_new(const struct rc_config *cfg,
-				const struct rc_handlers *h, void *user);
+RC_API struct rc_server *rc_server_new(const struct rc_config *cfg,
+				       const struct rc_handlers *h, void *user);
 /* The port actually bound (useful with port 0). */
-uint16_t rc_server_port(const struct rc_server *s);
-void *rc_server_user(const struct rc_server *s);
+RC_API uint16_t rc_server_port(const struct rc_server *s);
+RC_API void *rc_server_user(const struct rc_server *s);
 /* Start the workers in the background. 0 or -errno. */
-int rc_server_start(struct rc_server *s);
+RC_API int rc_server_start(struct rc_server *s);
 /* Start if needed, then block until the server has stopped; once it
-   returns, rc_publish() and rc_send_to() fail with -ESHUTDOWN. 0 or -errno. */
-int rc_server_run(struct rc_server *s);
+   returns, rc_publish() and rc_send_to() fail with -ESHUTDOWN. 0, or
+   -errno (a worker could not start, or its ring failed for good). */
+RC_API int rc_server_run(struct rc_server *s);
 /*
  * Ask the server to stop: every WebSocket gets close 1001, output is
- * flushed, connections close, workers exit. Any thread; async-signal-safe.
+ * flushed, connections close, workers exit. Any thread; async-signal-safe;
+ * any time after rc_server_new() (a stop before rc_server_run() makes it
+ * return at once).
  */
-void rc_server_stop(struct rc_server *s);
+RC_API void rc_server_stop(struct rc_server *s);
 /* Stop, wait for the workers, free everything. */
-void rc_server_free(struct rc_server *s);
+RC_API void rc_server_free(struct rc_server *s);
 /* Counters summed over workers, or of worker @i alone. 0 or -EINVAL. */
-int rc_server_stats(const struct rc_server *s, struct rc_stats *out);
-int rc_server_worker_stats(const struct rc_server *s, unsigned i,
-			   struct rc_stats *out);
-unsigned rc_server_workers(const struct rc_server *s);
+RC_API int rc_server_stats(const struct rc_server *s, struct rc_stats *out);
+RC_API int rc_server_worker_stats(const struct rc_server *s, unsigned i,
+				  struct rc_stats *out);
+RC_API unsigned rc_server_workers(const struct rc_server *s);
 
 /*
  * Publish a message to every connection subscribed to @topic, on every
@@ -234,8 +262,8 @@ unsigned rc_server_workers(const struct rc_server *s);
  * or > RC_TOPIC_MAX topic, TEXT not UTF-8), -EMSGSIZE (over max_message),
  * -ENOMEM, -ESHUTDOWN (server stopped).
  */
-int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
-	       const void *data, size_t len, enum rc_opcode op);
+RC_API int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
+		      const void *data, size_t len, enum rc_opcode op);
 
 /*
  * Send a message to connection @conn_id (from rc_conn_id()) from any thread.
@@ -243,8 +271,8 @@ int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
  * the message is dropped. Errors as rc_publish, and -ENOENT for an id no
  * worker of this server can own.
  */
-int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
-	       size_t len, enum rc_opcode op);
+RC_API int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
+		      size_t len, enum rc_opcode op);
 
 /*
  * Queue a message on @c (TEXT, BINARY, PING or PONG). The data is copied;
@@ -253,36 +281,41 @@ int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
  * max_message), -EPIPE (connection closing), -ENOMEM (out of memory: the
  * message is lost, so the connection is failed with close 1011).
  */
-int rc_send(struct rc_conn *c, const void *data, size_t len,
-	    enum rc_opcode op);
-/* Start the close handshake with @code and an optional UTF-8 @reason
-   (<= 123 bytes). 0 or -EINVAL / -EPIPE (already closing). */
-int rc_close(struct rc_conn *c, uint16_t code, const char *reason);
+RC_API int rc_send(struct rc_conn *c, const void *data, size_t len,
+		   enum rc_opcode op);
+/* Start the close handshake with @code (1000-1003, 1007-1014, 3000-4999)
+   and an optional UTF-8 @reason (<= 123 bytes). 0 or -EINVAL / -EPIPE
+   (already closing). */
+RC_API int rc_close(struct rc_conn *c, uint16_t code, const char *reason);
 
 /*
  * Subscribe @c to @topic (any bytes, 1..RC_TOPIC_MAX). Subscribing twice is
  * a no-op. 0, -EINVAL, -EPIPE (closing), -ENOMEM. Subscriptions end with
  * the connection.
  */
-int rc_subscribe(struct rc_conn *c, const void *topic, size_t len);
+RC_API int rc_subscribe(struct rc_conn *c, const void *topic, size_t len);
 /* 0, or -ENOENT if @c was not subscribed to @topic. */
-int rc_unsubscribe(struct rc_conn *c, const void *topic, size_t len);
+RC_API int rc_unsubscribe(struct rc_conn *c, const void *topic, size_t len);
 /* Like rc_publish(), but not delivered to @from itself. */
-int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
-		    const void *data, size_t len, enum rc_opcode op);
-/* Bytes queued for @c and not yet sent. */
-size_t rc_conn_buffered(const struct rc_conn *c);
+RC_API int rc_conn_publish(struct rc_conn *from, const void *topic,
+			   size_t topic_len, const void *data, size_t len,
+			   enum rc_opcode op);
+/* What @c's queued output holds: the bytes not yet sent plus their
+   bookkeeping (a queued published message also pays for its share of
+   the shared message). 0 exactly when nothing is queued. */
+RC_API size_t rc_conn_buffered(const struct rc_conn *c);
 
-/* 64-bit id, unique for the life of the server. */
-uint64_t rc_conn_id(const struct rc_conn *c);
-struct rc_server *rc_conn_server(const struct rc_conn *c);
+/* 64-bit id, never 0, unique for the life of the server. Its top 6 bits
+   are the index of the connection's worker (rc_server_workers()). */
+RC_API uint64_t rc_conn_id(const struct rc_conn *c);
+RC_API struct rc_server *rc_conn_server(const struct rc_conn *c);
 /* The negotiated subprotocol, or NULL. Borrowed from the config. */
-const char *rc_conn_protocol(const struct rc_conn *c);
-void *rc_conn_data(const struct rc_conn *c);
-void rc_conn_set_data(struct rc_conn *c, void *data);
+RC_API const char *rc_conn_protocol(const struct rc_conn *c);
+RC_API void *rc_conn_data(const struct rc_conn *c);
+RC_API void rc_conn_set_data(struct rc_conn *c, void *data);
 
 /* Name of the SIMD kernels in use ("scalar", "avx2", "avx512"). */
-const char *rc_simd_name(void);
+RC_API const char *rc_simd_name(void);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,11 @@
 # against libringcast.so and once against libringcast.a. Each binary must
 # serve a tick to a python3-websockets client and exit 0 on SIGTERM.
 #
+# The install is the awkward kind packagers do: configured for one prefix,
+# only the library targets built, installed with --prefix into another,
+# then moved: ringcast.pc must point wherever it lies (${pcfiledir}). The
+# hub is installed afterwards as its own component.
+#
 # usage: pkgconfig_test.sh BUILD_DIR SOURCE_DIR [PYTHON3]
 #
 # The install comes from a fresh configure of SOURCE_DIR with the compiler
@@ -66,24 +71,31 @@ unset DESTDIR
 # ---- configure, build, install ----
 
 if timeout 60 cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release \
-	-DCMAKE_C_COMPILER="$cc" -DCMAKE_INSTALL_PREFIX="$prefix" \
+	-DCMAKE_C_COMPILER="$cc" -DCMAKE_INSTALL_PREFIX="$tmp/configured" \
 	-DRC_TESTS=OFF -DRC_BENCH=OFF -DRC_JEMALLOC="$jemalloc" \
 	>"$tmp/configure.log" 2>&1; then
-	pass "configure ($cc, RC_JEMALLOC=$jemalloc)"
+	pass "configure ($cc, RC_JEMALLOC=$jemalloc) for another prefix"
 else
 	cat "$tmp/configure.log"
 	fail "configure"
 	finish
 fi
-if timeout 120 cmake --build "$tmp/build" -j"$(nproc)" \
-	>"$tmp/build.log" 2>&1 &&
-	timeout 30 cmake --install "$tmp/build" >"$tmp/install.log" 2>&1; then
-	pass "build and install into a temporary prefix"
+# Only the libraries are built: installing must not need the hub.
+if timeout 120 cmake --build "$tmp/build" -j"$(nproc)" --target ringcast_libs \
+	>"$tmp/build.log" 2>&1 && [ ! -e "$tmp/build/ringcast" ] &&
+	timeout 30 cmake --install "$tmp/build" --prefix "$tmp/staged" \
+	>"$tmp/install.log" 2>&1; then
+	pass "library-only build installs with --prefix (no hub built)"
 else
 	cat "$tmp/build.log" "$tmp/install.log" 2>/dev/null
-	fail "build and install"
+	fail "library-only build and install"
 	finish
 fi
+if [ -e "$tmp/configured" ]; then
+	fail "the configured prefix was written to; --prefix was ignored"
+fi
+# Relocatable: the tree moves, the .pc still points into it.
+mv "$tmp/staged" "$prefix"
 
 pc=$(find "$prefix" -name ringcast.pc -path '*/pkgconfig/*' | head -n 1)
 if [ -z "$pc" ]; then
@@ -94,6 +106,24 @@ PKG_CONFIG_PATH=$(dirname "$pc")
 export PKG_CONFIG_PATH
 libdir=$(pkg-config --variable=libdir ringcast)
 includedir=$(pkg-config --variable=includedir ringcast)
+case "$(realpath -m "$libdir")/ $(realpath -m "$includedir")/" in
+"$prefix"/*" $prefix"/*)
+	pass "ringcast.pc points into the moved prefix ($(pkg-config --variable=prefix ringcast))" ;;
+*)
+	fail "ringcast.pc points elsewhere: libdir=$libdir includedir=$includedir" ;;
+esac
+if [ -e "$prefix/bin/ringcast" ]; then
+	fail "a library-only install has bin/ringcast"
+fi
+# Then the hub, as its own component.
+if timeout 120 cmake --build "$tmp/build" -j"$(nproc)" >>"$tmp/build.log" 2>&1 &&
+	timeout 30 cmake --install "$tmp/build" --prefix "$prefix" \
+	--component hub >>"$tmp/install.log" 2>&1; then
+	pass "hub built and installed as component 'hub'"
+else
+	cat "$tmp/build.log" "$tmp/install.log" 2>/dev/null
+	fail "hub build and install"
+fi
 missing=
 for f in "$libdir/libringcast.a" "$libdir/libringcast.so" \
 	"$libdir/libringcast.so.0" "$includedir/ringcast.h" \
@@ -115,9 +145,9 @@ else
 	fail "pkg-config version '$pc_version' != RINGCAST_VERSION '$header_version'"
 fi
 
-# The .so exports exactly the functions the public header declares: no
-# rc__* helpers, no internal rc_* modules, and none of the API forgotten
-# in cmake/ringcast.map.
+# The .so exports exactly the functions the public header declares, each
+# marked RC_API: no rc__* helpers, no internal rc_* modules (proto/, simd/),
+# and none of the API left hidden by -fvisibility=hidden.
 "$cc" -E -P "$includedir/ringcast.h" | grep -oE '\brc_[a-z0-9_]+ *\(' |
 	tr -d ' (' | sort -u >"$tmp/declared"
 nm -D --defined-only "$libdir/libringcast.so" | awk '{ print $NF }' |

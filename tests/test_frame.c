@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "ringcast.h"
-#include "frame.h"
+#include "proto/frame.h"
 /* Built into this test directly, so CMake needs no extra source. */
 #include "ref/utf8_ref.c"
 #include "ref/testutil.h"
@@ -710,6 +710,7 @@ static bool close_code_rule(unsigned code)
 	switch (code) {
 	case 1000: case 1001: case 1002: case 1003:
 	case 1007: case 1008: case 1009: case 1010: case 1011:
+	case 1012: case 1013: case 1014:	/* IANA registry (§11.7) */
 		return true;
 	default:
 		return code >= 3000 && code <= 4999;
@@ -726,11 +727,12 @@ static void test_close_code_valid(void **state)
 				 close_code_rule(code));
 		nvalid += rc_close_code_valid((uint16_t)code);
 	}
-	assert_int_equal(nvalid, 4 + 5 + 2000);
+	assert_int_equal(nvalid, 4 + 8 + 2000);
 	assert_false(rc_close_code_valid(1004));
 	assert_false(rc_close_code_valid(1005));
 	assert_false(rc_close_code_valid(1006));
-	assert_false(rc_close_code_valid(1012));
+	assert_true(rc_close_code_valid(1012));
+	assert_true(rc_close_code_valid(1014));
 	assert_false(rc_close_code_valid(1015));
 	assert_false(rc_close_code_valid(65535));
 	assert_true(rc_close_code_valid(4999));

@@ -13,7 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "http.h"
+#include "proto/http.h"
 
 /* Room for more headers than any test sends, so over-writes show. */
 #define MAX_HDR 80

@@ -11,9 +11,9 @@
 #include <cmocka.h>
 
 #include "ringcast.h"
-#include "frame.h"
-#include "http.h"
-#include "upgrade.h"
+#include "proto/frame.h"
+#include "proto/http.h"
+#include "proto/upgrade.h"
 #include "hist.h"
 #include "ws.h"
 #include "ref/testutil.h"

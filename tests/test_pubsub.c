@@ -15,6 +15,8 @@
  *   test_stuck_reader       a peer that stops reading is let go
  *   test_wakeup             doorbells: eventfd and MSG_RING wake-ups
  *   test_sizes, test_big_message, test_many_topics
+ *   test_topic_churn        the shared table gives slots back; crafted
+ *                           names do not fill it
  *
  * Handlers run on worker threads: they only record into atomics, and every
  * cmocka assert runs on the test thread. Every wait has a deadline, and an
@@ -44,6 +46,9 @@
 #include <cmocka.h>
 
 #include "ringcast.h"
+
+/* rc_conn_id(): the top bits of an id are its worker's index. */
+#define ID_WORKER_SHIFT 58
 
 /* How long any single wait may take before the test calls it a failure
    (generous: the TSan build is many times slower). */
@@ -1385,16 +1390,16 @@ static void test_send_to(void **state)
 	assert_int_equal(f.len, sizeof(big) - 1);
 
 	/* Ids no worker of this server can own. */
-	low = ida & ((1ull << 56) - 1);
-	assert_int_equal(rc_send_to(s, (uint64_t)nw << 56 | low, "x", 1,
+	low = ida & ((1ull << ID_WORKER_SHIFT) - 1);
+	assert_int_equal(rc_send_to(s, (uint64_t)nw << ID_WORKER_SHIFT | low, "x", 1,
 				    RC_OP_TEXT), -ENOENT);
-	assert_int_equal(rc_send_to(s, 0xffull << 56 | low, "x", 1,
+	assert_int_equal(rc_send_to(s, 0x3full << ID_WORKER_SHIFT | low, "x", 1,
 				    RC_OP_TEXT), -ENOENT);
 	assert_int_equal(rc_send_to(s, UINT64_MAX, "x", 1, RC_OP_TEXT),
 			 -ENOENT);
 	/* A worker that exists, but no such connection: queued and dropped
 	   (or refused), nothing crashes, nobody gets it. */
-	r = rc_send_to(s, (ida & ~((1ull << 56) - 1)) | 0xffffff, "ghost1", 6,
+	r = rc_send_to(s, (ida & ~((1ull << ID_WORKER_SHIFT) - 1)) | 0xffffff, "ghost1", 6,
 		       RC_OP_TEXT);
 	assert_true(r == 0 || r == -ENOENT);
 	r = rc_send_to(s, ida ^ (1ull << 24), "ghost2", 6, RC_OP_TEXT);
@@ -1458,7 +1463,7 @@ static void test_send_to_stale(void **state)
 	open_ok(&b, s, "/c/1/4", 0);
 	assert_int_equal(wait_ge(&opens, 2), 2);
 	ida = ids[0];
-	assert_int_equal(rc_send_to(s, 1ull << 56 | (ida & 0xffffff), "x", 1,
+	assert_int_equal(rc_send_to(s, 1ull << ID_WORKER_SHIFT | (ida & 0xffffff), "x", 1,
 				    RC_OP_TEXT), -ENOENT);
 	assert_int_equal(rc_send_to(s, ida, "hi-a", 4, RC_OP_TEXT), 0);
 	expect_text(&a, "hi-a");
@@ -2055,7 +2060,7 @@ static void test_wakeup(void **state)
 		snprintf(path, sizeof(path), "/c/%d/6", n);
 		open_ok(&k[n], s, path, 0);
 		assert_int_equal(wait_ge(&opens, n + 1), n + 1);
-		on[ids[n] >> 56 & 1]++;
+		on[ids[n] >> ID_WORKER_SHIFT & 1]++;
 		n++;
 	}
 	assert_true(on[0] > 0 && on[1] > 0);
@@ -2104,6 +2109,138 @@ static void test_wakeup(void **state)
 	assert_handlers_ok();
 }
 
+/* ------------------------------------------------------------------ */
+/* 7. The shared topic table under churn and crafted names.            */
+/* ------------------------------------------------------------------ */
+
+/* FNV-1a, 64-bit: the unkeyed hash the table once used, to pick names
+   whose hashes share their low bits (a home slot) under it. */
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t worker_misses(struct rc_server *s, unsigned w)
+{
+	struct rc_stats st;
+
+	assert_int_equal(rc_server_worker_stats(s, w, &st), 0);
+	return st.pubsub_misses;
+}
+
+/*
+ * A table of 64 slots. On worker w1, a client joins and leaves 3000 unique
+ * rooms, then 100 rooms whose names collide under an unkeyed hash. Every
+ * room is gone again, so the table must be exact again: a room with
+ * members on worker w0 only is published to worker w0 only (the other
+ * one's misses stay 0), and nothing published to an empty room goes
+ * anywhere. Before slots were given back, the churn filled the table for
+ * good and every publish woke every worker.
+ *
+ * Then a room joined on w0 while w1 holds the table full gets no slot, so
+ * its messages go to both workers; once w1 lets go, the room gets a slot
+ * within about a second, and w1 sees its messages no more.
+ */
+static void test_topic_churn(void **state)
+{
+	enum { NCOLL = 100, NMSG = 200 };
+	static struct cl k[32];
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+	char cmd[64], name[32];
+	int n = 0, who[2] = { -1, -1 }, found = 0, want = 0;
+	uint64_t low = 0, end, before;
+	struct fr f;
+
+	(void)state;
+	cfg.threads = 2;
+	cfg.max_topics = 64;
+	cfg.close_timeout_ms = 1000;
+	s = srv_start(&cfg);
+	while (n < 32 && (who[0] < 0 || who[1] < 0)) {
+		snprintf(name, sizeof(name), "/c/%d", n);
+		open_ok(&k[n], s, name, 0);
+		assert_int_equal(wait_ge(&opens, n + 1), n + 1);
+		who[ids[n] >> ID_WORKER_SHIFT & 1] = n;
+		n++;
+	}
+	assert_true(who[0] >= 0 && who[1] >= 0);
+
+	cl_cmd(&k[who[1]], "subn churn 3000");
+	cl_cmd(&k[who[1]], "unsubn churn 3000");
+	want += 2;
+	/* Names whose FNV-1a hashes agree in their low 12 bits. */
+	for (int i = 0; found < NCOLL && i < 50000000; i++) {
+		int len = snprintf(name, sizeof(name), "f%d", i);
+		uint64_t h = fnv1a(name, (size_t)len);
+
+		if (!found)
+			low = h & 0xfff;
+		if ((h & 0xfff) != low)
+			continue;
+		found++;
+		snprintf(cmd, sizeof(cmd), "sub %s", name);
+		cl_cmd(&k[who[1]], cmd);
+		snprintf(cmd, sizeof(cmd), "unsub %s", name);
+		cl_cmd(&k[who[1]], cmd);
+		want += 2;
+	}
+	assert_int_equal(found, NCOLL);
+	assert_int_equal(wait_ge(&acks, want), want);
+	cl_cmd(&k[who[0]], "sub only0");
+	want++;
+	assert_int_equal(wait_ge(&acks, want), want);
+
+	for (int i = 0; i < NMSG; i++) {
+		assert_int_equal(rc_publish(s, "only0", 5, "m", 1,
+					    RC_OP_BINARY), 0);
+		assert_int_equal(rc_publish(s, "nobody", 6, "m", 1,
+					    RC_OP_BINARY), 0);
+	}
+	for (int i = 0; i < NMSG; i++) {
+		assert_int_equal(cl_next(&k[who[0]], &f), 1);
+		assert_int_equal(f.op, RC_OP_BINARY);
+	}
+	printf("  churn: misses %llu (worker of the room) %llu (the other)\n",
+	       (unsigned long long)worker_misses(s, 0),
+	       (unsigned long long)worker_misses(s, 1));
+	assert_int_equal(worker_misses(s, 0) + worker_misses(s, 1), 0);
+
+	/* A room that finds the table full. */
+	cl_cmd(&k[who[1]], "subn full 200");
+	assert_int_equal(wait_ge(&acks, want + 1), want + 1);
+	cl_cmd(&k[who[0]], "sub late");
+	assert_int_equal(wait_ge(&acks, want + 2), want + 2);
+	assert_int_equal(rc_publish(s, "late", 4, "l", 1, RC_OP_BINARY), 0);
+	assert_int_equal(cl_next(&k[who[0]], &f), 1);
+	cl_cmd(&k[who[1]], "unsubn full 200");
+	assert_int_equal(wait_ge(&acks, want + 3), want + 3);
+	end = now_ms() + 5000;
+	do {
+		before = worker_misses(s, 1);
+		assert_int_equal(rc_publish(s, "late", 4, "l", 1,
+					    RC_OP_BINARY), 0);
+		assert_int_equal(cl_next(&k[who[0]], &f), 1);
+		/* Worker 1 handles its inbox within a turn, like worker 0. */
+		usleep(20000);
+	} while (worker_misses(s, 1) != before && now_ms() < end);
+	printf("  churn: the late room got a slot after %llu ms\n",
+	       (unsigned long long)(now_ms() - end + 5000));
+	assert_true(worker_misses(s, 1) == before);
+
+	for (int i = 0; i < n; i++) {
+		expect_quiet(&k[i], i == who[0] ? 50 : 0);
+		cl_free(&k[i]);
+	}
+	srv_free(s);
+	assert_int_equal(closes, n);
+	assert_handlers_ok();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2127,6 +2264,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_big_message, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_many_topics, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_topic_churn, setup,
 						teardown),
 	};
 	char why[256];

@@ -14,8 +14,8 @@
 
 #include <openssl/evp.h>
 
-#include "sha1.h"
-#include "upgrade.h"
+#include "proto/sha1.h"
+#include "proto/upgrade.h"
 
 #define MAX_HDR 32
 

@@ -14,7 +14,7 @@
 #include "scenario.h"
 #include "shared.h"
 #include "stats.h"
-#include "upgrade.h"
+#include "proto/upgrade.h"
 #include "ws.h"
 
 /*

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frame.h"
-#include "upgrade.h"
+#include "proto/frame.h"
+#include "proto/upgrade.h"
 
 /* Bytes of each data message kept for the scenarios: the broadcast header
    (send time, publisher, sequence number). */

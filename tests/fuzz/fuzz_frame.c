@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "ringcast.h"
-#include "frame.h"
+#include "proto/frame.h"
 #include "simd/simd.h"
 #include "ref/utf8_ref.c"
 #include "check.h"

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "upgrade.h"
+#include "proto/http.h"
+#include "proto/upgrade.h"
 #include "check.h"
 
 /* Header slots of the ordinary parse; the server uses a limit like it. */

@@ -28,6 +28,7 @@ from harness import (  # noqa: E402  (after the sys.path line)
 
 MAX_MESSAGE = 1000      # --max-message of the main hub
 MAX_HEAD = 2048         # --max-head of the main hub
+MAX_HEADERS = 64        # --max-headers of the main hub (the default is 128)
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
@@ -234,7 +235,7 @@ FRAME_FAILURES = [
     ("fragmented text ending mid code point",
      frame(OP_TEXT, b"ok", fin=False) + frame(OP_CONT, b"\xf0\x9f\x98"), 1007),
     *[(f"close with invalid code {code}", frame(OP_CLOSE, close_payload(code)),
-       1002) for code in (0, 999, 1004, 1005, 1006, 1012, 1015, 2000, 2999,
+       1002) for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999,
                           5000, 65535)],
     ("close with a 1-byte payload", frame(OP_CLOSE, b"\x03"), 1002),
     ("close reason with invalid UTF-8",
@@ -264,6 +265,7 @@ def expect_failure(port, bad, code):
 
 # Valid closes: the hub echoes the code (RFC 6455 §5.5.1) and closes TCP.
 VALID_CLOSE_CODES = (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
+                     1012, 1013, 1014,
                      3000, 4000, 4999)
 
 
@@ -279,6 +281,18 @@ def expect_close_echo(port, code, reason=b""):
 
 def too_many_headers():
     return upgrade_request(extra=[(f"X-Filler-{i}", "1") for i in range(65)])
+
+
+def many_headers_by_default(binary):
+    """Requests behind some proxies carry ~100 fields: the default (128)
+    serves them; 129 is still 431."""
+    with Hub(binary) as hub:
+        many = upgrade_request(extra=[(f"X-Filler-{i}", "1")
+                                      for i in range(105)])
+        handshake_then_echo(hub.port, many)
+        expect_http_failure(hub.port, upgrade_request(
+            extra=[(f"X-Filler-{i}", "1") for i in range(125)]), 431, {})
+        hub.check_clean_exit()
 
 
 def with_key(key):
@@ -682,7 +696,8 @@ def main():
     binary = hub_binary()
     suite = Suite()
     with suite.watch(Hub(binary, "--max-message", str(MAX_MESSAGE),
-                         "--max-head", str(MAX_HEAD))) as hub:
+                         "--max-head", str(MAX_HEAD),
+                         "--max-headers", str(MAX_HEADERS))) as hub:
         port = hub.port
         suite.case("handshake: 101 with the right accept key, then echo",
                    handshake_then_echo, port, upgrade_request())
@@ -732,6 +747,8 @@ def main():
         suite.case("metrics: error counters counted", counters_after_failures,
                    port)
         suite.case("hub exits 0 on SIGTERM", hub.check_clean_exit)
+    suite.case("defaults: an upgrade with 110 header fields is served",
+               many_headers_by_default, binary)
     suite.case("slowloris: --handshake-timeout 1 cuts a slow head",
                slowloris, binary)
     suite.case("SIGTERM: close 1001, EOF to HTTP peers, exit 0 unanswered",

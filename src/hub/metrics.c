@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* metrics.c -- the hub's /metrics: Prometheus text, totals and per worker. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "hub.h"
+
+/* One entry per field of struct rc_stats, in order (the struct is all
+   uint64_t, read here as an array). */
+static const struct {
+	const char *name, *type, *help;
+} metric_info[] = {
+	{ "connections_accepted_total", "counter", "TCP connections accepted." },
+	{ "connections_open", "gauge", "TCP connections open." },
+	{ "websockets_open", "gauge", "Upgraded connections open." },
+	{ "connections_refused_total", "counter", "Connections refused over the limit (503)." },
+	{ "http_requests_total", "counter", "Plain HTTP requests answered." },
+	{ "http_errors_total", "counter", "HTTP error responses sent." },
+	{ "handshakes_total", "counter", "WebSocket upgrades completed." },
+	{ "messages_in_total", "counter", "Data messages received." },
+	{ "bytes_in_total", "counter", "Payload bytes received." },
+	{ "messages_out_total", "counter", "Data messages sent." },
+	{ "bytes_out_total", "counter", "Payload bytes sent." },
+	{ "protocol_errors_total", "counter", "Connections failed with close 1002." },
+	{ "invalid_utf8_total", "counter", "Connections failed with close 1007." },
+	{ "too_big_total", "counter", "Connections failed with close 1009." },
+	{ "timeouts_total", "counter", "Handshake, idle and close timeouts." },
+	{ "backpressure_pauses_total", "counter", "Reads paused for slow readers (or held pipelined requests)." },
+	{ "published_total", "counter", "Messages published (framed once each)." },
+	{ "deliveries_total", "counter", "Published messages queued to subscribers." },
+	{ "dropped_total", "counter", "Published messages dropped for slow subscribers." },
+	{ "slow_closes_total", "counter", "Slow subscribers closed with 1008." },
+	{ "recv_waits_total", "counter", "Reads that waited a turn for a free receive buffer." },
+	{ "pings_sent_total", "counter", "Pings sent to idle WebSockets." },
+	{ "alloc_failures_total", "counter", "Failed allocations (the connection closes with 1011)." },
+	{ "pubsub_misses_total", "counter", "Published messages a worker got but had no subscriber for." },
+	{ "accept_errors_total", "counter", "Accepts that failed (retried after a back-off)." },
+	{ "ring_retries_total", "counter", "io_uring submits retried after the kernel could take no more." },
+};
+
+#define NMETRICS (sizeof(metric_info) / sizeof(metric_info[0]))
+
+_Static_assert(NMETRICS == sizeof(struct rc_stats) / sizeof(uint64_t),
+	       "a metric for every counter");
+
+/* A growing text buffer, one per worker thread (on_http runs there),
+   freed when the thread ends. */
+struct text {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static pthread_key_t text_key;
+static pthread_once_t text_once = PTHREAD_ONCE_INIT;
+
+static void text_free(void *arg)
+{
+	struct text *t = arg;
+
+	free(t->p);
+	free(t);
+}
+
+static void text_key_init(void)
+{
+	pthread_key_create(&text_key, text_free);
+}
+
+/* This thread's buffer, emptied; NULL if out of memory. */
+static struct text *text_get(void)
+{
+	struct text *t;
+
+	pthread_once(&text_once, text_key_init);
+	t = pthread_getspecific(text_key);
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t || pthread_setspecific(text_key, t)) {
+			free(t);
+			return NULL;
+		}
+	}
+	t->len = 0;
+	t->failed = 0;
+	return t;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = 1;
+			return;
+		}
+		if ((size_t)n < t->cap - t->len)
+			break;
+		size_t cap = t->cap ? t->cap * 2 : 16384;
+		char *p;
+
+		while (cap - t->len <= (size_t)n)
+			cap *= 2;
+		p = realloc(t->p, cap);
+		if (!p) {
+			t->failed = 1;
+			return;
+		}
+		t->p = p;
+		t->cap = cap;
+	}
+	t->len += (size_t)n;
+}
+
+/* The hub runs at most this many workers (--threads). */
+#define MAX_WORKERS 64
+
+const char *hub_metrics(size_t *len)
+{
+	static __thread struct rc_stats per[MAX_WORKERS];
+	unsigned nw = rc_server_workers(hub_server);
+	struct text *buf = text_get();
+	struct rc_stats total;
+	const uint64_t *v = (const uint64_t *)&total;
+
+	if (!buf)
+		return NULL;
+	if (nw > MAX_WORKERS)
+		nw = MAX_WORKERS;
+	rc_server_stats(hub_server, &total);
+	for (unsigned w = 0; w < nw; w++)
+		rc_server_worker_stats(hub_server, w, &per[w]);
+	for (size_t i = 0; i < NMETRICS; i++) {
+		put(buf, "# HELP ringcast_%s %s\n# TYPE ringcast_%s %s\n"
+			  "ringcast_%s %llu\n",
+		    metric_info[i].name, metric_info[i].help,
+		    metric_info[i].name, metric_info[i].type,
+		    metric_info[i].name, (unsigned long long)v[i]);
+		for (unsigned w = 0; w < nw; w++)
+			put(buf, "ringcast_%s{worker=\"%u\"} %llu\n",
+			    metric_info[i].name, w,
+			    (unsigned long long)((const uint64_t *)&per[w])[i]);
+	}
+	if (buf->failed)
+		return NULL;
+	*len = buf->len;
+	return buf->p;
+}

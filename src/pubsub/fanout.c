@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* fanout.c -- a worker's inbox to its local subscribers: one reference each. */
+#include "pubsub/ps.h"
+#include "runtime/rt.h"
+#include "runtime/stats.h"
+
+static void fan_out(struct rc_ps_worker *pw, struct rc_msg *m)
+{
+	struct rc_topic *t;
+	int64_t sent = 0;
+
+	if (m->kind == RC_MSG_DIRECT) {
+		struct rc_conn *c = rc__worker_conn(pw->w, m->conn_id);
+
+		if (c) {
+			rc__msg_get(m, 1);
+			sent = rc__conn_deliver(c, m);
+		}
+		goto out;
+	}
+	t = rc__ps_find(pw, m->hash, m->topic, m->topic_len);
+	if (!t) {
+		/* Sent here for nothing: a hash collision in the shared
+		   table, a topic that overflowed it, or the last subscriber
+		   left while the message was on its way. */
+		rc__stat_add(pw->stats, RC_STAT_PUBSUB_MISSES, 1);
+		goto out;
+	}
+	/* One reference per subscriber, taken at once. Downwards, because
+	   a delivery may end a subscription (swap-remove from the end). */
+	rc__msg_get(m, t->nsubs);
+	for (uint32_t i = t->nsubs; i-- > 0;)
+		sent += rc__conn_deliver(t->subs[i]->conn, m);
+out:
+	if (sent)
+		rc__stat_add(pw->stats, RC_STAT_DELIVERIES, sent);
+	rc__msg_put(m);		/* the inbox's reference */
+}
+
+void rc__ps_drain(struct rc_ps_worker *pw)
+{
+	struct rc_inbox_node *n;
+	bool busy = false;
+	int64_t bytes = 0;
+
+	/* Quiet the bell before looking: a push after this point either is
+	   seen below or rings again. */
+	atomic_store(&pw->bell, 0);
+	while ((n = rc__inbox_pop(&pw->inbox, &busy))) {
+		bytes += rc__inbox_cost(n->msg);
+		fan_out(pw, n->msg);
+	}
+	pw->busy = busy;
+	if (bytes)
+		rc__inbox_drained(pw, bytes);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* msg.h -- a published message: one immutable frame, shared by reference. */
+#ifndef RC_MSG_H
+#define RC_MSG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rc_msg;
+
+/* A link in a worker's inbox; a message has one per worker (inline), so
+   handing it to many workers allocates nothing more. */
+struct rc_inbox_node {
+	_Atomic(struct rc_inbox_node *) next;
+	struct rc_msg *msg;
+};
+
+enum rc_msg_kind {
+	RC_MSG_TOPIC,		/* to the subscribers of a topic */
+	RC_MSG_DIRECT,		/* to one connection (rc_send_to) */
+};
+
+/*
+ * The frame is built once by the publisher and never written again, so
+ * every worker and every send may read it without locks. Each holder (an
+ * inbox, a subscriber's send queue) owns one reference; the last
+ * rc__msg_put() frees it, on whatever thread that happens.
+ */
+struct rc_msg {
+	_Atomic uint32_t refs;
+	uint8_t kind;
+	uint16_t topic_len;
+	uint32_t frame_len;		/* < 4 GiB: max_message is clamped */
+	uint32_t overhead;		/* bytes of the allocation besides the
+					   frame (header, nodes, topic): what a
+					   queue holding it also pays for */
+	uint64_t hash;			/* of the topic */
+	uint64_t conn_id;		/* DIRECT: the target; TOPIC: a
+					   connection to skip, or 0 */
+	const uint8_t *topic;		/* inside this allocation */
+	uint8_t *frame;			/* inside this allocation */
+	struct rc_inbox_node nodes[];	/* one per worker */
+};
+
+/*
+ * Build a message: one allocation holding @nnodes inbox nodes, the topic and
+ * the frame (header + @len bytes of @data). refs starts at @refs. @len must
+ * be under RC_MAX_MESSAGE_LIMIT. NULL on -ENOMEM.
+ */
+struct rc_msg *rc__msg_new(unsigned nnodes, uint32_t refs, const void *topic,
+			   size_t topic_len, unsigned opcode, const void *data,
+			   size_t len);
+
+static inline void rc__msg_get(struct rc_msg *m, uint32_t n)
+{
+	/* Taking a reference needs no ordering: the taker already holds
+	   one, which keeps the message alive. */
+	atomic_fetch_add_explicit(&m->refs, n, memory_order_relaxed);
+}
+
+void rc__msg_put(struct rc_msg *m);
+
+#endif /* RC_MSG_H */

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* publish.c -- the API: publish from any thread, frame once, one ref per worker. */
+#include <errno.h>
+
+#include "pubsub/ps.h"
+#include "ringcast.h"
+#include "runtime/rt.h"
+#include "runtime/stats.h"
+#include "simd/simd.h"
+
+static int check_payload(struct rc_ps *ps, const void *data, size_t len,
+			 enum rc_opcode op)
+{
+	if (!data && len)
+		return -EINVAL;
+	if (op != RC_OP_TEXT && op != RC_OP_BINARY)
+		return -EINVAL;
+	if (len > ps->max_message)
+		return -EMSGSIZE;
+	if (atomic_load_explicit(ps->stopping, memory_order_relaxed))
+		return -ESHUTDOWN;
+	/* Re-publishing the TEXT message being delivered (the chat case)
+	   skips a second UTF-8 pass: it was validated on the way in. */
+	if (op == RC_OP_TEXT && !rc__validated_text(data, len) &&
+	    !rc_utf8_valid(data, len))
+		return -EINVAL;
+	return 0;
+}
+
+static void count_published(struct rc_ps *ps)
+{
+	struct rc_ps_worker *self = rc__ps_self;
+
+	if (self && self->ps == ps)
+		rc__stat_add(self->stats, RC_STAT_PUBLISHED, 1);
+	else
+		atomic_fetch_add_explicit(&ps->published_elsewhere, 1,
+					  memory_order_relaxed);
+}
+
+static int publish(struct rc_server *s, const void *topic, size_t topic_len,
+		   const void *data, size_t len, enum rc_opcode op,
+		   uint64_t skip)
+{
+	struct rc_ps *ps;
+	struct rc_msg *m;
+	uint64_t h, mask;
+	int ret;
+
+	if (!s || !topic || !topic_len || topic_len > RC_TOPIC_MAX)
+		return -EINVAL;
+	ps = rc__server_ps(s);
+	ret = check_payload(ps, data, len, op);
+	if (ret)
+		return ret;
+	count_published(ps);
+	h = rc__topics_hash(&ps->topics, topic, topic_len);
+	mask = rc__topics_targets(&ps->topics, h, ps->nworkers);
+	if (!mask)
+		return 0;
+	m = rc__msg_new(ps->nworkers, (uint32_t)__builtin_popcountll(mask),
+			topic, topic_len, op, data, len);
+	if (!m)
+		return -ENOMEM;
+	m->hash = h;
+	m->conn_id = skip;
+	for (unsigned i = 0; i < ps->nworkers; i++) {
+		if (!(mask & (1ull << i)))
+			continue;
+		m->nodes[i].msg = m;
+		rc__inbox_send(ps->workers[i], &m->nodes[i], m);
+	}
+	return 0;
+}
+
+int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
+	       const void *data, size_t len, enum rc_opcode op)
+{
+	return publish(s, topic, topic_len, data, len, op, 0);
+}
+
+int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
+		    const void *data, size_t len, enum rc_opcode op)
+{
+	if (!from)
+		return -EINVAL;
+	return publish(rc_conn_server(from), topic, topic_len, data, len, op,
+		       rc_conn_id(from));
+}
+
+int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
+	       size_t len, enum rc_opcode op)
+{
+	unsigned wi = rc__id_worker(conn_id);
+	struct rc_ps *ps;
+	struct rc_msg *m;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ps = rc__server_ps(s);
+	if (wi >= ps->nworkers)
+		return -ENOENT;
+	ret = check_payload(ps, data, len, op);
+	if (ret)
+		return ret;
+	m = rc__msg_new(1, 1, NULL, 0, op, data, len);
+	if (!m)
+		return -ENOMEM;
+	m->kind = RC_MSG_DIRECT;
+	m->conn_id = conn_id;
+	m->nodes[0].msg = m;
+	rc__inbox_send(ps->workers[wi], &m->nodes[0], m);
+	return 0;
+}

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/* conn.c -- a connection's life: open, backpressure, closing, the end. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "runtime/alloc.h"
+#include "runtime/conn.h"
+#include "runtime/rt.h"
+#include "runtime/server.h"
+#include "runtime/worker.h"
+
+const struct rc_config *rc__conn_cfg(const struct rc_conn *c)
+{
+	return &c->w->srv->cfg;
+}
+
+const struct rc_handlers *rc__conn_handlers(const struct rc_conn *c)
+{
+	return &c->w->srv->h;
+}
+
+void rc__conn_stat(struct rc_conn *c, int stat, int64_t n)
+{
+	rc__stat_add(&c->w->stats, (enum rc_stat)stat, n);
+}
+
+/* The next id for slot @slot of @w, after @prev (the slot's last id, or 0
+   if it never held a connection). */
+static uint64_t next_id(struct rc_worker *w, uint32_t slot, uint64_t prev)
+{
+	uint64_t gen = (prev >> RC_ID_SLOT_BITS) & RC_ID_GEN_MAX;
+
+	if (!prev && w->id_gen_start && w->id_gen_start <= RC_ID_GEN_MAX)
+		gen = RC_ID_GEN_MAX - w->id_gen_start;	/* tests */
+	return (uint64_t)w->idx << RC_ID_WORKER_SHIFT |
+	       (gen + 1) << RC_ID_SLOT_BITS | slot;
+}
+
+bool rc__conn_open(struct rc_worker *w, struct rc_conn *c, uint32_t slot)
+{
+	uint64_t prev = c->id;
+
+	memset(c, 0, sizeof(*c));
+	c->w = w;
+	c->slot = slot;
+	rc__timer_link_init(&c->tl);
+	c->dirty_next = RC_NO_SLOT;
+	c->state = RC_CONN_HTTP;
+	c->protocol = -1;
+	w->nconns++;
+	rc__conn_stat(c, RC_STAT_ACCEPTED, 1);
+	rc__conn_stat(c, RC_STAT_CONNS_OPEN, 1);
+	if (((prev >> RC_ID_SLOT_BITS) & RC_ID_GEN_MAX) == RC_ID_GEN_MAX) {
+		/* Every id of this slot has been given (and retiring it
+		   failed): never give one twice. */
+		c->id = prev;
+		c->flags |= RC_CF_RETIRE;
+		rc__conn_stat(c, RC_STAT_REFUSED, 1);
+		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
+		return false;
+	}
+	/* Worker, generation and slot: unique without a shared counter, and
+	   rc_send_to() finds the connection from the id alone. */
+	c->id = next_id(w, slot, prev);
+	if (((c->id >> RC_ID_SLOT_BITS) & RC_ID_GEN_MAX) == RC_ID_GEN_MAX)
+		c->flags |= RC_CF_RETIRE;
+	rc__conn_recv_arm(c);
+	rc__timer_set(c, RC_TIMER_HEAD);
+	return true;
+}
+
+unsigned rc__id_worker(uint64_t id)
+{
+	return (unsigned)(id >> RC_ID_WORKER_SHIFT);
+}
+
+void rc__conn_closed(struct rc_conn *c)
+{
+	struct rc_worker *w = c->w;
+	int fd = w->wake_fd;
+
+	rc__io_done(c, RC_IO_CLOSE);
+	atomic_fetch_sub(&w->srv->nconns, 1);
+	rc__conn_stat(c, RC_STAT_CONNS_OPEN, -1);
+	w->nconns--;
+	c->flags &= RC_CF_RETIRE;
+	c->state = RC_CONN_FREE;
+	/* Its ids are used up: a file of ours in the slot keeps the kernel
+	   from allocating it again. Should that fail, the slot's next
+	   connection is refused (rc__conn_open) and we try again. */
+	if ((c->flags & RC_CF_RETIRE) &&
+	    io_uring_register_files_update(&w->ring.uring, c->slot, &fd,
+					   1) == 1) {
+		c->state = RC_CONN_RETIRED;
+		w->nretired++;
+	}
+	c->flags = 0;
+}
+
+/* ---- in-flight operations and the end ---- */
+
+void rc__conn_recv_arm(struct rc_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (rc__io_busy(c, RC_IO_RECV))
+		return;
+	sqe = rc__ring_sqe(&c->w->ring);
+	io_uring_prep_recv_multishot(sqe, (int)c->slot, NULL, 0, 0);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_RECV, c->slot));
+	rc__io_start(c, RC_IO_RECV);
+}
+
+static void cancel_op(struct rc_conn *c, enum rc_ud_op op)
+{
+	struct io_uring_sqe *sqe = rc__ring_sqe(&c->w->ring);
+
+	io_uring_prep_cancel64(sqe, rc_ud(op, c->slot), 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_IGNORE, c->slot));
+}
+
+void rc__conn_cancel_recv(struct rc_conn *c)
+{
+	if (rc__io_busy(c, RC_IO_RECV))
+		cancel_op(c, RC_UD_RECV);
+}
+
+void rc__conn_drop_gather(struct rc_conn *c)
+{
+	free(c->gather);
+	c->gather = NULL;
+	c->glen = c->gcap = 0;
+	free(c->ctrl);
+	c->ctrl = NULL;
+	c->ctrl_len = 0;
+	c->flags &= ~RC_CF_HELD;
+}
+
+int rc__conn_gather(struct rc_conn *c, const void *p, size_t n, size_t limit)
+{
+	size_t need = (size_t)c->glen + n;
+
+	if (need > c->gcap) {
+		size_t cap = c->gcap ? (size_t)c->gcap * 2 : 4096;
+		uint8_t *g;
+
+		if (cap < need)
+			cap = need;
+		if (cap > limit)
+			cap = need;
+		if (cap > UINT32_MAX - RC_SIMD_PADDING)
+			return -ENOMEM;	/* max_message is clamped below */
+		/* Padded so that vector kernels may read past the end. */
+		g = rc__realloc(c->gather, cap + RC_SIMD_PADDING);
+		if (!g)
+			return -ENOMEM;
+		c->gather = g;
+		c->gcap = (uint32_t)cap;
+	}
+	memcpy(c->gather + c->glen, p, n);
+	c->glen = (uint32_t)need;
+	return 0;
+}
+
+void rc__conn_kill(struct rc_conn *c, uint16_t code)
+{
+	const struct rc_handlers *h = rc__conn_handlers(c);
+
+	if (c->state == RC_CONN_DEAD || c->state == RC_CONN_FREE ||
+	    c->state == RC_CONN_RETIRED)
+		return;
+	rc__timer_clear(c);
+	c->state = RC_CONN_DEAD;
+	rc__ps_conn_gone(c);
+	rc__out_discard(c);
+	rc__conn_drop_gather(c);
+	rc__conn_cancel_recv(c);
+	/* A send to a peer that stopped reading waits for socket space that
+	   never comes: cancel it, or the slot (and a stopping server) would
+	   wait for it forever. */
+	if (rc__io_busy(c, RC_IO_SEND))
+		cancel_op(c, RC_UD_SEND);
+	if (c->flags & RC_CF_OPENED) {
+		c->flags &= ~RC_CF_OPENED;
+		rc__conn_stat(c, RC_STAT_WS_OPEN, -1);
+		/* State is DEAD already: rc_send() from on_close fails
+		   cleanly instead of queueing to a closed socket. */
+		if (h->on_close)
+			h->on_close(c, code);
+	}
+	rc__conn_reap(c);
+}
+
+void rc__conn_reap(struct rc_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	/* Close the descriptor only once no op can still complete on it, so
+	   the slot (and its index) is not reused under a pending CQE; and
+	   not while the slot is on the flush list, which names it. */
+	if (c->state != RC_CONN_DEAD || c->inflight ||
+	    (c->flags & RC_CF_DIRTY))
+		return;
+	sqe = rc__ring_sqe(&c->w->ring);
+	io_uring_prep_close_direct(sqe, c->slot);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_CLOSE, c->slot));
+	rc__io_start(c, RC_IO_CLOSE);
+}
+
+/* Output is empty and no send is in flight. */
+static void after_flush(struct rc_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!(c->flags & RC_CF_SHUT_AFTER) || c->state == RC_CONN_DEAD)
+		return;
+	/* The peer had half-closed: what it was owed is out, so end. */
+	if (c->flags & RC_CF_PEER_EOF) {
+		rc__conn_kill(c, c->close_code ? c->close_code :
+				 RC_CLOSE_ABNORMAL);
+		return;
+	}
+	/* Both close frames exchanged: the server closes TCP first
+	   (RFC 6455 §7.1.1), so the client is not left in TIME_WAIT. */
+	if ((c->flags & RC_CF_CLOSE_SENT) && (c->flags & RC_CF_CLOSE_RCVD)) {
+		rc__conn_kill(c, c->close_code);
+		return;
+	}
+	if (c->flags & RC_CF_SHUT_WR)
+		return;
+	/* Half-close rather than close: closing with unread input would
+	   send a RST that can destroy our last bytes (a 400, a close frame)
+	   before the client reads them. We read on until EOF or the close
+	   timer. The shutdown looks its slot up when it runs (in a kernel
+	   worker, later), so it is in flight like a send. */
+	sqe = rc__ring_sqe(&c->w->ring);
+	io_uring_prep_shutdown(sqe, (int)c->slot, SHUT_WR);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_SHUTDOWN, c->slot));
+	c->flags |= RC_CF_SHUT_WR;
+	rc__io_start(c, RC_IO_SHUTDOWN);
+}
+
+static bool flushed(const struct rc_conn *c)
+{
+	return !c->q.head && !rc__io_busy(c, RC_IO_SEND);
+}
+
+void rc__conn_close_after_flush(struct rc_conn *c)
+{
+	c->state = RC_CONN_CLOSING;
+	c->flags |= RC_CF_SHUT_AFTER;
+	rc__timer_set(c, RC_TIMER_CLOSE);
+	if (flushed(c))
+		after_flush(c);
+}
+
+void rc__conn_sent(struct rc_conn *c)
+{
+	const struct rc_config *cfg = rc__conn_cfg(c);
+
+	if (!c->q.bytes && (c->flags & RC_CF_WAS_FULL)) {
+		c->flags &= ~RC_CF_WAS_FULL;
+		if (c->state == RC_CONN_WS && rc__conn_handlers(c)->on_drain)
+			rc__conn_handlers(c)->on_drain(c);
+	}
+	if ((c->flags & RC_CF_PAUSED) &&
+	    c->q.bytes <= cfg->max_backpressure / 2) {
+		c->flags &= ~RC_CF_PAUSED;
+		/* Requests held while the output was full go first; they
+		   may fill it again and pause once more. */
+		if (c->flags & RC_CF_HELD)
+			rc__http_resume(c);
+		if (!(c->flags & RC_CF_PAUSED) && c->state != RC_CONN_DEAD) {
+			c->flags |= RC_CF_REARM;
+			rc__dirty(c);
+		}
+	}
+	if (c->state != RC_CONN_DEAD && flushed(c))
+		after_flush(c);
+}
+
+void rc__conn_check_backpressure(struct rc_conn *c)
+{
+	if (c->state == RC_CONN_DEAD || (c->flags & RC_CF_PAUSED) ||
+	    c->q.bytes <= rc__conn_cfg(c)->max_backpressure)
+		return;
+	/* The peer sends faster than it reads: stop reading from it, so TCP
+	   flow control slows it down instead of our memory growing. */
+	c->flags |= RC_CF_PAUSED | RC_CF_WAS_FULL;
+	rc__conn_stat(c, RC_STAT_BACKPRESSURE, 1);
+	rc__conn_cancel_recv(c);
+}
+
+/* ---- what the worker calls ---- */
+
+void rc__conn_input(struct rc_conn *c, uint8_t *buf, size_t n)
+{
+	/* Any bytes prove the peer alive (one store; the ping timer looks at
+	   it when it fires, so reading costs no timer list work). */
+	c->flags = (c->flags | RC_CF_ACTIVE) & ~RC_CF_PINGED;
+	if (c->flags & RC_CF_INPUT_BAD)
+		return;
+	if (c->state == RC_CONN_HTTP)
+		rc__http_input(c, buf, n);
+	else if (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)
+		rc__ws_input(c, buf, n);
+	rc__conn_check_backpressure(c);
+}
+
+void rc__conn_eof(struct rc_conn *c, int err)
+{
+	/* A FIN only ends the peer's sending: it may still be reading the
+	   answer to what it sent last (a response, an echo, our close
+	   frame), often queued in this very turn. Deliver that, then close.
+	   An error (a reset) ends everything now. */
+	if (!err && !flushed(c) && c->state != RC_CONN_DEAD) {
+		c->flags |= RC_CF_PEER_EOF | RC_CF_INPUT_BAD;
+		if (!(c->flags & RC_CF_SHUT_AFTER))
+			rc__conn_close_after_flush(c);
+		return;
+	}
+	rc__conn_kill(c, c->close_code ? c->close_code : RC_CLOSE_ABNORMAL);
+}
+
+void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
+{
+	if (kind == RC_TIMER_PING) {
+		rc__ws_ping_timeout(c);
+		return;
+	}
+	rc__conn_stat(c, RC_STAT_TIMEOUTS, 1);
+	rc__conn_kill(c, c->close_code ? c->close_code : RC_CLOSE_ABNORMAL);
+}
+
+void rc__conn_oom(struct rc_conn *c)
+{
+	if (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)
+		rc__ws_fail(c, -ENOMEM);
+	else
+		rc__conn_kill(c, RC_CLOSE_INTERNAL);
+}
+
+void rc__conn_going_away(struct rc_conn *c)
+{
+	if (c->state == RC_CONN_WS) {
+		rc__ws_send_close(c, RC_CLOSE_GOING_AWAY, NULL, 0);
+	} else if (c->state == RC_CONN_HTTP) {
+		c->flags |= RC_CF_INPUT_BAD;
+		rc__conn_drop_gather(c);
+		rc__conn_close_after_flush(c);
+	}
+}
+
+/* ---- what the pub/sub layer calls (runtime/rt.h) ---- */
+
+bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
+{
+	const struct rc_config *cfg = rc__conn_cfg(c);
+	size_t cost;
+
+	if (c->state != RC_CONN_WS || (c->flags & RC_CF_CLOSE_SENT) ||
+	    (m->kind == RC_MSG_TOPIC && m->conn_id == c->id)) {
+		rc__msg_put(m);
+		return false;
+	}
+	/* The policy is for a queue that is already long: a message that
+	   finds the queue empty always goes, however large. */
+	cost = rc__out_msg_cost(m);
+	if (c->q.bytes && c->q.bytes + cost > cfg->max_backpressure) {
+		c->flags |= RC_CF_WAS_FULL;
+		if (cfg->slow_policy == RC_SLOW_CLOSE) {
+			rc__conn_stat(c, RC_STAT_SLOW_CLOSES, 1);
+			/* What it has not started to receive of published
+			   messages goes now, so memory is back at once. */
+			rc__out_drop_shared(c, 0, 0);
+			if (!(c->flags & RC_CF_CLOSE_SENT))
+				rc__ws_send_close(c, RC_CLOSE_POLICY, NULL, 0);
+			rc__msg_put(m);
+			return false;
+		}
+		rc__conn_stat(c, RC_STAT_DROPPED,
+			      rc__out_drop_shared(c, cost,
+						  cfg->max_backpressure));
+		/* Still no room (what is queued is being sent): drop this
+		   one, unless the queue is empty now. */
+		if (c->q.bytes &&
+		    c->q.bytes + cost > cfg->max_backpressure) {
+			rc__conn_stat(c, RC_STAT_DROPPED, 1);
+			rc__msg_put(m);
+			return false;
+		}
+	}
+	if (rc__out_msg(c, m)) {
+		rc__conn_oom(c);
+		return false;
+	}
+	return true;
+}
+
+struct rc_sub **rc__conn_subs(struct rc_conn *c)
+{
+	return &c->subs;
+}
+
+bool rc__conn_is_open(const struct rc_conn *c)
+{
+	return c->state == RC_CONN_WS;
+}
+
+struct rc_ps_worker *rc__conn_ps(struct rc_conn *c)
+{
+	return &c->w->ps;
+}
+
+bool rc__conn_pub_wait(struct rc_conn *c)
+{
+	if (c->flags & RC_CF_PUB_WAIT)
+		return false;
+	c->flags |= RC_CF_PUB_WAIT;
+	rc__conn_stat(c, RC_STAT_BACKPRESSURE, 1);
+	rc__conn_cancel_recv(c);
+	return true;
+}
+
+/* ---- public API: the connection ---- */
+
+size_t rc_conn_buffered(const struct rc_conn *c)
+{
+	return c ? c->q.bytes : 0;
+}
+
+uint64_t rc_conn_id(const struct rc_conn *c)
+{
+	return c ? c->id : 0;
+}
+
+struct rc_server *rc_conn_server(const struct rc_conn *c)
+{
+	return c ? c->w->srv : NULL;
+}
+
+const char *rc_conn_protocol(const struct rc_conn *c)
+{
+	if (!c || c->protocol < 0)
+		return NULL;
+	return rc__conn_cfg(c)->subprotocols[c->protocol];
+}
+
+void *rc_conn_data(const struct rc_conn *c)
+{
+	return c ? c->data : NULL;
+}
+
+void rc_conn_set_data(struct rc_conn *c, void *data)
+{
+	if (c)
+		c->data = data;
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/* conn_ws.c -- a connection's WebSocket part: frames, messages, closing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/conn.h"
+#include "runtime/rt.h"
+#include "runtime/stats.h"
+#include "runtime/worker.h"
+
+void rc__ws_start(struct rc_conn *c)
+{
+	const struct rc_handlers *h = rc__conn_handlers(c);
+
+	c->state = RC_CONN_WS;
+	rc_frame_decoder_init(&c->dec, rc__conn_cfg(c)->max_message, true);
+	c->flags &= ~RC_CF_ACTIVE;	/* the head was not a sign of life */
+	rc__timer_set(c, RC_TIMER_PING);
+	rc__conn_stat(c, RC_STAT_HANDSHAKES, 1);
+	if (h->on_open)
+		h->on_open(c);
+}
+
+void rc__ws_send_close(struct rc_conn *c, uint16_t code, const char *reason,
+		       size_t rlen)
+{
+	uint8_t p[RC_FRAME_CONTROL_MAX];
+	size_t n = 0;
+
+	if (code != RC_CLOSE_NO_STATUS) {
+		p[0] = (uint8_t)(code >> 8);
+		p[1] = (uint8_t)code;
+		if (rlen)
+			memcpy(p + 2, reason, rlen);
+		n = 2 + rlen;
+	}
+	if (rc__out_frame(c, RC_OP_CLOSE, p, n)) {
+		/* Out of memory: say so with a close frame that needs none. */
+		static const uint8_t internal[] = { 0x88, 0x02, 0x03, 0xf3 };
+
+		code = RC_CLOSE_INTERNAL;
+		if (rc__out_static(c, internal, sizeof(internal))) {
+			rc__conn_kill(c, RC_CLOSE_ABNORMAL);
+			return;
+		}
+	}
+	c->flags |= RC_CF_CLOSE_SENT;
+	if (!c->close_code)
+		c->close_code = code;
+	rc__conn_close_after_flush(c);
+}
+
+void rc__ws_fail(struct rc_conn *c, long err)
+{
+	uint16_t code = rc_frame_close_code(err);
+
+	if (code == RC_CLOSE_PROTOCOL)
+		rc__conn_stat(c, RC_STAT_PROTOCOL_ERRORS, 1);
+	else if (code == RC_CLOSE_INVALID_DATA)
+		rc__conn_stat(c, RC_STAT_INVALID_UTF8, 1);
+	else if (code == RC_CLOSE_TOO_BIG)
+		rc__conn_stat(c, RC_STAT_TOO_BIG, 1);
+	/* The input can no longer be parsed: ignore the rest of it. */
+	c->flags |= RC_CF_INPUT_BAD;
+	rc__conn_drop_gather(c);
+	c->close_code = code;
+	if (!(c->flags & RC_CF_CLOSE_SENT))
+		rc__ws_send_close(c, code, NULL, 0);
+	else
+		rc__conn_close_after_flush(c);
+}
+
+static void deliver(struct rc_conn *c, const uint8_t *data, size_t len,
+		    uint8_t op)
+{
+	const struct rc_handlers *h = rc__conn_handlers(c);
+	struct rc_delivery *cur = &c->w->cur;
+
+	rc__conn_stat(c, RC_STAT_MSGS_IN, 1);
+	rc__conn_stat(c, RC_STAT_BYTES_IN, (int64_t)len);
+	if (!h->on_message)
+		return;
+	/* rc_send()/rc_publish() of exactly this message as TEXT skip
+	   re-checking its UTF-8 when it came in as TEXT (the echo and chat
+	   cases): rc__validated_text(). */
+	cur->conn = c;
+	cur->data = data;
+	cur->len = len;
+	cur->opcode = op;
+	h->on_message(c, data, len, (enum rc_opcode)op);
+	cur->conn = NULL;
+	cur->data = NULL;
+}
+
+static void on_data(struct rc_conn *c, const struct rc_frame_event *ev)
+{
+	/* After our close frame, data is read only to find the peer's. */
+	if (c->state != RC_CONN_WS) {
+		if (ev->last && c->gather)
+			rc__conn_drop_gather(c);
+		return;
+	}
+	if (ev->first && ev->last && !c->gather) {
+		deliver(c, ev->data, ev->len, ev->opcode);
+		return;
+	}
+	if (rc__conn_gather(c, ev->data, ev->len,
+			    rc__conn_cfg(c)->max_message)) {
+		rc__ws_fail(c, -ENOMEM);
+		return;
+	}
+	if (!ev->last)
+		return;
+	deliver(c, c->gather, c->glen, ev->opcode);
+	free(c->gather);
+	c->gather = NULL;
+	c->glen = c->gcap = 0;
+}
+
+static void peer_close(struct rc_conn *c, const uint8_t *p, size_t n)
+{
+	const uint8_t *reason;
+	size_t rlen;
+	uint16_t code;
+	int r = rc_frame_close_parse(p, n, &code, &reason, &rlen);
+
+	if (r < 0) {
+		rc__ws_fail(c, r);
+		return;
+	}
+	c->flags |= RC_CF_CLOSE_RCVD | RC_CF_INPUT_BAD;
+	if (c->flags & RC_CF_CLOSE_SENT) {
+		rc__conn_close_after_flush(c);
+		return;
+	}
+	/* Echo the peer's code (RFC 6455 §5.5.1), or none if it sent none. */
+	c->close_code = code;
+	rc__ws_send_close(c, code, NULL, 0);
+}
+
+static void on_control(struct rc_conn *c, const struct rc_frame_event *ev)
+{
+	const uint8_t *p = ev->data;
+	size_t n = ev->len;
+
+	if (!(ev->first && ev->last)) {
+		/* Split across reads (rare): collect up to 125 bytes. */
+		if (ev->first) {
+			free(c->ctrl);
+			c->ctrl = rc__malloc(RC_FRAME_CONTROL_MAX);
+			c->ctrl_len = 0;
+			if (!c->ctrl) {
+				rc__ws_fail(c, -ENOMEM);
+				return;
+			}
+		}
+		memcpy(c->ctrl + c->ctrl_len, ev->data, ev->len);
+		c->ctrl_len = (uint8_t)(c->ctrl_len + ev->len);
+		if (!ev->last)
+			return;
+		p = c->ctrl;
+		n = c->ctrl_len;
+	}
+	switch (ev->opcode) {
+	case RC_OP_PING:
+		if (c->state == RC_CONN_WS &&
+		    rc__out_frame(c, RC_OP_PONG, p, n))
+			rc__ws_fail(c, -ENOMEM);
+		break;
+	case RC_OP_CLOSE:
+		peer_close(c, p, n);
+		break;
+	default:		/* PONG: nothing to do */
+		break;
+	}
+	free(c->ctrl);
+	c->ctrl = NULL;
+	c->ctrl_len = 0;
+}
+
+void rc__ws_input(struct rc_conn *c, uint8_t *buf, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n && !(c->flags & RC_CF_INPUT_BAD) &&
+	       c->state != RC_CONN_DEAD) {
+		struct rc_frame_event ev;
+		long r = rc_frame_decode(&c->dec, buf + off, n - off, &ev);
+
+		if (r < 0) {
+			rc__ws_fail(c, r);
+			return;
+		}
+		off += (size_t)r;
+		if (ev.kind == RC_FRAME_DATA)
+			on_data(c, &ev);
+		else if (ev.kind == RC_FRAME_CONTROL)
+			on_control(c, &ev);
+		else if (!r)
+			break;
+	}
+}
+
+/*
+ * WebSocket liveness, on a timer of idle_timeout / 2: a period with input
+ * re-arms it; the first silent period sends a ping, and a second one closes
+ * with 1001. So a silent peer is pinged after 1/2 to 1 idle_timeout and
+ * closed after 1 to 3/2 (exactly 1/2 and 1 if silent since its upgrade).
+ * Browsers and every RFC 6455 client answer pings by themselves, so a
+ * client that only reads stays open by its pongs.
+ */
+void rc__ws_ping_timeout(struct rc_conn *c)
+{
+	if (c->state != RC_CONN_WS)
+		return;
+	if (c->flags & RC_CF_ACTIVE) {
+		c->flags &= ~RC_CF_ACTIVE;
+		rc__timer_set(c, RC_TIMER_PING);
+		return;
+	}
+	if (!(c->flags & RC_CF_PINGED)) {
+		if (rc__out_frame(c, RC_OP_PING, NULL, 0)) {
+			rc__conn_oom(c);
+			return;
+		}
+		rc__conn_stat(c, RC_STAT_PINGS_SENT, 1);
+		c->flags |= RC_CF_PINGED;
+		rc__timer_set(c, RC_TIMER_PING);
+		return;
+	}
+	rc__conn_stat(c, RC_STAT_TIMEOUTS, 1);
+	rc__ws_send_close(c, RC_CLOSE_GOING_AWAY, "idle timeout", 12);
+}
+
+/* ---- public API ---- */
+
+int rc_send(struct rc_conn *c, const void *data, size_t len,
+	    enum rc_opcode op)
+{
+	int ret;
+
+	if (!c || (!data && len))
+		return -EINVAL;
+	switch (op) {
+	case RC_OP_TEXT:
+	case RC_OP_BINARY:
+		break;
+	case RC_OP_PING:
+	case RC_OP_PONG:
+		if (len > RC_FRAME_CONTROL_MAX)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (c->state != RC_CONN_WS)
+		return -EPIPE;
+	if (len > rc__conn_cfg(c)->max_message)
+		return -EMSGSIZE;
+	/* Last, as it reads every byte: TEXT must be UTF-8, unless it is the
+	   TEXT message being delivered, validated on its way in. */
+	if (op == RC_OP_TEXT && !rc__validated_text(data, len) &&
+	    !rc_utf8_valid(data, len))
+		return -EINVAL;
+	ret = rc__out_frame(c, op, data, len);
+	if (ret) {
+		/* The message is lost: the peer must not go on as if it
+		   had it. */
+		rc__conn_oom(c);
+		return ret;
+	}
+	if (op == RC_OP_TEXT || op == RC_OP_BINARY) {
+		rc__conn_stat(c, RC_STAT_MSGS_OUT, 1);
+		rc__conn_stat(c, RC_STAT_BYTES_OUT, (int64_t)len);
+	}
+	rc__conn_check_backpressure(c);
+	return 0;
+}
+
+int rc_close(struct rc_conn *c, uint16_t code, const char *reason)
+{
+	size_t rlen = reason ? strlen(reason) : 0;
+
+	if (!c || !rc_close_code_valid(code) ||
+	    rlen > RC_FRAME_CONTROL_MAX - 2 ||
+	    !rc_utf8_valid((const uint8_t *)reason, rlen))
+		return -EINVAL;
+	if (c->state != RC_CONN_WS)
+		return -EPIPE;
+	rc__ws_send_close(c, code, reason, rlen);
+	return 0;
+}

@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/* outq.c -- a connection's output queue; one vectored send per connection. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/frame.h"
+#include "pubsub/msg.h"
+#include "runtime/alloc.h"
+#include "runtime/conn.h"
+#include "runtime/outq.h"
+#include "runtime/ring.h"
+#include "runtime/worker.h"
+
+/* A segment's bookkeeping: its iovec and owner, and its share of the
+   block's header (rounded up). */
+#define SEG_COST ((sizeof(struct rc_segs) + RC_SEGS - 1) / RC_SEGS)
+
+/* Owner tags: a shared message has the low bit set (both types are at
+   least 8-byte aligned, so the bit is free). */
+static uintptr_t tag_msg(struct rc_msg *m)
+{
+	return (uintptr_t)m | 1;
+}
+
+static struct rc_msg *owner_msg(uintptr_t o)
+{
+	return (o & 1) ? (struct rc_msg *)(o & ~(uintptr_t)1) : NULL;
+}
+
+/* Owner of segments in static memory (rc__out_static): never released, and
+   never written (it is shared by every worker). */
+static struct rc_chunk static_owner;
+
+/* What a segment costs besides its unsent bytes (see struct rc_outq). */
+static size_t seg_extra(uintptr_t owner)
+{
+	struct rc_msg *m = owner_msg(owner);
+
+	return SEG_COST + (m ? m->overhead : 0);
+}
+
+size_t rc__out_msg_cost(const struct rc_msg *m)
+{
+	return SEG_COST + m->overhead + m->frame_len;
+}
+
+/* ---- pools ---- */
+
+/* Pool class of a chunk capacity: 0 standard, 1 big, -1 none. */
+static int chunk_class(size_t cap)
+{
+	return cap == RC_CHUNK_SIZE ? 0 : cap == RC_CHUNK_BIG ? 1 : -1;
+}
+
+static struct rc_chunk *chunk_get(struct rc_outpool *p, size_t need)
+{
+	size_t cap = need <= RC_CHUNK_SIZE ? RC_CHUNK_SIZE :
+		     need <= RC_CHUNK_BIG ? RC_CHUNK_BIG : need;
+	int cls = chunk_class(cap);
+	struct rc_chunk *k;
+
+	if (cls >= 0 && p->pool[cls]) {
+		k = p->pool[cls];
+		p->pool[cls] = k->next;
+		if (--p->npool[cls] < p->low[cls])
+			p->low[cls] = p->npool[cls];
+	} else {
+		k = rc__malloc(sizeof(*k) + cap);
+		if (!k)
+			return NULL;
+		k->cap = (uint32_t)cap;
+	}
+	k->next = NULL;
+	k->refs = 0;
+	k->len = 0;
+	return k;
+}
+
+static void chunk_put(struct rc_outpool *p, struct rc_chunk *k)
+{
+	int cls = chunk_class(k->cap);
+
+	/* Big chunks: fewer kept, they are four times the size. */
+	if (cls >= 0 && p->npool[cls] < (cls ? RC_POOL_MAX / 4 : RC_POOL_MAX)) {
+		k->next = p->pool[cls];
+		p->pool[cls] = k;
+		p->npool[cls]++;
+		return;
+	}
+	free(k);
+}
+
+static struct rc_segs *segs_get(struct rc_outpool *p)
+{
+	struct rc_segs *b = p->seg_pool;
+
+	if (b) {
+		p->seg_pool = b->next;
+		if (--p->nseg_pool < p->low[2])
+			p->low[2] = p->nseg_pool;
+	} else {
+		b = rc__malloc(sizeof(*b));
+		if (!b)
+			return NULL;
+	}
+	b->next = NULL;
+	b->head = b->tail = b->sending = b->partial = 0;
+	return b;
+}
+
+static void segs_put(struct rc_outpool *p, struct rc_segs *b)
+{
+	if (p->nseg_pool < RC_POOL_MAX) {
+		b->next = p->seg_pool;
+		p->seg_pool = b;
+		p->nseg_pool++;
+		return;
+	}
+	free(b);
+}
+
+/* ---- queueing ---- */
+
+/* Return emptied blocks at the front (drained, or emptied by drops) to the
+   pool; an idle connection keeps none. Not while a send is in flight. */
+static void trim_head(struct rc_conn *c)
+{
+	struct rc_segs *b = c->q.head;
+
+	while (b && b->head == b->tail && !b->sending) {
+		c->q.head = b->next;
+		if (!c->q.head)
+			c->q.tail = NULL;
+		segs_put(&c->w->out, b);
+		b = c->q.head;
+	}
+}
+
+/* A segment's bytes are all sent or dropped: let go of what owns them and
+   of what the segment cost beyond its bytes. */
+static void release(struct rc_conn *c, uintptr_t owner)
+{
+	struct rc_msg *m = owner_msg(owner);
+	struct rc_chunk *k = (struct rc_chunk *)owner;
+
+	c->q.bytes -= seg_extra(owner);
+	if (m) {
+		rc__msg_put(m);
+		return;
+	}
+	if (k == &static_owner || --k->refs)
+		return;
+	/* No segment left in it: the worker's write chunk starts over, any
+	   other goes back to the pool. */
+	if (k == c->w->out.wchunk)
+		k->len = 0;
+	else
+		chunk_put(&c->w->out, k);
+}
+
+static int append(struct rc_conn *c, void *p, size_t n, uintptr_t owner)
+{
+	struct rc_segs *b = c->q.tail;
+
+	if (!b || b->tail == RC_SEGS) {
+		struct rc_segs *nb = segs_get(&c->w->out);
+
+		if (!nb)
+			return -ENOMEM;
+		if (b)
+			b->next = nb;
+		else
+			c->q.head = nb;
+		c->q.tail = b = nb;
+	}
+	b->iov[b->tail].iov_base = p;
+	b->iov[b->tail].iov_len = n;
+	b->owner[b->tail] = owner;
+	b->tail++;
+	c->q.bytes += n + seg_extra(owner);
+	rc__dirty(c);
+	return 0;
+}
+
+/*
+ * Private output of every connection of a worker is appended to one write
+ * chunk: a turn's replies to many connections sit side by side in a few
+ * cache-warm chunks instead of one buffer each, and a connection with
+ * nothing queued holds no output memory. A full write chunk is replaced;
+ * it lives on until the sends from it complete.
+ */
+uint8_t *rc__out_reserve(struct rc_conn *c, size_t n)
+{
+	struct rc_outpool *p = &c->w->out;
+	struct rc_chunk *k = p->wchunk;
+
+	if (k && k->cap - k->len >= n)
+		return k->data + k->len;
+	if (n > UINT32_MAX - sizeof(*k))
+		return NULL;
+	k = chunk_get(p, n);
+	if (!k)
+		return NULL;
+	if (p->wchunk && !p->wchunk->refs)
+		chunk_put(p, p->wchunk);
+	p->wchunk = k;
+	return k->data;
+}
+
+int rc__out_commit(struct rc_conn *c, size_t used)
+{
+	struct rc_chunk *k = c->w->out.wchunk;
+	struct rc_segs *b = c->q.tail;
+	uint8_t *p = k->data + k->len;
+
+	if (!used)
+		return 0;	/* an empty segment would never complete */
+
+	k->len += (uint32_t)used;
+	/* Bytes right after the last segment's, in the same chunk, and not
+	   part of a send in flight: grow that segment instead of adding one,
+	   so many small frames still go out as one iovec. */
+	if (b && b->tail > b->head && b->owner[b->tail - 1] == (uintptr_t)k &&
+	    (uint8_t *)b->iov[b->tail - 1].iov_base +
+	    b->iov[b->tail - 1].iov_len == p &&
+	    (b != c->q.head || b->tail - 1 >= b->head + b->sending)) {
+		b->iov[b->tail - 1].iov_len += used;
+		c->q.bytes += used;
+		rc__dirty(c);
+		return 0;
+	}
+	if (append(c, p, used, (uintptr_t)k))
+		return -ENOMEM;
+	k->refs++;
+	return 0;
+}
+
+int rc__out_frame(struct rc_conn *c, unsigned opcode, const void *data,
+		  size_t len)
+{
+	uint8_t hdr[RC_FRAME_HDR_MAX];
+	size_t hl = rc_frame_encode_header(hdr, opcode, true, len, NULL);
+	uint8_t *p = rc__out_reserve(c, hl + len);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, hdr, hl);
+	if (len)
+		memcpy(p + hl, data, len);
+	return rc__out_commit(c, hl + len);
+}
+
+int rc__out_static(struct rc_conn *c, const void *p, size_t n)
+{
+	return append(c, (void *)p, n, (uintptr_t)&static_owner);
+}
+
+int rc__out_msg(struct rc_conn *c, struct rc_msg *m)
+{
+	if (append(c, m->frame, m->frame_len, tag_msg(m))) {
+		rc__msg_put(m);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+unsigned rc__out_drop_shared(struct rc_conn *c, size_t need, size_t limit)
+{
+	unsigned dropped = 0;
+
+	for (struct rc_segs *b = c->q.head; b; b = b->next) {
+		/* Never a segment being sent, nor one partly sent: a frame
+		   is all or nothing on the wire. */
+		uint16_t from = b->head;
+		uint16_t to;
+
+		if (b == c->q.head)
+			from = (uint16_t)(b->head + (b->sending ? b->sending :
+						     b->partial));
+		to = from;
+		for (uint16_t i = from; i < b->tail; i++) {
+			struct rc_msg *m = owner_msg(b->owner[i]);
+
+			if (m && c->q.bytes + need > limit) {
+				c->q.bytes -= b->iov[i].iov_len;
+				release(c, b->owner[i]);
+				dropped++;
+				continue;
+			}
+			b->iov[to] = b->iov[i];
+			b->owner[to] = b->owner[i];
+			to++;
+		}
+		b->tail = to;
+		if (c->q.bytes + need <= limit)
+			break;
+	}
+	if (!rc__io_busy(c, RC_IO_SEND))
+		trim_head(c);
+	return dropped;
+}
+
+/* ---- sending ---- */
+
+void rc__out_kick(struct rc_conn *c)
+{
+	struct rc_segs *b;
+	struct io_uring_sqe *sqe;
+	unsigned n;
+
+	if (rc__io_busy(c, RC_IO_SEND) || c->state == RC_CONN_DEAD)
+		return;
+	trim_head(c);
+	b = c->q.head;
+	if (!b)
+		return;
+	n = (unsigned)(b->tail - b->head);
+	sqe = rc__ring_sqe(&c->w->ring);
+	if (n == 1) {
+		io_uring_prep_send(sqe, (int)c->slot, b->iov[b->head].iov_base,
+				   b->iov[b->head].iov_len, MSG_NOSIGNAL);
+	} else {
+		memset(&b->mh, 0, sizeof(b->mh));
+		b->mh.msg_iov = &b->iov[b->head];
+		b->mh.msg_iovlen = n;
+		io_uring_prep_sendmsg(sqe, (int)c->slot, &b->mh, MSG_NOSIGNAL);
+	}
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_SEND, c->slot));
+	b->sending = (uint16_t)n;
+	rc__io_start(c, RC_IO_SEND);
+}
+
+/* Account @n sent bytes against the head block's segments. */
+static void consume(struct rc_conn *c, size_t n)
+{
+	struct rc_segs *b = c->q.head;
+
+	c->q.bytes -= n;
+	while (n) {
+		struct iovec *v = &b->iov[b->head];
+
+		if (n < v->iov_len) {
+			v->iov_base = (uint8_t *)v->iov_base + n;
+			v->iov_len -= n;
+			b->partial = 1;
+			break;
+		}
+		n -= v->iov_len;
+		release(c, b->owner[b->head]);
+		b->head++;
+		b->partial = 0;
+	}
+	b->sending = 0;
+	trim_head(c);
+}
+
+void rc__out_complete(struct rc_conn *c, int res)
+{
+	rc__io_done(c, RC_IO_SEND);
+	if (c->q.head)
+		c->q.head->sending = 0;
+	if (c->state == RC_CONN_DEAD) {
+		rc__out_discard(c);
+		return;
+	}
+	if (res < 0) {
+		/* EPIPE, ECONNRESET: the peer is gone; nothing else can be
+		   delivered to it. */
+		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	consume(c, (size_t)res);
+	rc__out_kick(c);
+	rc__conn_sent(c);
+}
+
+void rc__out_discard(struct rc_conn *c)
+{
+	struct rc_segs *b = c->q.head;
+
+	while (b) {
+		struct rc_segs *next = b->next;
+		/* Segments the kernel is still sending from stay until their
+		   completion comes back. */
+		uint16_t keep = b == c->q.head && rc__io_busy(c, RC_IO_SEND) ?
+				b->sending : 0;
+
+		for (uint16_t i = (uint16_t)(b->head + keep); i < b->tail; i++) {
+			c->q.bytes -= b->iov[i].iov_len;
+			release(c, b->owner[i]);
+		}
+		b->tail = (uint16_t)(b->head + keep);
+		if (!keep) {
+			segs_put(&c->w->out, b);
+			if (b == c->q.head)
+				c->q.head = next;
+		} else {
+			b->next = NULL;
+			c->q.tail = b;
+		}
+		b = next;
+	}
+	if (!c->q.head)
+		c->q.tail = NULL;
+}
+
+void rc__out_pool_trim(struct rc_outpool *p)
+{
+	for (unsigned cls = 0; cls < 2; cls++) {
+		for (unsigned n = p->low[cls]; n; n--) {
+			struct rc_chunk *k = p->pool[cls];
+
+			p->pool[cls] = k->next;
+			p->npool[cls]--;
+			free(k);
+		}
+		p->low[cls] = p->npool[cls];
+	}
+	for (unsigned n = p->low[2]; n; n--) {
+		struct rc_segs *b = p->seg_pool;
+
+		p->seg_pool = b->next;
+		p->nseg_pool--;
+		free(b);
+	}
+	p->low[2] = p->nseg_pool;
+}
+
+void rc__out_pool_free(struct rc_outpool *p)
+{
+	/* Every connection is gone: nothing refers to the write chunk. */
+	free(p->wchunk);
+	p->wchunk = NULL;
+	for (unsigned cls = 0; cls < 2; cls++) {
+		while (p->pool[cls]) {
+			struct rc_chunk *k = p->pool[cls];
+
+			p->pool[cls] = k->next;
+			free(k);
+		}
+		p->npool[cls] = 0;
+	}
+	while (p->seg_pool) {
+		struct rc_segs *b = p->seg_pool;
+
+		p->seg_pool = b->next;
+		free(b);
+	}
+	p->nseg_pool = 0;
+}

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT */
+/* server.c -- the API's lifecycle: config, kernel check, listeners, workers. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proto/http.h"
+#include "runtime/fault.h"
+#include "runtime/rt.h"
+#include "runtime/server.h"
+#include "runtime/worker.h"
+
+_Static_assert(sizeof(struct rc_stats) == RC_STAT_COUNT * sizeof(uint64_t),
+	       "enum rc_stat must list every field of struct rc_stats");
+_Static_assert(RC_MAX_MESSAGE_LIMIT + RC_FRAME_HDR_MAX <= UINT32_MAX,
+	       "a whole frame's length fits 32 bits");
+
+struct rc_config rc_config_default(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct rc_config c = {
+		.host = "0.0.0.0",
+		.port = 8080,
+		.threads = ncpu > 0 ? (unsigned)ncpu : 1,
+		.pin_threads = true,
+		.max_connections = 100000,
+		.max_message = 16u << 20,
+		.max_head = 8192,
+		.max_headers = 128,
+		.max_backpressure = 1u << 20,
+		.handshake_timeout_ms = 10000,
+		.close_timeout_ms = 5000,
+		.idle_timeout_ms = 60000,
+		.max_topics = 65536,
+		.slow_policy = RC_SLOW_CLOSE,
+	};
+	return c;
+}
+
+/* Kernels are picked once per process, before any worker runs. */
+static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
+
+static void simd_pick(void)
+{
+	rc_simd_init();
+}
+
+static void fill_defaults(struct rc_config *c)
+{
+	struct rc_config d = rc_config_default();
+
+	if (!c->host || !*c->host)
+		c->host = d.host;
+	if (!c->threads)
+		c->threads = d.threads;
+	if (!c->max_connections)
+		c->max_connections = d.max_connections;
+	if (!c->max_message)
+		c->max_message = d.max_message;
+	/* Lengths of gathered messages and shared frames are 32-bit. */
+	if (c->max_message > RC_MAX_MESSAGE_LIMIT)
+		c->max_message = RC_MAX_MESSAGE_LIMIT;
+	if (!c->max_head)
+		c->max_head = d.max_head;
+	if (!c->max_headers)
+		c->max_headers = d.max_headers;
+	if (!c->max_backpressure)
+		c->max_backpressure = d.max_backpressure;
+	if (!c->handshake_timeout_ms)
+		c->handshake_timeout_ms = d.handshake_timeout_ms;
+	if (!c->close_timeout_ms)
+		c->close_timeout_ms = d.close_timeout_ms;
+	if (!c->idle_timeout_ms)
+		c->idle_timeout_ms = d.idle_timeout_ms;
+	/* recv_buffers, recv_buffer_size: 0 stays 0, chosen by the worker
+	   from what the kernel supports. */
+	if (!c->max_topics)
+		c->max_topics = d.max_topics;
+}
+
+static int why_set(char *why, size_t cap, int err, const char *msg)
+{
+	if (why && cap)
+		snprintf(why, cap, "%s", msg);
+	return err;
+}
+
+int rc_kernel_check(char *why, size_t cap)
+{
+	static const struct {
+		int op;
+		const char *msg;
+	} ops[] = {
+		{ IORING_OP_ACCEPT, "io_uring: no IORING_OP_ACCEPT (needs Linux 5.5)" },
+		{ IORING_OP_RECV, "io_uring: no IORING_OP_RECV (needs Linux 5.6)" },
+		{ IORING_OP_SEND, "io_uring: no IORING_OP_SEND (needs Linux 5.6)" },
+		{ IORING_OP_CLOSE, "io_uring: no IORING_OP_CLOSE (needs Linux 5.6)" },
+		{ IORING_OP_SHUTDOWN, "io_uring: no IORING_OP_SHUTDOWN (needs Linux 5.11)" },
+		{ IORING_OP_ASYNC_CANCEL, "io_uring: no IORING_OP_ASYNC_CANCEL (needs Linux 5.5)" },
+		{ IORING_OP_MSG_RING, "io_uring: no IORING_OP_MSG_RING (needs Linux 5.18)" },
+	};
+	struct io_uring_params p = { 0 };
+	struct io_uring_buf_reg reg = { 0 };
+	struct io_uring_probe *probe;
+	struct io_uring ring;
+	void *br;
+	int ret;
+
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	ret = io_uring_queue_init_params(8, &ring, &p);
+	if (ret == -ENOSYS)
+		return why_set(why, cap, ret, "io_uring is not available in this kernel (needs Linux 6.1 with CONFIG_IO_URING)");
+	if (ret == -EPERM)
+		return why_set(why, cap, ret, "io_uring is disabled for this process (sysctl kernel.io_uring_disabled or a seccomp filter)");
+	if (ret == -EINVAL)
+		return why_set(why, cap, -ENOTSUP, "io_uring: no IORING_SETUP_DEFER_TASKRUN (needs Linux 6.1)");
+	if (ret)
+		return why_set(why, cap, ret, "io_uring_setup failed");
+	probe = io_uring_get_probe_ring(&ring);
+	for (size_t i = 0; probe && i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (!io_uring_opcode_supported(probe, ops[i].op)) {
+			ret = why_set(why, cap, -ENOTSUP, ops[i].msg);
+			goto out;
+		}
+	}
+	if (io_uring_register_files_sparse(&ring, 16)) {
+		ret = why_set(why, cap, -ENOTSUP, "io_uring: no sparse direct descriptor table (needs Linux 5.19)");
+		goto out;
+	}
+	br = aligned_alloc(4096, 4096);
+	reg.ring_addr = (unsigned long)br;
+	reg.ring_entries = 8;
+	if (!br || io_uring_register_buf_ring(&ring, &reg, 0))
+		ret = why_set(why, cap, -ENOTSUP, "io_uring: no provided buffer rings (needs Linux 5.19)");
+	else
+		io_uring_unregister_buf_ring(&ring, 0);
+	free(br);
+out:
+	if (probe)
+		io_uring_free_probe(probe);
+	io_uring_queue_exit(&ring);
+	return ret;
+}
+
+static int listener(const struct rc_config *cfg, uint16_t port, bool reuseport)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	int one = 1, fd, family;
+
+	if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
+		family = in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		sl = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
+		family = in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		sl = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Accepted sockets inherit TCP_NODELAY from the listener; direct
+	   descriptors cannot be given it with setsockopt() afterwards. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+				     sizeof(one))) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 4096)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * SO_REUSEPORT lets any process of the same user join a port, so a second
+ * hub started by mistake would silently share it. Bind a plain socket
+ * first: if the port is taken, that fails with EADDRINUSE.
+ */
+static int port_free(const struct rc_config *cfg)
+{
+	struct rc_config probe = *cfg;
+	int fd;
+
+	if (!cfg->port)
+		return 0;
+	probe.port = 0;
+	fd = listener(&probe, cfg->port, false);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	/* Direct descriptor tables are bounded by RLIMIT_NOFILE. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/*
+ * The subprotocols, checked and copied: each goes into a response header,
+ * so it must be a token (RFC 6455 §4.1): a CR or LF would let the
+ * configuration inject headers. At most 127 (an int8_t per connection).
+ */
+static int copy_protocols(struct rc_server *s)
+{
+	size_t n = s->cfg.nsubprotocols;
+
+	if (!n) {
+		s->cfg.subprotocols = NULL;
+		return 0;
+	}
+	if (n > 127 || !s->cfg.subprotocols)
+		return -EINVAL;
+	s->protos = calloc(n, sizeof(*s->protos));
+	if (!s->protos)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!rc_http_is_token(s->cfg.subprotocols[i])) {
+			s->cfg.nsubprotocols = i;
+			return -EINVAL;
+		}
+		s->protos[i] = strdup(s->cfg.subprotocols[i]);
+		if (!s->protos[i]) {
+			s->cfg.nsubprotocols = i;
+			return -ENOMEM;
+		}
+	}
+	s->cfg.subprotocols = s->protos;
+	return 0;
+}
+
+struct rc_server *rc_server_new(const struct rc_config *cfg,
+				const struct rc_handlers *h, void *user)
+{
+	struct rc_server *s;
+	int ret;
+
+	if (!cfg) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ret = rc_kernel_check(NULL, 0);
+	if (ret) {
+		errno = -ret;
+		return NULL;
+	}
+	pthread_once(&simd_once, simd_pick);
+	rc__fault_init();
+	raise_nofile();
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_init(&s->run_lock, NULL);
+	s->cfg = *cfg;
+	fill_defaults(&s->cfg);
+	if (strlen(s->cfg.host) >= sizeof(s->host)) {
+		errno = EINVAL;
+		goto out_free;
+	}
+	snprintf(s->host, sizeof(s->host), "%s", s->cfg.host);
+	s->cfg.host = s->host;
+	if (h)
+		s->h = *h;
+	s->user = user;
+	if (s->cfg.threads > 64)
+		s->cfg.threads = 64;	/* workers are bits of a 64-bit mask */
+	s->nworkers = s->cfg.threads;
+	ret = copy_protocols(s);
+	if (!ret)
+		ret = rc__ps_init(&s->ps, s->nworkers, s->cfg.max_topics,
+				  s->cfg.max_message, &s->stopping);
+	if (ret) {
+		errno = -ret;
+		goto out_free;
+	}
+	s->workers = calloc(s->nworkers, sizeof(*s->workers));
+	if (!s->workers) {
+		errno = ENOMEM;
+		goto out_free;
+	}
+	s->port = s->cfg.port;
+	ret = port_free(&s->cfg);
+	if (ret) {
+		errno = -ret;
+		goto out_free;
+	}
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		int fd = listener(&s->cfg, s->port, true);
+
+		if (fd < 0) {
+			errno = -fd;
+			goto out_free;
+		}
+		if (!s->port)
+			s->port = bound_port(fd);
+		s->workers[i] = calloc(1, sizeof(struct rc_worker));
+		if (!s->workers[i]) {
+			close(fd);
+			errno = ENOMEM;
+			goto out_free;
+		}
+		ret = rc__worker_init(s->workers[i], s, i, fd);
+		if (ret) {
+			errno = -ret;
+			goto out_free;
+		}
+	}
+	return s;
+out_free:
+	ret = errno;
+	rc_server_free(s);
+	errno = ret;
+	return NULL;
+}
+
+uint16_t rc_server_port(const struct rc_server *s)
+{
+	return s->port;
+}
+
+void *rc_server_user(const struct rc_server *s)
+{
+	return s->user;
+}
+
+/* Wait for the workers that were started; their first error, or 0. */
+static int join_workers(struct rc_server *s)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->run_lock);
+	if (!s->joined) {
+		for (int i = 0; i < s->started; i++) {
+			pthread_join(s->workers[i]->thread, NULL);
+			if (!ret)
+				ret = s->workers[i]->init_err;
+		}
+		/* No worker runs any more, whatever ended them: publishers
+		   on other threads now get -ESHUTDOWN. */
+		atomic_store(&s->stopping, 1);
+		s->joined = true;
+	}
+	pthread_mutex_unlock(&s->run_lock);
+	return ret;
+}
+
+int rc_server_start(struct rc_server *s)
+{
+	sigset_t all, old;
+	int ret = 0;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->run_lock);
+	if (s->started || s->joined) {
+		pthread_mutex_unlock(&s->run_lock);
+		return 0;
+	}
+	/* Workers take no signals: the embedding program's threads do. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct rc_worker *w = s->workers[i];
+
+		ret = -pthread_create(&w->thread, NULL, rc__worker_main, w);
+		if (ret)
+			break;
+		s->started = (int)i + 1;
+		sem_wait(&w->ready);
+		ret = w->init_err;
+		if (ret)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&s->run_lock);
+	if (ret) {
+		rc_server_stop(s);
+		join_workers(s);
+	}
+	return ret;
+}
+
+int rc_server_run(struct rc_server *s)
+{
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = rc_server_start(s);
+	return ret ? ret : join_workers(s);
+}
+
+void rc_server_stop(struct rc_server *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->stopping, 1);
+	/* Every worker's eventfd exists from rc_server_new() on, and a
+	   worker that starts later reads what was written before: a stop
+	   before (or during) rc_server_start() is not lost. write() is
+	   async-signal-safe. */
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (s->workers && s->workers[i] &&
+		    s->workers[i]->wake_fd >= 0)
+			rc__worker_wake(NULL, s->workers[i]);
+}
+
+void rc_server_free(struct rc_server *s)
+{
+	if (!s)
+		return;
+	rc_server_stop(s);
+	join_workers(s);
+	for (unsigned i = 0; s->workers && i < s->nworkers; i++) {
+		if (s->workers[i]) {
+			rc__worker_free(s->workers[i]);
+			free(s->workers[i]);
+		}
+	}
+	free(s->workers);
+	rc__ps_free(&s->ps);
+	for (size_t i = 0; s->protos && i < s->cfg.nsubprotocols; i++)
+		free((char *)s->protos[i]);
+	free(s->protos);
+	pthread_mutex_destroy(&s->run_lock);
+	free(s);
+}
+
+static void add_worker_stats(const struct rc_worker *w, struct rc_stats *out)
+{
+	uint64_t *o = (uint64_t *)out;
+
+	for (int k = 0; k < RC_STAT_COUNT; k++)
+		o[k] += atomic_load_explicit(&w->stats.v[k],
+					     memory_order_relaxed);
+}
+
+int rc_server_stats(const struct rc_server *s, struct rc_stats *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < s->nworkers; i++)
+		add_worker_stats(s->workers[i], out);
+	out->published += atomic_load_explicit(&s->ps.published_elsewhere,
+					       memory_order_relaxed);
+	return 0;
+}
+
+int rc_server_worker_stats(const struct rc_server *s, unsigned i,
+			   struct rc_stats *out)
+{
+	if (!s || !out || i >= s->nworkers)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	add_worker_stats(s->workers[i], out);
+	return 0;
+}
+
+unsigned rc_server_workers(const struct rc_server *s)
+{
+	return s ? s->nworkers : 0;
+}
+
+struct rc_ps *rc__server_ps(struct rc_server *s)
+{
+	return &s->ps;
+}
+
+const char *rc_simd_name(void)
+{
+	pthread_once(&simd_once, simd_pick);
+	return rc_simd->name;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* stats.h -- per-worker counters: one per field of struct rc_stats. */
+#ifndef RC_STATS_H
+#define RC_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* One counter per field of struct rc_stats, in the same order. */
+enum rc_stat {
+	RC_STAT_ACCEPTED,
+	RC_STAT_CONNS_OPEN,
+	RC_STAT_WS_OPEN,
+	RC_STAT_REFUSED,
+	RC_STAT_HTTP_REQUESTS,
+	RC_STAT_HTTP_ERRORS,
+	RC_STAT_HANDSHAKES,
+	RC_STAT_MSGS_IN,
+	RC_STAT_BYTES_IN,
+	RC_STAT_MSGS_OUT,
+	RC_STAT_BYTES_OUT,
+	RC_STAT_PROTOCOL_ERRORS,
+	RC_STAT_INVALID_UTF8,
+	RC_STAT_TOO_BIG,
+	RC_STAT_TIMEOUTS,
+	RC_STAT_BACKPRESSURE,
+	RC_STAT_PUBLISHED,
+	RC_STAT_DELIVERIES,
+	RC_STAT_DROPPED,
+	RC_STAT_SLOW_CLOSES,
+	RC_STAT_RECV_WAITS,
+	RC_STAT_PINGS_SENT,
+	RC_STAT_ALLOC_FAILURES,
+	RC_STAT_PUBSUB_MISSES,
+	RC_STAT_ACCEPT_ERRORS,
+	RC_STAT_RING_RETRIES,
+	RC_STAT_COUNT
+};
+
+/*
+ * Counters of one worker. Only the owning worker writes them (relaxed
+ * load+store, no locked instruction); any thread may read them.
+ */
+struct rc_counters {
+	_Atomic uint64_t v[RC_STAT_COUNT];
+};
+
+static inline void rc__stat_add(struct rc_counters *c, enum rc_stat i,
+				int64_t n)
+{
+	uint64_t v = atomic_load_explicit(&c->v[i], memory_order_relaxed);
+
+	atomic_store_explicit(&c->v[i], v + (uint64_t)n, memory_order_relaxed);
+}
+
+/* The counters of the worker that runs on this thread; NULL on threads
+   that are not workers. Set once by the worker at start. */
+extern __thread struct rc_counters *rc__stats_self;
+
+#endif /* RC_STATS_H */

@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: MIT */
+/* worker.c -- one thread, one io_uring: accept, completions, the loop. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/fault.h"
+#include "runtime/rt.h"
+#include "runtime/server.h"
+#include "runtime/worker.h"
+
+/* Completions handled per batch before the loop does its end-of-turn work. */
+#define CQE_BATCH 256
+/* Longest sleep: a turn at least this often (pool trim, timers). */
+#define MAX_WAIT_MS 1000
+#define POOL_TRIM_MS 1000
+/* Back-off after an accept error, doubling from 1 ms. */
+#define ACCEPT_BACKOFF_MAX_MS 1000
+/* Direct descriptors kept beyond max_connections so that a connection over
+   the limit can still be accepted and told 503 instead of being reset. */
+#define SLOT_RESERVE 256
+/* Submission queue entries (the completion queue has four times as many). */
+#define RING_ENTRIES 4096
+
+__thread struct rc_worker *rc__self;
+__thread struct rc_counters *rc__stats_self;
+
+static uint32_t clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)((uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* ---- end-of-turn list: recv re-arms and sends, batched per turn ---- */
+
+void rc__dirty(struct rc_conn *c)
+{
+	if (c->flags & RC_CF_DIRTY)
+		return;
+	c->flags |= RC_CF_DIRTY;
+	c->dirty_next = c->w->dirty_head;
+	c->w->dirty_head = c->slot;
+}
+
+static void dirty_flush(struct rc_worker *w)
+{
+	while (w->dirty_head != RC_NO_SLOT) {
+		struct rc_conn *c = &w->conns[w->dirty_head];
+
+		w->dirty_head = c->dirty_next;
+		c->dirty_next = RC_NO_SLOT;
+		c->flags &= ~RC_CF_DIRTY;
+		if (c->state == RC_CONN_DEAD) {
+			rc__conn_reap(c);
+			continue;
+		}
+		if ((c->flags & RC_CF_REARM) &&
+		    !(c->flags & (RC_CF_PAUSED | RC_CF_PUB_WAIT)))
+			rc__conn_recv_arm(c);
+		c->flags &= ~RC_CF_REARM;
+		rc__out_kick(c);
+	}
+}
+
+/* ---- accept ---- */
+
+static void accept_arm(struct rc_worker *w)
+{
+	struct io_uring_sqe *sqe = rc__ring_sqe(&w->ring);
+	/* Tests: an accept on no socket fails at once, as an accept on a
+	   broken listener would, again and again. */
+	int fd = rc__fault(RC_FAULT_ACCEPT) ? -1 : w->listen_fd;
+
+	io_uring_prep_multishot_accept_direct(sqe, fd, NULL, NULL, 0);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_ACCEPT, 0));
+	w->accept_armed = true;
+}
+
+static void accepted(struct rc_worker *w, uint32_t slot)
+{
+	struct rc_conn *c = &w->conns[slot];
+	unsigned total = atomic_fetch_add(&w->srv->nconns, 1);
+
+	if (!rc__conn_open(w, c, slot))
+		return;
+	/* Over the limit, or this worker's table (bounded by RLIMIT_NOFILE)
+	   is down to its reserve: answer 503 while a slot is still there to
+	   answer from. */
+	if (total >= w->srv->cfg.max_connections || w->stopping ||
+	    w->nconns + w->nretired + SLOT_RESERVE > w->nslots)
+		rc__conn_refuse(c);
+}
+
+static void on_accept(struct rc_worker *w, struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		w->accept_armed = false;
+	if (cqe->res >= 0 && (uint32_t)cqe->res < w->nslots) {
+		w->accept_backoff_ms = 0;
+		accepted(w, (uint32_t)cqe->res);
+	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE) {
+		/* Even the reserve is used up: the kernel dropped this one. */
+		rc__stat_add(&w->stats, RC_STAT_REFUSED, 1);
+	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		rc__stat_add(&w->stats, RC_STAT_ACCEPT_ERRORS, 1);
+	}
+	if (w->accept_armed || w->stopping)
+		return;
+	if (cqe->res >= 0) {
+		accept_arm(w);
+		return;
+	}
+	/* An error ended the accept. Arming it again at once would spin the
+	   loop on an error that persists (a broken listener, a full table):
+	   back off, 1 ms doubling to a second; connections wait in the
+	   listener's backlog meanwhile. */
+	w->accept_backoff_ms = w->accept_backoff_ms ?
+			       w->accept_backoff_ms * 2 : 1;
+	if (w->accept_backoff_ms > ACCEPT_BACKOFF_MAX_MS)
+		w->accept_backoff_ms = ACCEPT_BACKOFF_MAX_MS;
+	w->accept_retry_ms = w->now_ms + w->accept_backoff_ms;
+}
+
+static void accept_retry(struct rc_worker *w)
+{
+	if (!w->accept_armed && !w->stopping && w->accept_backoff_ms &&
+	    (int32_t)(w->now_ms - w->accept_retry_ms) >= 0)
+		accept_arm(w);
+}
+
+/* ---- completions ---- */
+
+static void wake_arm(struct rc_worker *w)
+{
+	struct io_uring_sqe *sqe = rc__ring_sqe(&w->ring);
+
+	io_uring_prep_read(sqe, w->wake_fd, &w->wake_val, sizeof(w->wake_val),
+			   0);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_WAKE, 0));
+}
+
+static void on_recv(struct rc_worker *w, struct io_uring_cqe *cqe)
+{
+	struct rc_conn *c = &w->conns[rc_ud_arg(cqe->user_data)];
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+
+	if (!more)
+		rc__io_done(c, RC_IO_RECV);
+	if (cqe->res > 0) {
+		if (c->state != RC_CONN_DEAD)
+			rc__conn_input(c, rc__recvbuf_data(&w->rb, cqe->flags),
+				       (size_t)cqe->res);
+		/* Input is consumed or copied by now. */
+		rc__recvbuf_done(&w->rb, cqe->flags, cqe->res);
+	} else if (cqe->res == 0) {
+		if (c->state != RC_CONN_DEAD)
+			rc__conn_eof(c, 0);
+	} else if (cqe->res == -ENOBUFS) {
+		/* Every buffer is busy this turn: the data waits in the
+		   socket; try again at the end of the turn, once this
+		   batch's buffers are back in the ring. */
+		more = false;
+		rc__stat_add(&w->stats, RC_STAT_RECV_WAITS, 1);
+	} else if (cqe->res != -ECANCELED) {
+		if (c->state != RC_CONN_DEAD)
+			rc__conn_eof(c, cqe->res);
+	}
+	if (!more && c->state != RC_CONN_DEAD && cqe->res != 0 &&
+	    !rc__io_busy(c, RC_IO_RECV)) {
+		c->flags |= RC_CF_REARM;
+		rc__dirty(c);
+	}
+	rc__conn_reap(c);
+}
+
+static void go_away(struct rc_worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	w->stopping = true;
+	if (w->accept_armed) {
+		sqe = rc__ring_sqe(&w->ring);
+		io_uring_prep_cancel64(sqe, rc_ud(RC_UD_ACCEPT, 0), 0);
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_IGNORE, 0));
+	}
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct rc_conn *c = &w->conns[i];
+
+		if (c->state != RC_CONN_FREE && c->state != RC_CONN_DEAD &&
+		    c->state != RC_CONN_RETIRED)
+			rc__conn_going_away(c);
+	}
+}
+
+static void handle_cqe(struct rc_worker *w, struct io_uring_cqe *cqe)
+{
+	struct rc_conn *c = &w->conns[rc_ud_arg(cqe->user_data) % w->nslots];
+
+	switch (rc_ud_op(cqe->user_data)) {
+	case RC_UD_ACCEPT:
+		on_accept(w, cqe);
+		break;
+	case RC_UD_RECV:
+		on_recv(w, cqe);
+		break;
+	case RC_UD_SEND:
+		rc__out_complete(c, cqe->res);
+		rc__conn_reap(c);
+		break;
+	case RC_UD_SHUTDOWN:
+		rc__io_done(c, RC_IO_SHUTDOWN);
+		rc__conn_reap(c);
+		break;
+	case RC_UD_CLOSE:
+		rc__conn_closed(c);
+		break;
+	case RC_UD_WAKE:
+		/* Stop, or inbox mail from a thread that is not a worker. */
+		if (!w->stopping && atomic_load(&w->srv->stopping))
+			go_away(w);
+		else if (!w->stopping)
+			wake_arm(w);
+		break;
+	case RC_UD_BELL:
+		/* Our MSG_RING to a worker failed (its completion queue
+		   full, say): ring its eventfd instead, or its mail would
+		   wait for its next timer. */
+		if (rc_ud_arg(cqe->user_data) < w->srv->nworkers)
+			rc__worker_wake(NULL, w->srv->workers[
+					rc_ud_arg(cqe->user_data)]);
+		break;
+	case RC_UD_INBOX:	/* drained after every batch anyway */
+	case RC_UD_IGNORE:
+		break;
+	}
+}
+
+/* How long the loop may sleep: not at all while mail or set-aside
+   completions wait (also mail it posted to itself from a timer or a
+   handler after the drain), else until the next timer. */
+static unsigned next_wait(struct rc_worker *w)
+{
+	unsigned wait;
+
+	if (rc__ps_pending(&w->ps) || rc__ring_backlog(&w->ring))
+		return 0;
+	wait = rc__timers_next_ms(w, MAX_WAIT_MS);
+	if (!w->accept_armed && w->accept_backoff_ms && !w->stopping) {
+		int32_t d = (int32_t)(w->accept_retry_ms - w->now_ms);
+
+		if (d <= 0)
+			return 0;
+		if ((unsigned)d < wait)
+			wait = (unsigned)d;
+	}
+	return wait;
+}
+
+/* The ring failed beyond repair: end every connection (on_close runs),
+   and stop the server, whose rc_server_run() returns the error. */
+static void ring_failed(struct rc_worker *w)
+{
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct rc_conn *c = &w->conns[i];
+
+		if (c->state != RC_CONN_FREE && c->state != RC_CONN_RETIRED)
+			rc__conn_kill(c, RC_CLOSE_INTERNAL);
+	}
+	w->init_err = w->ring.error;
+	rc_server_stop(w->srv);
+}
+
+static void loop(struct rc_worker *w)
+{
+	struct io_uring_cqe cqes[CQE_BATCH];
+
+	for (;;) {
+		unsigned n;
+
+		dirty_flush(w);
+		if ((w->stopping && w->nconns == 0) || w->ring.error)
+			break;
+		/* One syscall per turn: submits everything queued since the
+		   last turn and waits for at least one completion. */
+		rc__ring_enter(&w->ring, next_wait(w));
+		w->now_ms = clock_ms();
+		while ((n = rc__ring_reap(&w->ring, cqes, CQE_BATCH)))
+			for (unsigned i = 0; i < n; i++)
+				handle_cqe(w, &cqes[i]);
+		rc__ps_drain(&w->ps);
+		if (w->ps.npub_wait)
+			rc__ps_pub_wait_check(&w->ps);
+		rc__timers_expire(w);
+		accept_retry(w);
+		if ((int32_t)(w->now_ms - w->pool_trim_ms) >= POOL_TRIM_MS) {
+			rc__out_pool_trim(&w->out);
+			rc__ps_tick(&w->ps);
+			w->pool_trim_ms = w->now_ms;
+		}
+	}
+	if (w->ring.error)
+		ring_failed(w);
+}
+
+/* ---- what the pub/sub layer calls (runtime/rt.h) ---- */
+
+struct rc_conn *rc__worker_conn(struct rc_worker *w, uint64_t id)
+{
+	uint32_t slot = (uint32_t)(id & (RC_ID_SLOT_MAX - 1));
+	struct rc_conn *c = slot < w->nslots ? &w->conns[slot] : NULL;
+
+	if (!c || c->id != id || c->state == RC_CONN_FREE ||
+	    c->state == RC_CONN_RETIRED)
+		return NULL;
+	return c;
+}
+
+void rc__worker_wake(struct rc_worker *from, struct rc_worker *to)
+{
+	uint64_t one = 1;
+
+	if (from) {
+		/* From a worker: an SQE in its own ring, submitted with the
+		   rest of its turn, not a syscall of its own. Success posts
+		   nothing; a failure comes back as RC_UD_BELL. */
+		struct io_uring_sqe *sqe = rc__ring_sqe(&from->ring);
+		int fd = rc__fault(RC_FAULT_BELL) ? -1 : to->ring.uring.ring_fd;
+
+		io_uring_prep_msg_ring(sqe, fd, 0, rc_ud(RC_UD_INBOX, 0), 0);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_BELL, to->idx));
+		return;
+	}
+	/* From a thread with no ring of ours: the eventfd the worker keeps
+	   a read pending on. Async-signal-safe. */
+	if (write(to->wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+void rc__worker_resume_publishers(struct rc_worker *w)
+{
+	/* Rare (a flood ended): a scan is cheaper than a list kept always. */
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct rc_conn *c = &w->conns[i];
+
+		if (c->flags & RC_CF_PUB_WAIT) {
+			c->flags = (c->flags & ~RC_CF_PUB_WAIT) | RC_CF_REARM;
+			rc__dirty(c);
+		}
+	}
+}
+
+struct rc_conn *rc__delivering(void)
+{
+	return rc__self ? rc__self->cur.conn : NULL;
+}
+
+bool rc__validated_text(const void *p, size_t len)
+{
+	struct rc_worker *w = rc__self;
+
+	return w && w->cur.conn && w->cur.opcode == RC_OP_TEXT &&
+	       p == w->cur.data && len == w->cur.len;
+}
+
+/* ---- set-up and tear-down ---- */
+
+int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
+		    int listen_fd)
+{
+	const struct rc_config *cfg = &s->cfg;
+	struct rlimit rl;
+
+	memset(w, 0, sizeof(*w));
+	w->srv = s;
+	w->idx = idx;
+	w->listen_fd = listen_fd;
+	w->ring.uring.ring_fd = -1;
+	w->wake_fd = -1;
+	/* max_connections is a total over workers, and SO_REUSEPORT may send
+	   them all to one worker: each table can hold them all. */
+	w->nslots = cfg->max_connections + SLOT_RESERVE;
+	/* The kernel refuses a direct descriptor table over RLIMIT_NOFILE. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < w->nslots)
+		w->nslots = rl.rlim_cur > 2 * SLOT_RESERVE ?
+			    (uint32_t)rl.rlim_cur - 32 : SLOT_RESERVE;
+	/* The slot is 24 bits of a connection's id. */
+	if (w->nslots > RC_ID_SLOT_MAX)
+		w->nslots = RC_ID_SLOT_MAX;
+	w->dirty_head = RC_NO_SLOT;
+	rc__timers_init(&w->timers, cfg->handshake_timeout_ms,
+			cfg->idle_timeout_ms, cfg->close_timeout_ms);
+	w->id_gen_start = rc__fault_knob("ID_GEN", 0);
+	/* calloc of a large table maps zero pages: a slot costs memory only
+	   once a connection has used it. */
+	w->conns = calloc(w->nslots, sizeof(*w->conns));
+	w->hdrs = calloc(cfg->max_headers, sizeof(*w->hdrs));
+	if (!w->conns || !w->hdrs)
+		return -ENOMEM;
+	rc__ps_worker_init(&s->ps, &w->ps, idx, w, &w->stats);
+	/* Created now, not when the thread starts: rc_server_stop() may
+	   write to it at any time after rc_server_new(). */
+	w->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->wake_fd < 0)
+		return -errno;
+	if (sem_init(&w->ready, 0, 0))
+		return -errno;
+	return 0;
+}
+
+static void pin(struct rc_worker *w)
+{
+	cpu_set_t set;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!w->srv->cfg.pin_threads || ncpu <= 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(w->idx % (unsigned)ncpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static int setup(struct rc_worker *w)
+{
+	const struct rc_config *cfg = &w->srv->cfg;
+	/* Tests: a tiny ring makes the full-queue path an everyday one. */
+	unsigned entries = (unsigned)rc__fault_knob("RING_ENTRIES",
+						    RING_ENTRIES);
+	int ret;
+
+	ret = rc__ring_init(&w->ring, entries, w->nslots, &w->stats);
+	if (ret)
+		return ret;
+	return rc__recvbuf_init(&w->rb, &w->ring.uring, cfg->recv_buffers,
+				cfg->recv_buffer_size);
+}
+
+void *rc__worker_main(void *arg)
+{
+	struct rc_worker *w = arg;
+
+	rc__self = w;
+	rc__stats_self = &w->stats;
+	rc__ps_attach(&w->ps);
+	pin(w);
+	w->init_err = setup(w);
+	sem_post(&w->ready);
+	if (w->init_err)
+		return NULL;
+	w->now_ms = clock_ms();
+	w->pool_trim_ms = w->now_ms;
+	accept_arm(w);
+	wake_arm(w);
+	loop(w);
+	return NULL;
+}
+
+void rc__worker_free(struct rc_worker *w)
+{
+	rc__ring_exit(&w->ring);
+	rc__recvbuf_free(&w->rb);
+	for (uint32_t i = 0; w->conns && i < w->nslots; i++) {
+		struct rc_conn *c = &w->conns[i];
+
+		/* The ring is gone, and with it every send in flight. */
+		c->inflight = 0;
+		if (c->state != RC_CONN_FREE && c->state != RC_CONN_RETIRED) {
+			c->state = RC_CONN_DEAD;
+			rc__out_discard(c);
+			rc__conn_drop_gather(c);
+		}
+	}
+	if (w->ps.ps)
+		rc__ps_worker_free(&w->ps);
+	rc__out_pool_free(&w->out);
+	free(w->conns);
+	free(w->hdrs);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	if (w->listen_fd >= 0)
+		close(w->listen_fd);
+	sem_destroy(&w->ready);
+}

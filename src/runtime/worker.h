@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* worker.h -- one thread, one io_uring: its connections, the loop. */
+#ifndef RC_WORKER_H
+#define RC_WORKER_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+
+#include "pubsub/pubsub.h"
+#include "runtime/conn.h"
+#include "runtime/outq.h"
+#include "runtime/recvbuf.h"
+#include "runtime/ring.h"
+#include "runtime/stats.h"
+#include "runtime/timer.h"
+
+struct rc_server;
+
+/* The message on_message is handling on this worker (rc__delivering(),
+   rc__validated_text()). */
+struct rc_delivery {
+	struct rc_conn *conn;
+	const void *data;
+	size_t len;
+	uint8_t opcode;
+};
+
+/* A worker. Each part belongs to the file named beside it. */
+struct rc_worker {
+	struct rc_server *srv;
+	unsigned idx;
+	pthread_t thread;
+	sem_t ready;			/* posted once the ring is set up */
+	int init_err;
+	int listen_fd;
+	int wake_fd;			/* eventfd: stop, mail from threads */
+	uint64_t wake_val;
+	bool stopping;
+
+	struct rc_ring ring;		/* ring.c */
+	struct rc_recvbuf rb;		/* recvbuf.c */
+	struct rc_timers timers;	/* timer.c */
+	struct rc_outpool out;		/* outq.c */
+	struct rc_ps_worker ps;		/* pubsub/ */
+	struct rc_counters stats;
+
+	/* worker.c */
+	bool accept_armed;
+	uint32_t accept_backoff_ms;	/* after an accept error; 0: none */
+	uint32_t accept_retry_ms;	/* when to arm it again */
+	struct rc_http_header *hdrs;	/* parser scratch, max_headers */
+	struct rc_conn *conns;		/* indexed by slot */
+	uint32_t nslots;		/* direct descriptor table size */
+	uint32_t nconns;		/* slots with a connection */
+	uint32_t nretired;		/* slots retired (rc__conn_closed) */
+	uint32_t dirty_head;		/* flush list */
+	uint32_t now_ms;
+	uint32_t pool_trim_ms;
+	unsigned long id_gen_start;	/* tests: generations start here */
+	struct rc_delivery cur;
+};
+
+int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
+		    int listen_fd);
+void *rc__worker_main(void *arg);
+void rc__worker_free(struct rc_worker *w);
+
+/* The worker this thread runs, or NULL on other threads. */
+extern __thread struct rc_worker *rc__self;
+
+/* Put @c on the list handled at the end of the loop turn: re-arm its recv
+   (RC_CF_REARM) and send its queued output. */
+void rc__dirty(struct rc_conn *c);
+
+#endif /* RC_WORKER_H */

@@ -3,11 +3,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <stdarg.h>
@@ -369,6 +376,273 @@ static void test_port_in_use(void **state)
 	rc_server_free(a);
 }
 
+/* ------------------------------------------------------------------ */
+/* Regressions from a code review: each test below fails on the code   */
+/* that had the defect its comment names.                              */
+/* ------------------------------------------------------------------ */
+
+/* Longest wait for what should happen at once (TSan builds are slow). */
+#define REG_WAIT_MS 5000
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int wait_ge(_Atomic int *v, int want)
+{
+	uint64_t end = now_ms() + REG_WAIT_MS;
+
+	while (*v < want && now_ms() < end)
+		usleep(1000);
+	return *v >= want;
+}
+
+/*
+ * The failed checks of a test, reported by report() once the test has freed
+ * its server: a failure leaves no workers running behind it. cmocka cuts a
+ * message at 1 KiB, so the list goes to stderr itself.
+ */
+static char failure[4096];
+static unsigned nfailed;
+
+__attribute__((format(printf, 1, 2)))
+static void note(const char *fmt, ...)
+{
+	size_t at = strlen(failure);
+	va_list ap;
+
+	nfailed++;
+	if (at + 8 >= sizeof(failure))
+		return;
+	if (at) {
+		memcpy(failure + at, "\n  ", 3);
+		at += 3;
+	}
+	va_start(ap, fmt);
+	vsnprintf(failure + at, sizeof(failure) - at, fmt, ap);
+	va_end(ap);
+}
+
+static void report(void)
+{
+	if (!nfailed)
+		return;
+	fprintf(stderr, "FAILED CHECKS:\n  %s\n", failure);
+	fail_msg("%u check(s) failed, listed above; the first: %.*s",
+		 nfailed, (int)strcspn(failure, "\n"), failure);
+}
+
+/* A server on 127.0.0.1, on a free port, unpinned, started. */
+static struct rc_server *start_with(struct rc_config *cfg,
+				    const struct rc_handlers *h)
+{
+	struct rc_server *s;
+
+	cfg->host = "127.0.0.1";
+	cfg->port = 0;
+	cfg->pin_threads = false;
+	reset();
+	failure[0] = 0;
+	nfailed = 0;
+	s = rc_server_new(cfg, h, NULL);
+	assert_non_null(s);
+	assert_int_equal(rc_server_start(s), 0);
+	return s;
+}
+
+/* ---- socket helpers that never assert (safe in a forked child, and
+   leave the test free to clean up before it fails) ---- */
+
+/* Read exactly @n bytes within @ms: 0, or -1 on EOF, error or timeout. */
+static int read_within(int fd, void *p, size_t n, int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = (int64_t)(end - now_ms());
+		ssize_t r;
+		int pr;
+
+		if (left <= 0)
+			return -1;
+		pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			return -1;
+		r = read(fd, (char *)p + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* One server frame within @ms: its payload length (the payload in @p),
+   -1 on EOF or timeout, -2 if it is over @cap. */
+static long read_frame(int fd, uint8_t *op, uint8_t *p, size_t cap, int ms)
+{
+	uint8_t h[8];
+	uint64_t n;
+
+	if (read_within(fd, h, 2, ms))
+		return -1;
+	*op = h[0] & 0x0f;
+	n = h[1] & 0x7f;
+	if (n >= 126) {
+		size_t k = n == 126 ? 2 : 8;
+
+		if (read_within(fd, h, k, ms))
+			return -1;
+		n = 0;
+		for (size_t i = 0; i < k; i++)
+			n = n << 8 | h[i];
+	}
+	if (n > cap)
+		return -2;
+	if (n && read_within(fd, p, (size_t)n, ms))
+		return -1;
+	return (long)n;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t r = write(fd, p, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p = (const char *)p + r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* One masked client frame (payload < 126), FIN as given. */
+static int write_frame(int fd, bool fin, uint8_t op, const void *p, size_t n)
+{
+	uint8_t f[2 + 4 + 125];
+	const uint8_t key[4] = { 0x37, 0xfa, 0x21, 0x3d };
+
+	if (n > 125)
+		return -1;
+	f[0] = (uint8_t)((fin ? 0x80 : 0) | op);
+	f[1] = (uint8_t)(0x80 | n);
+	memcpy(f + 2, key, 4);
+	for (size_t i = 0; i < n; i++)
+		f[6 + i] = ((const uint8_t *)p)[i] ^ key[i & 3];
+	return write_all(fd, f, 6 + n);
+}
+
+/*
+ * Defect: rc_send() and rc_publish() skipped the UTF-8 check whenever
+ * data/len were exactly the message being delivered, even one that arrived
+ * as BINARY: a handler forwarding a client's BINARY message as TEXT put
+ * invalid UTF-8 on the wire. Both must refuse it with -EINVAL (also for a
+ * message gathered from fragments); a TEXT message forwarded as TEXT still
+ * goes (0).
+ */
+enum { FWD_BIN, FWD_BIN_FRAG, FWD_TEXT, FWD_CASES };
+static _Atomic int fwd_calls;
+static _Atomic int fwd_send[FWD_CASES], fwd_pub[FWD_CASES];
+
+static void fwd_open(struct rc_conn *c)
+{
+	expect(rc_subscribe(c, "fwd", 3) == 0);
+}
+
+static void fwd_message(struct rc_conn *c, const void *data, size_t len,
+			enum rc_opcode op)
+{
+	int i = fwd_calls;
+
+	(void)op;
+	if (i >= FWD_CASES) {
+		handler_failures++;
+		return;
+	}
+	fwd_send[i] = rc_send(c, data, len, RC_OP_TEXT);
+	fwd_pub[i] = rc_publish(rc_conn_server(c), "fwd", 3, data, len,
+				RC_OP_TEXT);
+	fwd_calls++;
+}
+
+static void test_binary_forwarded_as_text(void **state)
+{
+	static const struct rc_handlers h = {
+		.on_open = fwd_open,
+		.on_message = fwd_message,
+	};
+	static const char *const what[FWD_CASES] = {
+		"a BINARY message ff fe 80",
+		"a BINARY message ff fe 80 in two fragments",
+		"a TEXT message \"ok\"",
+	};
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+	uint8_t op, buf[128];
+	int fd, oks = 0;
+
+	(void)state;
+	cfg.threads = 1;
+	s = start_with(&cfg, &h);
+	fwd_calls = 0;
+	fd = dial(s);
+	assert_int_equal(upgrade(fd, "/", ""), 101);
+	assert_int_equal(write_frame(fd, true, RC_OP_BINARY, "\xff\xfe\x80", 3),
+			 0);
+	assert_int_equal(write_frame(fd, false, RC_OP_BINARY, "\xff", 1), 0);
+	assert_int_equal(write_frame(fd, true, RC_OP_CONT, "\xfe\x80", 2), 0);
+	assert_int_equal(write_frame(fd, true, RC_OP_TEXT, "ok", 2), 0);
+	if (!wait_ge(&fwd_calls, FWD_CASES))
+		note("on_message ran %d times for %d messages", fwd_calls,
+		     FWD_CASES);
+	for (int i = 0; i < FWD_CASES; i++) {
+		int want = i == FWD_TEXT ? 0 : -EINVAL;
+
+		if (fwd_send[i] != want)
+			note("on_message forwarded %s as TEXT: rc_send() "
+			     "returned %d, want %d", what[i], fwd_send[i],
+			     want);
+		if (fwd_pub[i] != want)
+			note("on_message forwarded %s as TEXT: rc_publish() "
+			     "returned %d, want %d", what[i], fwd_pub[i], want);
+	}
+	/* On the wire: "ok" twice (rc_send, then the published copy), and
+	   nothing else. */
+	for (int k = 0; oks < 2 && k < 8; k++) {
+		long n = read_frame(fd, &op, buf, sizeof(buf), 2000);
+
+		if (n < 0) {
+			note("the forwarded TEXT \"ok\" did not arrive twice "
+			     "(got it %d times)", oks);
+			break;
+		}
+		if (op == RC_OP_TEXT && n == 2 && !memcmp(buf, "ok", 2)) {
+			oks++;
+			continue;
+		}
+		note("a frame with opcode %u and %ld bytes (%02x %02x %02x) "
+		     "went on the wire: a TEXT frame that is not UTF-8", op, n,
+		     n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0,
+		     n > 2 ? buf[2] : 0);
+	}
+	close(fd);
+	rc_server_free(s);
+	assert_int_equal(handler_failures, 0);
+	report();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,9 +651,13 @@ int main(void)
 		cmocka_unit_test(test_refuse_and_http),
 		cmocka_unit_test(test_misuse),
 		cmocka_unit_test(test_port_in_use),
+		cmocka_unit_test(test_binary_forwarded_as_text),
 	};
 	char why[256];
 
+	/* RC_TEST_FILTER=test_name (a pattern) runs only the matching tests. */
+	if (getenv("RC_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("RC_TEST_FILTER"));
 	if (rc_kernel_check(why, sizeof(why))) {
 		printf("SKIP: %s\n", why);
 		return 77;

@@ -643,6 +643,168 @@ static void test_binary_forwarded_as_text(void **state)
 	report();
 }
 
+/*
+ * Defect: rc_server_stop() before rc_server_run() (or rc_server_start())
+ * was lost, and rc_server_run() then never returned. A hung run is ended
+ * by a second stop (the workers exist by then), so the test fails instead
+ * of hanging; if even that does not end it, the process gives up.
+ */
+struct runner {
+	struct rc_server *s;
+	sem_t done;
+	int ret;
+	unsigned delay_us;	/* stopper: wait this long, then stop */
+};
+
+static void *runner_main(void *arg)
+{
+	struct runner *r = arg;
+
+	r->ret = rc_server_run(r->s);
+	sem_post(&r->done);
+	return NULL;
+}
+
+static void *stopper_main(void *arg)
+{
+	struct runner *r = arg;
+
+	if (r->delay_us)
+		usleep(r->delay_us);
+	rc_server_stop(r->s);
+	return NULL;
+}
+
+/* 0 once the runner has returned, -1 if it has not within @ms. */
+static int runner_wait(struct runner *r, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (sem_timedwait(&r->done, &ts))
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+static void runner_rescue(struct runner *r, pthread_t th, const char *what)
+{
+	rc_server_stop(r->s);
+	if (runner_wait(r, REG_WAIT_MS)) {
+		fprintf(stderr, "FAIL: %s; a second rc_server_stop() did not "
+			"end rc_server_run() either: giving up\n", what);
+		fflush(NULL);
+		_exit(1);
+	}
+	pthread_join(th, NULL);
+}
+
+static struct rc_server *new_quiet_server(void)
+{
+	struct rc_config cfg = rc_config_default();
+
+	cfg.host = "127.0.0.1";
+	cfg.port = 0;
+	cfg.threads = 2;
+	cfg.pin_threads = false;
+	/* No traffic: small tables and a small receive pool start and stop
+	   fast, TSan too (30 rounds of this below). */
+	cfg.max_connections = 64;
+	cfg.recv_buffers = 8;
+	cfg.recv_buffer_size = 4096;
+	return rc_server_new(&cfg, NULL, NULL);
+}
+
+static void test_stop_before_run(void **state)
+{
+	static const char *const how[] = {
+		"rc_server_stop() then rc_server_run()",
+		"rc_server_stop(), rc_server_start(), then rc_server_run()",
+	};
+	struct runner r;
+	pthread_t th;
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		int start_ret = 0;
+		uint64_t t0;
+
+		memset(&r, 0, sizeof(r));
+		r.s = new_quiet_server();
+		assert_non_null(r.s);
+		assert_int_equal(sem_init(&r.done, 0, 0), 0);
+		rc_server_stop(r.s);
+		if (k == 1)
+			start_ret = rc_server_start(r.s);
+		t0 = now_ms();
+		assert_int_equal(pthread_create(&th, NULL, runner_main, &r), 0);
+		if (runner_wait(&r, 3000)) {
+			runner_rescue(&r, th, how[k]);
+			sem_destroy(&r.done);
+			rc_server_free(r.s);
+			fail_msg("%s: rc_server_run() did not return within "
+				 "3000 ms (the stop was lost; a second stop "
+				 "ended it)", how[k]);
+		}
+		pthread_join(th, NULL);
+		printf("  %s: returned %d after %llu ms\n", how[k], r.ret,
+		       (unsigned long long)(now_ms() - t0));
+		sem_destroy(&r.done);
+		rc_server_free(r.s);
+		if (!start_ret)
+			assert_int_equal(r.ret, 0);
+	}
+}
+
+#define RACE_ROUNDS 30
+
+static void test_stop_races_run(void **state)
+{
+	struct runner r;
+	pthread_t th, st;
+
+	(void)state;
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		memset(&r, 0, sizeof(r));
+		r.s = new_quiet_server();
+		assert_non_null(r.s);
+		assert_int_equal(sem_init(&r.done, 0, 0), 0);
+		/* 0 to 2 ms: before, while and after the workers start;
+		   odd rounds start the stopper first. */
+		r.delay_us = (unsigned)(i / 2 % 15) * 140;
+		if (i & 1)
+			assert_int_equal(pthread_create(&st, NULL,
+							stopper_main, &r), 0);
+		assert_int_equal(pthread_create(&th, NULL, runner_main, &r), 0);
+		if (!(i & 1))
+			assert_int_equal(pthread_create(&st, NULL,
+							stopper_main, &r), 0);
+		pthread_join(st, NULL);
+		if (runner_wait(&r, REG_WAIT_MS)) {
+			runner_rescue(&r, th, "rc_server_stop() racing "
+				      "rc_server_run()");
+			sem_destroy(&r.done);
+			rc_server_free(r.s);
+			fail_msg("round %d of %d (stop %u us after the %s "
+				 "started): rc_server_run() did not return "
+				 "within %d ms of rc_server_stop() (a second "
+				 "stop ended it)", i + 1, RACE_ROUNDS,
+				 r.delay_us, i & 1 ? "stopper" : "runner",
+				 REG_WAIT_MS);
+		}
+		pthread_join(th, NULL);
+		sem_destroy(&r.done);
+		rc_server_free(r.s);
+		assert_int_equal(r.ret, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -652,6 +814,8 @@ int main(void)
 		cmocka_unit_test(test_misuse),
 		cmocka_unit_test(test_port_in_use),
 		cmocka_unit_test(test_binary_forwarded_as_text),
+		cmocka_unit_test(test_stop_before_run),
+		cmocka_unit_test(test_stop_races_run),
 	};
 	char why[256];
 

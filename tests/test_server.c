@@ -805,6 +805,147 @@ static void test_stop_races_run(void **state)
 	}
 }
 
+/*
+ * Defect: rc_close() refused RC_CLOSE_TRY_AGAIN (1013), a code of the
+ * public enum. The IANA-registered 1012, 1013 and 1014 are valid: the
+ * server may send them (rc_close returns 0 and the peer gets that code)
+ * and a peer's close with them is echoed with the same code and reaches
+ * on_close. 1004, 1005, 1006, 1015 and 1016 stay refused (-EINVAL), and a
+ * peer's 1015 still gets 1002.
+ */
+static _Atomic int cc_calls, cc_result, cc_closes, cc_close_code;
+
+static void cc_message(struct rc_conn *c, const void *data, size_t len,
+		       enum rc_opcode op)
+{
+	char txt[16];
+
+	(void)op;
+	if (len < 7 || len >= sizeof(txt) || memcmp(data, "close ", 6))
+		return;
+	memcpy(txt, data, len);
+	txt[len] = 0;
+	cc_result = rc_close(c, (uint16_t)atoi(txt + 6), "later");
+	cc_calls++;
+}
+
+static void cc_on_close(struct rc_conn *c, uint16_t code)
+{
+	(void)c;
+	cc_close_code = code;
+	cc_closes++;
+}
+
+static void test_close_iana_codes(void **state)
+{
+	static const struct rc_handlers h = {
+		.on_message = cc_message,
+		.on_close = cc_on_close,
+	};
+	static const uint16_t ok[] = { 1012, 1013, 1014 };
+	static const uint16_t never[] = { 1004, 1005, 1006, 1015, 1016 };
+	static const uint16_t peer[][2] = {	/* sent, answer */
+		{ 1012, 1012 }, { 1013, 1013 }, { 1014, 1014 }, { 1015, 1002 },
+	};
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+	uint8_t op, buf[128];
+	char msg[16];
+	int fd, nconn = 0;
+	long n;
+
+	(void)state;
+	cfg.threads = 1;
+	s = start_with(&cfg, &h);
+	cc_calls = cc_closes = 0;
+
+	/* rc_close with a registered code: 0, and a close frame with it. */
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		int calls = cc_calls;
+
+		fd = dial(s);
+		assert_int_equal(upgrade(fd, "/", ""), 101);
+		nconn++;
+		snprintf(msg, sizeof(msg), "close %u", ok[i]);
+		assert_int_equal(write_frame(fd, true, RC_OP_TEXT, msg,
+					     strlen(msg)), 0);
+		if (!wait_ge(&cc_calls, calls + 1)) {
+			note("on_message did not run for \"%s\"", msg);
+		} else if (cc_result != 0) {
+			note("rc_close(c, %u, \"later\") returned %d, want 0",
+			     ok[i], cc_result);
+		} else {
+			n = read_frame(fd, &op, buf, sizeof(buf), REG_WAIT_MS);
+			if (n < 2 || op != RC_OP_CLOSE ||
+			    (buf[0] << 8 | buf[1]) != ok[i])
+				note("after rc_close(c, %u): got opcode %u, "
+				     "%ld bytes, code %d; want a close frame "
+				     "with %u", ok[i], op, n,
+				     n >= 2 ? buf[0] << 8 | buf[1] : -1,
+				     ok[i]);
+			else
+				write_frame(fd, true, RC_OP_CLOSE, buf, 2);
+			if (wait_ge(&cc_closes, nconn) &&
+			    cc_close_code != ok[i])
+				note("after rc_close(c, %u): on_close saw %d",
+				     ok[i], cc_close_code);
+		}
+		close(fd);
+		if (!wait_ge(&cc_closes, nconn))
+			note("on_close did not run (%d of %d)", cc_closes,
+			     nconn);
+	}
+
+	/* Codes that are never sent: refused, the connection stays. */
+	fd = dial(s);
+	assert_int_equal(upgrade(fd, "/", ""), 101);
+	nconn++;
+	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		int calls = cc_calls;
+
+		snprintf(msg, sizeof(msg), "close %u", never[i]);
+		assert_int_equal(write_frame(fd, true, RC_OP_TEXT, msg,
+					     strlen(msg)), 0);
+		if (!wait_ge(&cc_calls, calls + 1))
+			note("on_message did not run for \"%s\"", msg);
+		else if (cc_result != -EINVAL)
+			note("rc_close(c, %u, \"later\") returned %d, want "
+			     "-EINVAL", never[i], cc_result);
+	}
+	close(fd);
+	if (!wait_ge(&cc_closes, nconn))
+		note("on_close did not run (%d of %d)", cc_closes, nconn);
+
+	/* A peer's close code: echoed, and given to on_close. */
+	for (size_t i = 0; i < sizeof(peer) / sizeof(peer[0]); i++) {
+		uint8_t code[2] = { (uint8_t)(peer[i][0] >> 8),
+				    (uint8_t)peer[i][0] };
+
+		fd = dial(s);
+		assert_int_equal(upgrade(fd, "/", ""), 101);
+		nconn++;
+		assert_int_equal(write_frame(fd, true, RC_OP_CLOSE, code, 2), 0);
+		n = read_frame(fd, &op, buf, sizeof(buf), REG_WAIT_MS);
+		if (n < 2 || op != RC_OP_CLOSE ||
+		    (buf[0] << 8 | buf[1]) != peer[i][1])
+			note("peer closed with %u: got opcode %u, %ld bytes, "
+			     "code %d; want a close frame with %u",
+			     peer[i][0], op, n,
+			     n >= 2 ? buf[0] << 8 | buf[1] : -1, peer[i][1]);
+		/* After a 1002 the server waits for our EOF, not for the
+		   close timeout. */
+		close(fd);
+		if (!wait_ge(&cc_closes, nconn))
+			note("on_close did not run (%d of %d)", cc_closes,
+			     nconn);
+		else if (cc_close_code != peer[i][1])
+			note("peer closed with %u: on_close saw %d, want %u",
+			     peer[i][0], cc_close_code, peer[i][1]);
+	}
+	rc_server_free(s);
+	report();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -816,6 +957,7 @@ int main(void)
 		cmocka_unit_test(test_binary_forwarded_as_text),
 		cmocka_unit_test(test_stop_before_run),
 		cmocka_unit_test(test_stop_races_run),
+		cmocka_unit_test(test_close_iana_codes),
 	};
 	char why[256];
 

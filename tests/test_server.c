@@ -436,6 +436,27 @@ static void report(void)
 		 nfailed, (int)strcspn(failure, "\n"), failure);
 }
 
+/* @s with control and non-ASCII bytes as \r, \n, \xNN, for messages. */
+static const char *esc(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *s && o + 5 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '\r')
+			o += (size_t)snprintf(out + o, cap - o, "\\r");
+		else if (ch == '\n')
+			o += (size_t)snprintf(out + o, cap - o, "\\n");
+		else if (ch < 0x20 || ch >= 0x7f)
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = 0;
+	return out;
+}
+
 /* A server on 127.0.0.1, on a free port, unpinned, started. */
 static struct rc_server *start_with(struct rc_config *cfg,
 				    const struct rc_handlers *h)
@@ -511,6 +532,23 @@ static long read_frame(int fd, uint8_t *op, uint8_t *p, size_t cap, int ms)
 	if (n && read_within(fd, p, (size_t)n, ms))
 		return -1;
 	return (long)n;
+}
+
+/* An HTTP response head (NUL-terminated in @buf) within @ms: its status,
+   or -1. */
+static int read_head(int fd, char *buf, size_t cap, int ms)
+{
+	size_t n = 0;
+
+	while (n < cap - 1) {
+		if (read_within(fd, buf + n, 1, ms))
+			return -1;
+		n++;
+		if (n >= 4 && !memcmp(buf + n - 4, "\r\n\r\n", 4))
+			break;
+	}
+	buf[n] = 0;
+	return n > 12 ? atoi(buf + 9) : -1;
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -946,6 +984,136 @@ static void test_close_iana_codes(void **state)
 	report();
 }
 
+/*
+ * Defect: CR and LF (header injection) were not refused in configured
+ * strings that go into response heads. rc_server_new() must fail with
+ * EINVAL for a subprotocol that is not a token (RFC 9110 tchar only);
+ * a content_type from on_http with a CTL in it must give a 500 without
+ * that header (counted in http_errors).
+ */
+static void test_subprotocol_must_be_token(void **state)
+{
+	static const char *const bad[] = {
+		"chat\r\nX-Evil: 1", "a b", "", "chat\n", "a,b",
+	};
+	static const char *const good[] = { "chat", "v2.chat-x_y~1" };
+	struct rc_config cfg = rc_config_default();
+	struct rc_handlers h = { 0 };
+	char e[64];
+
+	(void)state;
+	failure[0] = 0;
+	nfailed = 0;
+	cfg.host = "127.0.0.1";
+	cfg.port = 0;
+	cfg.threads = 1;
+	cfg.pin_threads = false;
+	cfg.nsubprotocols = 2;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *protos[2] = { "chat", bad[i] };
+		struct rc_server *s;
+
+		cfg.subprotocols = protos;
+		errno = 0;
+		s = rc_server_new(&cfg, &h, NULL);
+		if (s) {
+			rc_server_free(s);
+			note("rc_server_new() accepted the subprotocol \"%s\" "
+			     "(want NULL, errno EINVAL)",
+			     esc(bad[i], e, sizeof(e)));
+		} else if (errno != EINVAL) {
+			note("rc_server_new() with the subprotocol \"%s\": "
+			     "errno %d (%s), want EINVAL",
+			     esc(bad[i], e, sizeof(e)), errno, strerror(errno));
+		}
+	}
+	cfg.subprotocols = good;
+	{
+		struct rc_server *s = rc_server_new(&cfg, &h, NULL);
+
+		if (!s)
+			note("rc_server_new() refused the subprotocols \"%s\", "
+			     "\"%s\": %s", good[0], good[1], strerror(errno));
+		rc_server_free(s);
+	}
+	report();
+}
+
+static const char *const bad_ctypes[] = {
+	"text/plain\r\nX-Evil: 1",
+	"text/plain\nX-Evil: 1",
+	"text/plain\rX-Evil: 1",
+	"text/plain\x01X-Evil: 1",
+	"text/plain\x7fX-Evil: 1",
+};
+#define NBAD_CTYPES (sizeof(bad_ctypes) / sizeof(bad_ctypes[0]))
+
+/* GET /ct/N: content type bad_ctypes[N]; /ct/ok: a valid one. */
+static void ct_http(struct rc_conn *c, const struct rc_request *req,
+		    struct rc_response *res)
+{
+	size_t n;
+	const char *p = rc_request_path(req, &n);
+
+	(void)c;
+	if (n < 5 || memcmp(p, "/ct/", 4))
+		return;
+	res->status = 200;
+	res->body = "body";
+	res->body_len = 4;
+	if (n == 6 && !memcmp(p + 4, "ok", 2))
+		res->content_type = "text/csv";
+	else if (n == 5 && p[4] >= '0' && (size_t)(p[4] - '0') < NBAD_CTYPES)
+		res->content_type = bad_ctypes[p[4] - '0'];
+}
+
+static void test_content_type_ctl(void **state)
+{
+	static const struct rc_handlers h = { .on_http = ct_http };
+	struct rc_config cfg = rc_config_default();
+	struct rc_stats before, after;
+	struct rc_server *s;
+	char head[2048], req[64], e[64], h2[4096];
+	int fd, st;
+
+	(void)state;
+	cfg.threads = 1;
+	s = start_with(&cfg, &h);
+	assert_int_equal(rc_server_stats(s, &before), 0);
+	for (size_t i = 0; i < NBAD_CTYPES; i++) {
+		snprintf(req, sizeof(req),
+			 "GET /ct/%zu HTTP/1.1\r\nHost: x\r\n\r\n", i);
+		fd = dial(s);
+		put(fd, req, strlen(req));
+		st = read_head(fd, head, sizeof(head), REG_WAIT_MS);
+		if (st != 500)
+			note("on_http set content_type \"%s\": status %d, "
+			     "want 500; the head: %s",
+			     esc(bad_ctypes[i], e, sizeof(e)), st,
+			     esc(head, h2, sizeof(h2)));
+		else if (strstr(head, "X-Evil"))
+			note("on_http set content_type \"%s\": the 500 "
+			     "carries it: %s",
+			     esc(bad_ctypes[i], e, sizeof(e)),
+			     esc(head, h2, sizeof(h2)));
+		close(fd);
+	}
+	fd = dial(s);
+	put(fd, "GET /ct/ok HTTP/1.1\r\nHost: x\r\n\r\n", 33);
+	st = read_head(fd, head, sizeof(head), REG_WAIT_MS);
+	if (st != 200 || !strstr(head, "\r\nContent-Type: text/csv\r\n"))
+		note("a valid content_type: status %d, head %s", st,
+		     esc(head, h2, sizeof(h2)));
+	close(fd);
+	assert_int_equal(rc_server_stats(s, &after), 0);
+	if (after.http_errors - before.http_errors != NBAD_CTYPES)
+		note("http_errors went up by %llu, want %zu (one per 500)",
+		     (unsigned long long)(after.http_errors -
+					  before.http_errors), NBAD_CTYPES);
+	rc_server_free(s);
+	report();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -958,6 +1126,8 @@ int main(void)
 		cmocka_unit_test(test_stop_before_run),
 		cmocka_unit_test(test_stop_races_run),
 		cmocka_unit_test(test_close_iana_codes),
+		cmocka_unit_test(test_subprotocol_must_be_token),
+		cmocka_unit_test(test_content_type_ctl),
 	};
 	char why[256];
 

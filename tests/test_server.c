@@ -551,6 +551,22 @@ static int read_head(int fd, char *buf, size_t cap, int ms)
 	return n > 12 ? atoi(buf + 9) : -1;
 }
 
+static int dial_port(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
 	while (n) {
@@ -564,6 +580,21 @@ static int write_all(int fd, const void *p, size_t n)
 		n -= (size_t)r;
 	}
 	return 0;
+}
+
+/* The upgrade request for @path; the status of the answer, or -1. */
+static int upgrade_within(int fd, const char *path, int ms)
+{
+	char req[512], head[2048];
+	int n = snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\n"
+			 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+			 "Sec-WebSocket-Version: 13\r\n\r\n", path);
+
+	if (write_all(fd, req, (size_t)n))
+		return -1;
+	return read_head(fd, head, sizeof(head), ms);
 }
 
 /* One masked client frame (payload < 126), FIN as given. */
@@ -1114,6 +1145,171 @@ static void test_content_type_ctl(void **state)
 	report();
 }
 
+/*
+ * Defect: a max_message of 4 GiB or more was truncated into 32-bit fields.
+ * The library clamps it below 4 GiB (RC_MAX_MESSAGE_LIMIT), so with
+ * max_message 8 GiB a (4 GiB + 16)-byte message is refused with -EMSGSIZE
+ * by rc_publish() (to a topic with a subscriber) and by rc_send() from a
+ * handler, without reading it. The data is PROT_NONE: a read crashes.
+ * The old code reads it (rc_publish) or fails the connection with -ENOMEM
+ * (rc_send), so each case runs in a forked child and the parent reports
+ * how the child ended.
+ */
+#define BIG_LEN ((4ull << 30) + 16)
+#ifdef RC_MAX_MESSAGE_LIMIT
+_Static_assert(RC_MAX_MESSAGE_LIMIT < BIG_LEN,
+	       "the test message must be over the clamp");
+#endif
+#define BIG_CHILD_MS 10000
+
+static const void *big_data;
+static _Atomic int big_send_ret, big_sent;
+
+static void big_open(struct rc_conn *c)
+{
+	rc_subscribe(c, "big", 3);
+}
+
+static void big_message(struct rc_conn *c, const void *data, size_t len,
+			enum rc_opcode op)
+{
+	(void)op;
+	if (len != 4 || memcmp(data, "send", 4))
+		return;
+	big_send_ret = rc_send(c, big_data, BIG_LEN, RC_OP_BINARY);
+	big_sent = 1;
+	rc_send(c, "done", 4, RC_OP_TEXT);
+}
+
+/* The child's side: 0 if the call refused the message, else 1 (and a
+   line on stderr); 2 if the set-up failed. Asserts nothing. */
+static int big_child(bool from_handler)
+{
+	static const struct rc_handlers h = {
+		.on_open = big_open,
+		.on_message = big_message,
+	};
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+	uint8_t op = 0, buf[64];
+	int fd, ret = 0;
+	long n;
+
+	cfg.host = "127.0.0.1";
+	cfg.port = 0;
+	cfg.threads = 1;
+	cfg.pin_threads = false;
+	cfg.max_message = 8ull << 30;
+	s = rc_server_new(&cfg, &h, NULL);
+	if (!s || rc_server_start(s)) {
+		fprintf(stderr, "child: cannot start a server\n");
+		return 2;
+	}
+	fd = dial_port(rc_server_port(s));
+	/* on_open subscribes before the 101 goes out. */
+	if (fd < 0 || upgrade_within(fd, "/", REG_WAIT_MS) != 101) {
+		fprintf(stderr, "child: no WebSocket\n");
+		return 2;
+	}
+	if (!from_handler) {
+		int r = rc_publish(s, "big", 3, big_data, BIG_LEN,
+				   RC_OP_BINARY);
+
+		if (r != -EMSGSIZE) {
+			fprintf(stderr, "rc_publish() of %llu bytes to a "
+				"subscribed topic (max_message 8 GiB) returned "
+				"%d, want -EMSGSIZE (%d)\n", BIG_LEN, r,
+				-EMSGSIZE);
+			ret = 1;
+		}
+	} else {
+		write_frame(fd, true, RC_OP_TEXT, "send", 4);
+		n = read_frame(fd, &op, buf, sizeof(buf), REG_WAIT_MS);
+		if (!big_sent) {
+			fprintf(stderr, "on_message did not run\n");
+			ret = 1;
+		} else if (big_send_ret != -EMSGSIZE) {
+			fprintf(stderr, "rc_send() of %llu bytes from "
+				"on_message (max_message 8 GiB) returned %d, "
+				"want -EMSGSIZE (%d)\n", BIG_LEN, big_send_ret,
+				-EMSGSIZE);
+			ret = 1;
+		} else if (n != 4 || op != RC_OP_TEXT ||
+			   memcmp(buf, "done", 4)) {
+			fprintf(stderr, "after the refused rc_send(), the "
+				"connection got opcode %u (%ld bytes), want "
+				"TEXT \"done\"\n", op, n);
+			ret = 1;
+		}
+	}
+	close(fd);
+	rc_server_free(s);
+	return ret;
+}
+
+static void run_big(bool from_handler)
+{
+	const char *what = from_handler ? "rc_send() of 4 GiB + 16 from a "
+					  "handler" :
+					  "rc_publish() of 4 GiB + 16";
+	size_t maplen = (size_t)((BIG_LEN + 4095) & ~4095ull);
+	void *map = mmap(NULL, maplen, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint64_t end;
+	pid_t pid, w;
+	int status = 0;
+
+	if (map == MAP_FAILED) {
+		printf("  cannot map %zu bytes (%s): skipped\n", maplen,
+		       strerror(errno));
+		skip();
+	}
+	big_data = map;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		/* cmocka's handlers would carry on with the next test in
+		   the child: a crash must end it. */
+		static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+					    SIGSYS };
+
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			signal(sigs[i], SIG_DFL);
+		_exit(big_child(from_handler));
+	}
+	assert_true(pid > 0);
+	end = now_ms() + BIG_CHILD_MS;
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < end)
+		usleep(10000);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	munmap(map, maplen);
+	if (w == 0)
+		fail_msg("%s: the child did not finish within %d ms", what,
+			 BIG_CHILD_MS);
+	if (WIFSIGNALED(status))
+		fail_msg("%s with max_message 8 GiB: the process died of "
+			 "signal %d (%s): the PROT_NONE data was read", what,
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	if (WEXITSTATUS(status))
+		fail_msg("%s with max_message 8 GiB: exit %d (the reason is "
+			 "on stderr above)", what, WEXITSTATUS(status));
+}
+
+static void test_max_message_4g_publish(void **state)
+{
+	(void)state;
+	run_big(false);
+}
+
+static void test_max_message_4g_send(void **state)
+{
+	(void)state;
+	run_big(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1128,6 +1324,8 @@ int main(void)
 		cmocka_unit_test(test_close_iana_codes),
 		cmocka_unit_test(test_subprotocol_must_be_token),
 		cmocka_unit_test(test_content_type_ctl),
+		cmocka_unit_test(test_max_message_4g_publish),
+		cmocka_unit_test(test_max_message_4g_send),
 	};
 	char why[256];
 

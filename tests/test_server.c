@@ -1310,6 +1310,104 @@ static void test_max_message_4g_send(void **state)
 	run_big(true);
 }
 
+/*
+ * Defect: a worker that published into its own inbox outside a handler
+ * for input (an on_close after a close timeout) rang no bell, so its own
+ * subscribers got the message only at the loop's next 1-second tick. With
+ * one worker and close_timeout_ms 100, "left" must reach the room well
+ * within a second of the "quit" that started the close.
+ */
+enum { TP_MEMBER = 1, TP_QUITTER = 2 };
+static _Atomic int tp_opens;
+
+static int tp_upgrade(struct rc_conn *c, const struct rc_request *req)
+{
+	size_t n;
+	const char *p = rc_request_path(req, &n);
+
+	if (n == 5 && !memcmp(p, "/room", 5))
+		rc_conn_set_data(c, (void *)(uintptr_t)TP_MEMBER);
+	else
+		rc_conn_set_data(c, (void *)(uintptr_t)TP_QUITTER);
+	return 0;
+}
+
+static void tp_open(struct rc_conn *c)
+{
+	if ((uintptr_t)rc_conn_data(c) == TP_MEMBER)
+		expect(rc_subscribe(c, "room", 4) == 0);
+	tp_opens++;
+}
+
+static void tp_message(struct rc_conn *c, const void *data, size_t len,
+		       enum rc_opcode op)
+{
+	(void)op;
+	if (len == 4 && !memcmp(data, "quit", 4))
+		expect(rc_close(c, RC_CLOSE_NORMAL, NULL) == 0);
+}
+
+static void tp_close(struct rc_conn *c, uint16_t code)
+{
+	(void)code;
+	if ((uintptr_t)rc_conn_data(c) == TP_QUITTER)
+		expect(rc_publish(rc_conn_server(c), "room", 4, "left", 4,
+				  RC_OP_TEXT) == 0);
+}
+
+#define TP_CLOSE_TIMEOUT_MS 100
+#define TP_MAX_MS 600
+
+static void test_timer_publish_latency(void **state)
+{
+	static const struct rc_handlers h = {
+		.on_upgrade = tp_upgrade,
+		.on_open = tp_open,
+		.on_message = tp_message,
+		.on_close = tp_close,
+	};
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+	uint8_t op = 0, buf[128];
+	uint64_t t0, dt;
+	int a, b;
+	long n;
+
+	(void)state;
+	/* Every other timer stays long: handshake 10 s, pings at 30 s. */
+	cfg.threads = 1;
+	cfg.close_timeout_ms = TP_CLOSE_TIMEOUT_MS;
+	s = start_with(&cfg, &h);
+	tp_opens = 0;
+	a = dial(s);
+	assert_int_equal(upgrade(a, "/room", ""), 101);
+	b = dial(s);
+	assert_int_equal(upgrade(b, "/quit", ""), 101);
+	assert_true(wait_ge(&tp_opens, 2));
+	/* B asks to quit, gets the close frame, never answers it, and
+	   keeps its end of TCP open: the close timeout drops it. */
+	t0 = now_ms();
+	assert_int_equal(write_frame(b, true, RC_OP_TEXT, "quit", 4), 0);
+	n = read_frame(a, &op, buf, sizeof(buf), REG_WAIT_MS);
+	dt = now_ms() - t0;
+	printf("  \"left\" reached the room %llu ms after \"quit\" (close "
+	       "timeout %d ms)\n", (unsigned long long)dt,
+	       TP_CLOSE_TIMEOUT_MS);
+	if (n != 4 || op != RC_OP_TEXT || memcmp(buf, "left", 4))
+		note("the room member got opcode %u, %ld bytes; want TEXT "
+		     "\"left\" from on_close", op, n);
+	else if (dt >= TP_MAX_MS)
+		note("on_close (after the %d ms close timeout) published "
+		     "\"left\", and the room got it %llu ms after \"quit\"; "
+		     "want < %d ms", TP_CLOSE_TIMEOUT_MS,
+		     (unsigned long long)dt, TP_MAX_MS);
+	close(a);
+	close(b);
+	rc_server_free(s);
+	assert_int_equal(handler_failures, 0);
+	report();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1324,6 +1422,7 @@ int main(void)
 		cmocka_unit_test(test_close_iana_codes),
 		cmocka_unit_test(test_subprotocol_must_be_token),
 		cmocka_unit_test(test_content_type_ctl),
+		cmocka_unit_test(test_timer_publish_latency),
 		cmocka_unit_test(test_max_message_4g_publish),
 		cmocka_unit_test(test_max_message_4g_send),
 	};

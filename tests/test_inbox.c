@@ -127,6 +127,25 @@ static void test_queue_order(void **state)
 	assert_false(busy);
 }
 
+/* A worker that posts to its own inbox (from a timer, after its drain)
+   rings no bell, but must not go to sleep on the mail. */
+static void test_own_mail_keeps_awake(void **state)
+{
+	struct rc_msg *m = msg(10);
+	struct rc_inbox_node *n;
+	bool busy = false;
+
+	(void)state;
+	rc__ps_self = &pw[0];
+	assert_false(rc__ps_pending(&pw[0]));
+	rc__inbox_send(&pw[0], &m->nodes[0], m);
+	assert_int_equal(wakes[0], 0);
+	assert_true(rc__ps_pending(&pw[0]));
+	n = rc__inbox_pop(&pw[0].inbox, &busy);
+	assert_ptr_equal(n, &m->nodes[0]);
+	free(m);
+}
+
 /* A publish from on_message on worker 0 that takes worker 1's inbox over
    RC_INBOX_HIGH pauses the publishing connection, once. */
 static void test_bound_pauses_publisher(void **state)
@@ -213,6 +232,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_queue_order, setup),
+		cmocka_unit_test_setup(test_own_mail_keeps_awake, setup),
 		cmocka_unit_test_setup(test_bound_pauses_publisher, setup),
 		cmocka_unit_test_setup(test_drain_between_look_and_ask, setup),
 		cmocka_unit_test_setup(test_drain_after_ask, setup),

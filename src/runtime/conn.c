@@ -45,7 +45,7 @@ bool rc__conn_open(struct rc_worker *w, struct rc_conn *c, uint32_t slot)
 	memset(c, 0, sizeof(*c));
 	c->w = w;
 	c->slot = slot;
-	rc__timer_link_init(&c->tl);
+	rc__timer_link_init(c);
 	c->dirty_next = RC_NO_SLOT;
 	c->state = RC_CONN_HTTP;
 	c->protocol = -1;

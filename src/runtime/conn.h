@@ -126,6 +126,7 @@ struct rc_conn {
 	uint32_t flags;
 	uint16_t close_code;		/* sent or received, for on_close */
 	uint8_t state;
+	uint8_t timer;			/* enum rc_timer_kind (timer.c) */
 	uint8_t inflight;		/* enum rc_io: ops the ring runs */
 	uint8_t ctrl_len;
 	int8_t protocol;		/* index into cfg.subprotocols or -1 */

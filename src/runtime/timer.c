@@ -15,10 +15,10 @@ void rc__timers_init(struct rc_timers *t, uint32_t handshake_ms,
 	t->list[RC_TIMER_PING].duration_ms = idle_ms > 1 ? idle_ms / 2 : 1;
 }
 
-void rc__timer_link_init(struct rc_timer_link *l)
+void rc__timer_link_init(struct rc_conn *c)
 {
-	l->prev = l->next = RC_NO_SLOT;
-	l->kind = RC_TIMER_NONE;
+	c->tl.prev = c->tl.next = RC_NO_SLOT;
+	c->timer = RC_TIMER_NONE;
 }
 
 static struct rc_timer_link *link_at(struct rc_worker *w, uint32_t slot)
@@ -31,17 +31,17 @@ void rc__timer_clear(struct rc_conn *c)
 	struct rc_timer_link *l = &c->tl;
 	struct rc_worker *w = c->w;
 
-	if (l->kind == RC_TIMER_NONE)
+	if (c->timer == RC_TIMER_NONE)
 		return;
 	if (l->prev != RC_NO_SLOT)
 		link_at(w, l->prev)->next = l->next;
 	else
-		w->timers.list[l->kind].head = l->next;
+		w->timers.list[c->timer].head = l->next;
 	if (l->next != RC_NO_SLOT)
 		link_at(w, l->next)->prev = l->prev;
 	else
-		w->timers.list[l->kind].tail = l->prev;
-	rc__timer_link_init(l);
+		w->timers.list[c->timer].tail = l->prev;
+	rc__timer_link_init(c);
 }
 
 void rc__timer_set(struct rc_conn *c, enum rc_timer_kind kind)
@@ -52,7 +52,7 @@ void rc__timer_set(struct rc_conn *c, enum rc_timer_kind kind)
 	rc__timer_clear(c);
 	if (kind == RC_TIMER_NONE || !w->timers.list[kind].duration_ms)
 		return;
-	l->kind = (uint8_t)kind;
+	c->timer = (uint8_t)kind;
 	l->deadline = w->now_ms + w->timers.list[kind].duration_ms;
 	l->prev = w->timers.list[kind].tail;
 	l->next = RC_NO_SLOT;
@@ -65,7 +65,7 @@ void rc__timer_set(struct rc_conn *c, enum rc_timer_kind kind)
 
 enum rc_timer_kind rc__timer_kind(const struct rc_conn *c)
 {
-	return (enum rc_timer_kind)c->tl.kind;
+	return (enum rc_timer_kind)c->timer;
 }
 
 void rc__timers_expire(struct rc_worker *w)

@@ -21,11 +21,11 @@ enum rc_timer_kind {
 #define RC_NO_SLOT UINT32_MAX
 
 /* A connection's place on a list: slots of its neighbours, so a link is
-   12 bytes, not two pointers. */
+   12 bytes, not two pointers. Which list it is on is the connection's
+   byte @timer (beside its other small fields, where it costs no padding). */
 struct rc_timer_link {
 	uint32_t prev, next;
 	uint32_t deadline;		/* the worker's ms clock */
-	uint8_t kind;
 };
 
 /*
@@ -41,7 +41,7 @@ struct rc_timers {
 
 void rc__timers_init(struct rc_timers *t, uint32_t handshake_ms,
 		     uint32_t idle_ms, uint32_t close_ms);
-void rc__timer_link_init(struct rc_timer_link *l);
+void rc__timer_link_init(struct rc_conn *c);
 
 /* Put @c on list @kind (taking it off any other), or off all (NONE). */
 void rc__timer_set(struct rc_conn *c, enum rc_timer_kind kind);

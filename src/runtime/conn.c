@@ -11,21 +11,6 @@
 #include "runtime/server.h"
 #include "runtime/worker.h"
 
-const struct rc_config *rc__conn_cfg(const struct rc_conn *c)
-{
-	return &c->w->srv->cfg;
-}
-
-const struct rc_handlers *rc__conn_handlers(const struct rc_conn *c)
-{
-	return &c->w->srv->h;
-}
-
-void rc__conn_stat(struct rc_conn *c, int stat, int64_t n)
-{
-	rc__stat_add(&c->w->stats, (enum rc_stat)stat, n);
-}
-
 /* The next id for slot @slot of @w, after @prev (the slot's last id, or 0
    if it never held a connection). */
 static uint64_t next_id(struct rc_worker *w, uint32_t slot, uint64_t prev)

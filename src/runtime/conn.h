@@ -82,12 +82,11 @@ enum {
 	RC_CF_SHUT_WR = 1 << 9,		/* shutdown(SHUT_WR) issued */
 	RC_CF_PEER_EOF = 1 << 10,	/* peer half-closed: flush, then close */
 	RC_CF_OPENED = 1 << 11,		/* upgrade accepted: on_close owed */
-	RC_CF_REFUSED = 1 << 12,	/* over the connection limit */
-	RC_CF_WAS_FULL = 1 << 13,	/* output passed max_backpressure:
+	RC_CF_WAS_FULL = 1 << 12,	/* output passed max_backpressure:
 					   on_drain when it empties */
-	RC_CF_ACTIVE = 1 << 14,		/* bytes came in this ping period */
-	RC_CF_PINGED = 1 << 15,		/* idle: a ping is out, no reply yet */
-	RC_CF_RETIRE = 1 << 16,		/* last id of this slot: retire it */
+	RC_CF_ACTIVE = 1 << 13,		/* bytes came in this ping period */
+	RC_CF_PINGED = 1 << 14,		/* idle: a ping is out, no reply yet */
+	RC_CF_RETIRE = 1 << 15,		/* last id of this slot: retire it */
 };
 
 /*
@@ -139,7 +138,8 @@ struct rc_conn {
    retired and was closed again (counted as refused). */
 bool rc__conn_open(struct rc_worker *w, struct rc_conn *c, uint32_t slot);
 
-/* Over the connection limit (or stopping): answer 503 and close. */
+/* Over the connection limit (or stopping): answer 503 and close
+   (conn_http.c). */
 void rc__conn_refuse(struct rc_conn *c);
 
 /* @n bytes arrived in @buf (a receive buffer, writable, padded by
@@ -198,9 +198,8 @@ void rc__conn_oom(struct rc_conn *c);
 
 /* ---- between conn.c, conn_http.c and conn_ws.c ---- */
 
-const struct rc_config *rc__conn_cfg(const struct rc_conn *c);
-const struct rc_handlers *rc__conn_handlers(const struct rc_conn *c);
-void rc__conn_stat(struct rc_conn *c, int stat, int64_t n);
+/* rc__conn_cfg(), rc__conn_handlers(), rc__conn_stat(): inline, in
+   runtime/worker.h (they need the worker and the server). */
 
 /* Flush what is queued, then end: half-close and wait for EOF or the
    close timer (CLOSING). */
@@ -222,7 +221,6 @@ void rc__conn_drop_gather(struct rc_conn *c);
 /* conn_http.c: request heads; resume held requests after a drain. */
 void rc__http_input(struct rc_conn *c, uint8_t *buf, size_t n);
 void rc__http_resume(struct rc_conn *c);
-void rc__http_refuse(struct rc_conn *c);
 
 /* conn_ws.c: frames, and the close handshake. */
 void rc__ws_input(struct rc_conn *c, uint8_t *buf, size_t n);

@@ -53,17 +53,12 @@ static void http_fail(struct rc_conn *c, int status)
 	rc__conn_close_after_flush(c);
 }
 
-void rc__http_refuse(struct rc_conn *c)
+void rc__conn_refuse(struct rc_conn *c)
 {
 	rc__conn_stat(c, RC_STAT_REFUSED, 1);
 	respond(c, 503, NULL, "Service Unavailable", 19, 0, 0);
-	c->flags |= RC_CF_INPUT_BAD | RC_CF_REFUSED;
+	c->flags |= RC_CF_INPUT_BAD;
 	rc__conn_close_after_flush(c);
-}
-
-void rc__conn_refuse(struct rc_conn *c)
-{
-	rc__http_refuse(c);
 }
 
 static bool has_body(const struct rc_http_request *req)

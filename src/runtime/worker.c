@@ -202,7 +202,8 @@ static void go_away(struct rc_worker *w)
 
 static void handle_cqe(struct rc_worker *w, struct io_uring_cqe *cqe)
 {
-	struct rc_conn *c = &w->conns[rc_ud_arg(cqe->user_data) % w->nslots];
+	/* For a connection's operations, the argument is its slot. */
+	struct rc_conn *c = &w->conns[rc_ud_arg(cqe->user_data)];
 
 	switch (rc_ud_op(cqe->user_data)) {
 	case RC_UD_ACCEPT:

@@ -12,6 +12,7 @@
 #include "runtime/outq.h"
 #include "runtime/recvbuf.h"
 #include "runtime/ring.h"
+#include "runtime/server.h"
 #include "runtime/stats.h"
 #include "runtime/timer.h"
 
@@ -72,5 +73,24 @@ extern __thread struct rc_worker *rc__self;
 /* Put @c on the list handled at the end of the loop turn: re-arm its recv
    (RC_CF_REARM) and send its queued output. */
 void rc__dirty(struct rc_conn *c);
+
+/* A connection's server configuration, handlers and counters (inline:
+   several per message). */
+static inline const struct rc_config *rc__conn_cfg(const struct rc_conn *c)
+{
+	return &c->w->srv->cfg;
+}
+
+static inline const struct rc_handlers *
+rc__conn_handlers(const struct rc_conn *c)
+{
+	return &c->w->srv->h;
+}
+
+static inline void rc__conn_stat(struct rc_conn *c, enum rc_stat i,
+				 int64_t n)
+{
+	rc__stat_add(&c->w->stats, i, n);
+}
 
 #endif /* RC_WORKER_H */

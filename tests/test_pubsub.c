@@ -17,6 +17,7 @@
  *   test_sizes, test_big_message, test_many_topics
  *   test_topic_churn        the shared table gives slots back; crafted
  *                           names do not fill it
+ *   test_queue_cost         backpressure counts what a queue holds
  *   test_id_retire          ids never repeat: used-up slots are retired
  *
  * Handlers run on worker threads: they only record into atomics, and every
@@ -2243,6 +2244,56 @@ static void test_topic_churn(void **state)
 }
 
 /*
+ * What a queue holds is what counts against max_backpressure: a subscriber
+ * that reads nothing, fed empty messages (2 bytes on the wire, but a
+ * segment and a share of a shared message each), is closed with 1008 once
+ * its queue really holds 256 KiB. Counting payload bytes only, 60 000 such
+ * messages (120 KB) never reached the limit, while the queue held several
+ * MB of bookkeeping.
+ */
+static void test_queue_cost(void **state)
+{
+	enum { N = 60000 };
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+	struct cl k;
+	struct fr f;
+	uint64_t end;
+	int data = 0;
+
+	(void)state;
+	cfg.threads = 1;
+	cfg.max_backpressure = 256 << 10;
+	cfg.close_timeout_ms = 1000;
+	s = srv_start(&cfg);
+	open_ok(&k, s, "/c/0/7", 4096);
+	assert_int_equal(wait_ge(&opens, 1), 1);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(rc_publish(s, "t7", 2, "", 0, RC_OP_BINARY), 0);
+	end = now_ms() + WAIT_MS;
+	while (stats_of(s).slow_closes < 1 && now_ms() < end)
+		usleep(1000);
+	printf("  queue cost: %d empty messages, slow closes %llu\n", N,
+	       (unsigned long long)stats_of(s).slow_closes);
+	assert_int_equal(stats_of(s).slow_closes, 1);
+	/* What it gets: empty messages, then the close 1008. */
+	for (;;) {
+		assert_int_equal(cl_next(&k, &f), 1);
+		if (f.op != RC_OP_BINARY)
+			break;
+		assert_int_equal(f.len, 0);
+		data++;
+	}
+	assert_int_equal(f.op, RC_OP_CLOSE);
+	assert_true(f.len >= 2 && ((uint8_t)f.p[0] << 8 | (uint8_t)f.p[1]) ==
+		    RC_CLOSE_POLICY);
+	assert_true(data < N);	/* maybe none: one drain queued them all */
+	cl_free(&k);
+	srv_free(s);
+	assert_handlers_ok();
+}
+
+/*
  * Connection ids are never given twice: with the generations of each slot
  * made to start two short of their end (RINGCAST_TEST_ID_GEN, honoured in
  * RC_FAULT_INJECT builds), connections opened and closed one after another
@@ -2336,6 +2387,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_topics, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_topic_churn, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_queue_cost, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_id_retire, setup,
 						teardown),

@@ -71,6 +71,12 @@ enum rc_slow_policy {
 struct rc_server;
 struct rc_conn;
 
+/* A certificate chain and its private key, PEM files. */
+struct rc_tls_cert {
+	const char *cert_file;
+	const char *key_file;
+};
+
 /*
  * Server configuration. Get one from rc_config_default() and change what you
  * need; a zero in a numeric field means "the default".
@@ -113,6 +119,23 @@ struct rc_config {
 	   shared by every connection's reads; before that, 512 x 16 KiB. */
 	unsigned recv_buffers;		/* provided buffers per worker */
 	unsigned recv_buffer_size;	/* bytes each */
+	/*
+	 * TLS (wss://, https://). With certificates the server speaks TLS
+	 * 1.2 and 1.3 (OpenSSL's default ciphers, no renegotiation, session
+	 * tickets, ALPN http/1.1): on the main listener when tls_port is 0,
+	 * else on an extra listener at tls_port (-1: any free one, see
+	 * rc_server_tls_port()) while the main one stays plain. The first
+	 * pair is the default; the others are chosen by SNI (a server name
+	 * no certificate covers is refused). The file names are copied; the
+	 * files are read by rc_server_new() and by every
+	 * rc_server_tls_reload().
+	 */
+	const struct rc_tls_cert *tls_certs;
+	size_t ntls_certs;
+	int tls_port;
+	/* PEM file of CAs: clients must present a certificate they sign
+	   (mTLS); rc_conn_tls_subject() reads it in on_upgrade. */
+	const char *tls_client_ca;
 	/* Subprotocols the server speaks, in order of preference (at most
 	   127 tokens; copied by rc_server_new(), which fails with EINVAL on
 	   a name that is not an RFC 9110 token). The server picks the first
@@ -207,6 +230,23 @@ struct rc_stats {
 					   after a back-off) */
 	uint64_t ring_retries;		/* io_uring submits retried after the
 					   kernel could take no more */
+	uint64_t tls_handshakes;	/* TLS handshakes completed */
+	/* TLS connections failed, by reason (each ends that connection): */
+	uint64_t tls_fail_version;	/* TLS < 1.2, or not TLS at all */
+	uint64_t tls_fail_protocol;	/* malformed or unexpected records,
+					   renegotiation, plain HTTP */
+	uint64_t tls_fail_sni;		/* a server name we have no
+					   certificate for */
+	uint64_t tls_fail_alpn;		/* ALPN without http/1.1 */
+	uint64_t tls_fail_cert;		/* client certificate missing or not
+					   verified (tls_client_ca) */
+	uint64_t tls_fail_timeout;	/* handshake not done within
+					   handshake_timeout */
+	uint64_t tls_fail_eof;		/* the peer left mid-handshake */
+	uint64_t tls_fail_other;
+	uint64_t tls_reloads;		/* certificate reloads (server-wide) */
+	uint64_t tls_reload_failures;	/* reloads refused; the certificates
+					   in force stayed */
 };
 
 RC_API struct rc_config rc_config_default(void);
@@ -227,6 +267,18 @@ RC_API struct rc_server *rc_server_new(const struct rc_config *cfg,
 				       const struct rc_handlers *h, void *user);
 /* The port actually bound (useful with port 0). */
 RC_API uint16_t rc_server_port(const struct rc_server *s);
+/* The separate TLS listener's port, or 0 if there is none. */
+RC_API uint16_t rc_server_tls_port(const struct rc_server *s);
+/*
+ * Read the configured certificates, keys (and client CA) again. If all
+ * load, new handshakes use them; open connections are not touched. If one
+ * fails, the ones in force stay. Any thread. 0, -ENOTSUP (no TLS), or
+ * -EINVAL with one line in @why (may be NULL) naming the file and error.
+ */
+RC_API int rc_server_tls_reload(struct rc_server *s, char *why, size_t cap);
+/* Load @cfg's certificates as rc_server_new() would, and say why they do
+   not load: 0, or -EINVAL with one line in @why. */
+RC_API int rc_tls_check(const struct rc_config *cfg, char *why, size_t cap);
 RC_API void *rc_server_user(const struct rc_server *s);
 /* Start the workers in the background. 0 or -errno. */
 RC_API int rc_server_start(struct rc_server *s);
@@ -309,6 +361,12 @@ RC_API size_t rc_conn_buffered(const struct rc_conn *c);
    are the index of the connection's worker (rc_server_workers()). */
 RC_API uint64_t rc_conn_id(const struct rc_conn *c);
 RC_API struct rc_server *rc_conn_server(const struct rc_conn *c);
+/* Did @c come in over TLS? */
+RC_API bool rc_conn_is_tls(const struct rc_conn *c);
+/* The subject (RFC 2253) of the client certificate @c presented and the
+   server verified (tls_client_ca), or NULL. Borrowed: valid until the
+   handler it is called in returns. */
+RC_API const char *rc_conn_tls_subject(const struct rc_conn *c);
 /* The negotiated subprotocol, or NULL. Borrowed from the config. */
 RC_API const char *rc_conn_protocol(const struct rc_conn *c);
 RC_API void *rc_conn_data(const struct rc_conn *c);

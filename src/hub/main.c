@@ -82,25 +82,57 @@ static void usage(FILE *f)
 "                                wait a turn (recv_waits_total)\n"
 "      --subprotocol NAME        a subprotocol to accept (a token;\n"
 "                                repeatable, in order of preference)\n"
+"      --tls-cert FILE --tls-key FILE\n"
+"                                a PEM certificate chain and its key: the\n"
+"                                listener speaks TLS 1.2/1.3 (wss://,\n"
+"                                https://). Repeatable pairs: the first is\n"
+"                                the default, the others are chosen by SNI\n"
+"      --tls-port N              TLS on an extra listener at N instead (0:\n"
+"                                any free port); --port stays plain\n"
+"      --tls-client-ca FILE      require client certificates signed by\n"
+"                                these CAs (mTLS)\n"
 "  -V, --version                 print version and SIMD kernels, exit\n"
 "  -h, --help                    this text\n"
 "\n"
 "Environment: RINGCAST_SIMD=scalar|avx2|avx512 forces the payload kernels.\n"
-"SIGINT/SIGTERM: every WebSocket gets close 1001, output drains, exit 0.\n");
+"SIGINT/SIGTERM: every WebSocket gets close 1001, output drains, exit 0.\n"
+"SIGHUP: reload the TLS certificates (open connections keep theirs; if one\n"
+"fails to load, the ones in force stay and the error is printed).\n");
 }
 
 /* Set by main once the server has stopped: the next signal only ends the
    signal thread. */
 static atomic_bool exiting;
 
-/* SIGINT/SIGTERM: stop the server (rc_server_run() in main returns). */
+/* SIGHUP: read the TLS certificates again; say what happened. */
+static void reload(void)
+{
+	char why[512];
+	int ret = rc_server_tls_reload(hub_server, why, sizeof(why));
+
+	if (!ret)
+		fprintf(stderr, "ringcast: SIGHUP: TLS certificates reloaded\n");
+	else if (ret == -ENOTSUP)
+		fprintf(stderr, "ringcast: SIGHUP: nothing to reload (no TLS)\n");
+	else
+		fprintf(stderr, "ringcast: SIGHUP: TLS reload failed, the "
+			"certificates in force stay: %s\n", why);
+}
+
+/* SIGHUP: reload; SIGINT/SIGTERM: stop the server (rc_server_run() in
+   main returns). */
 static void *wait_signal(void *arg)
 {
 	const sigset_t *sigs = arg;
 	int sig;
 
-	if (sigwait(sigs, &sig) || atomic_load(&exiting))
-		return NULL;
+	for (;;) {
+		if (sigwait(sigs, &sig) || atomic_load(&exiting))
+			return NULL;
+		if (sig != SIGHUP)
+			break;
+		reload();
+	}
 	fprintf(stderr, "ringcast: %s, closing connections\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc_server_stop(hub_server);
@@ -137,7 +169,14 @@ enum {
 	OPT_WS_ROUTE,
 	OPT_RECV_BUFFERS,
 	OPT_RECV_BUFFER_SIZE,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_PORT,
+	OPT_TLS_CLIENT_CA,
 };
+
+/* --tls-cert/--tls-key pairs, in the order given. */
+#define MAX_CERTS 16
 
 int main(int argc, char **argv)
 {
@@ -161,11 +200,17 @@ int main(int argc, char **argv)
 		{ "recv-buffers", required_argument, NULL, OPT_RECV_BUFFERS },
 		{ "recv-buffer-size", required_argument, NULL,
 		  OPT_RECV_BUFFER_SIZE },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-port", required_argument, NULL, OPT_TLS_PORT },
+		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static const char *protocols[MAX_PROTOCOLS];
+	static struct rc_tls_cert certs[MAX_CERTS];
+	size_t ncert = 0, nkey = 0;
 	struct rc_config cfg = rc_config_default();
 	unsigned long long v;
 	pthread_t sig_thread;
@@ -248,6 +293,24 @@ int main(int argc, char **argv)
 			ok = parse_num(optarg, 1 << 24, &v) && v >= 64;
 			cfg.recv_buffer_size = (unsigned)v;
 			break;
+		case OPT_TLS_CERT:
+			ok = ncert < MAX_CERTS;
+			if (ok)
+				certs[ncert++].cert_file = optarg;
+			break;
+		case OPT_TLS_KEY:
+			ok = nkey < MAX_CERTS;
+			if (ok)
+				certs[nkey++].key_file = optarg;
+			break;
+		case OPT_TLS_PORT:
+			/* 0: any free port (-1 in rc_config) */
+			ok = parse_num(optarg, 65535, &v);
+			cfg.tls_port = v ? (int)v : -1;
+			break;
+		case OPT_TLS_CLIENT_CA:
+			cfg.tls_client_ca = optarg;
+			break;
 		case 'V':
 			printf("ringcast %s (simd: %s)\n", RINGCAST_VERSION,
 			       rc_simd_name());
@@ -270,6 +333,18 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
+	if (ncert != nkey || (!ncert && (cfg.tls_port ||
+					  cfg.tls_client_ca))) {
+		fprintf(stderr, "ringcast: --tls-cert and --tls-key come in "
+			"pairs; --tls-port and --tls-client-ca need them\n");
+		return 2;
+	}
+	cfg.tls_certs = certs;
+	cfg.ntls_certs = ncert;
+	if (rc_tls_check(&cfg, why, sizeof(why))) {
+		fprintf(stderr, "ringcast: TLS: %s\n", why);
+		return 2;
+	}
 	ret = rc_kernel_check(why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "ringcast: %s\n", why);
@@ -281,6 +356,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	hub_server = rc_server_new(&cfg, &hub_handlers, NULL);
@@ -301,9 +377,14 @@ int main(int argc, char **argv)
 		rc_server_free(hub_server);
 		return 1;
 	}
-	printf("ringcast %s listening on %s:%u (%u workers, simd %s)\n",
+	printf("ringcast %s listening on %s:%u (%s%u workers, simd %s)",
 	       RINGCAST_VERSION, cfg.host, rc_server_port(hub_server),
+	       ncert && !rc_server_tls_port(hub_server) ? "tls, " : "",
 	       cfg.threads, rc_simd_name());
+	if (rc_server_tls_port(hub_server))
+		printf(", tls on %s:%u", cfg.host,
+		       rc_server_tls_port(hub_server));
+	printf("\n");
 	fflush(stdout);
 	/* The signals go to a thread of their own, so that this one can
 	   wait for the server: it also ends by itself when a worker's ring

@@ -9,36 +9,48 @@
 #include "hub.h"
 
 /* One entry per field of struct rc_stats, in order (the struct is all
-   uint64_t, read here as an array). */
+   uint64_t, read here as an array). Fields that are one metric with a
+   label follow each other, with the same name. */
 static const struct {
-	const char *name, *type, *help;
+	const char *name, *type, *help, *label;
 } metric_info[] = {
-	{ "connections_accepted_total", "counter", "TCP connections accepted." },
-	{ "connections_open", "gauge", "TCP connections open." },
-	{ "websockets_open", "gauge", "Upgraded connections open." },
-	{ "connections_refused_total", "counter", "Connections refused over the limit (503)." },
-	{ "http_requests_total", "counter", "Plain HTTP requests answered." },
-	{ "http_errors_total", "counter", "HTTP error responses sent." },
-	{ "handshakes_total", "counter", "WebSocket upgrades completed." },
-	{ "messages_in_total", "counter", "Data messages received." },
-	{ "bytes_in_total", "counter", "Payload bytes received." },
-	{ "messages_out_total", "counter", "Data messages sent." },
-	{ "bytes_out_total", "counter", "Payload bytes sent." },
-	{ "protocol_errors_total", "counter", "Connections failed with close 1002." },
-	{ "invalid_utf8_total", "counter", "Connections failed with close 1007." },
-	{ "too_big_total", "counter", "Connections failed with close 1009." },
-	{ "timeouts_total", "counter", "Handshake, idle and close timeouts." },
-	{ "backpressure_pauses_total", "counter", "Reads paused for slow readers (or held pipelined requests)." },
-	{ "published_total", "counter", "Messages published (framed once each)." },
-	{ "deliveries_total", "counter", "Published messages queued to subscribers." },
-	{ "dropped_total", "counter", "Published messages dropped for slow subscribers." },
-	{ "slow_closes_total", "counter", "Slow subscribers closed with 1008." },
-	{ "recv_waits_total", "counter", "Reads that waited a turn for a free receive buffer." },
-	{ "pings_sent_total", "counter", "Pings sent to idle WebSockets." },
-	{ "alloc_failures_total", "counter", "Failed allocations (the connection closes with 1011)." },
-	{ "pubsub_misses_total", "counter", "Published messages a worker got but had no subscriber for." },
-	{ "accept_errors_total", "counter", "Accepts that failed (retried after a back-off)." },
-	{ "ring_retries_total", "counter", "io_uring submits retried after the kernel could take no more." },
+	{ "connections_accepted_total", "counter", "TCP connections accepted.", NULL },
+	{ "connections_open", "gauge", "TCP connections open.", NULL },
+	{ "websockets_open", "gauge", "Upgraded connections open.", NULL },
+	{ "connections_refused_total", "counter", "Connections refused over the limit (503).", NULL },
+	{ "http_requests_total", "counter", "Plain HTTP requests answered.", NULL },
+	{ "http_errors_total", "counter", "HTTP error responses sent.", NULL },
+	{ "handshakes_total", "counter", "WebSocket upgrades completed.", NULL },
+	{ "messages_in_total", "counter", "Data messages received.", NULL },
+	{ "bytes_in_total", "counter", "Payload bytes received.", NULL },
+	{ "messages_out_total", "counter", "Data messages sent.", NULL },
+	{ "bytes_out_total", "counter", "Payload bytes sent.", NULL },
+	{ "protocol_errors_total", "counter", "Connections failed with close 1002.", NULL },
+	{ "invalid_utf8_total", "counter", "Connections failed with close 1007.", NULL },
+	{ "too_big_total", "counter", "Connections failed with close 1009.", NULL },
+	{ "timeouts_total", "counter", "Handshake, idle and close timeouts.", NULL },
+	{ "backpressure_pauses_total", "counter", "Reads paused for slow readers (or held pipelined requests).", NULL },
+	{ "published_total", "counter", "Messages published (framed once each).", NULL },
+	{ "deliveries_total", "counter", "Published messages queued to subscribers.", NULL },
+	{ "dropped_total", "counter", "Published messages dropped for slow subscribers.", NULL },
+	{ "slow_closes_total", "counter", "Slow subscribers closed with 1008.", NULL },
+	{ "recv_waits_total", "counter", "Reads that waited a turn for a free receive buffer.", NULL },
+	{ "pings_sent_total", "counter", "Pings sent to idle WebSockets.", NULL },
+	{ "alloc_failures_total", "counter", "Failed allocations (the connection closes with 1011).", NULL },
+	{ "pubsub_misses_total", "counter", "Published messages a worker got but had no subscriber for.", NULL },
+	{ "accept_errors_total", "counter", "Accepts that failed (retried after a back-off).", NULL },
+	{ "ring_retries_total", "counter", "io_uring submits retried after the kernel could take no more.", NULL },
+	{ "tls_handshakes_total", "counter", "TLS handshakes completed.", NULL },
+	{ "tls_failures_total", "counter", "TLS connections failed, by reason.", "reason=\"version\"" },
+	{ "tls_failures_total", "counter", NULL, "reason=\"protocol\"" },
+	{ "tls_failures_total", "counter", NULL, "reason=\"sni\"" },
+	{ "tls_failures_total", "counter", NULL, "reason=\"alpn\"" },
+	{ "tls_failures_total", "counter", NULL, "reason=\"cert\"" },
+	{ "tls_failures_total", "counter", NULL, "reason=\"timeout\"" },
+	{ "tls_failures_total", "counter", NULL, "reason=\"eof\"" },
+	{ "tls_failures_total", "counter", NULL, "reason=\"other\"" },
+	{ "tls_reloads_total", "counter", "TLS certificate reloads.", NULL },
+	{ "tls_reload_failures_total", "counter", "TLS certificate reloads refused (the certificates in force stayed).", NULL },
 };
 
 #define NMETRICS (sizeof(metric_info) / sizeof(metric_info[0]))
@@ -142,14 +154,19 @@ const char *hub_metrics(size_t *len)
 	for (unsigned w = 0; w < nw; w++)
 		rc_server_worker_stats(hub_server, w, &per[w]);
 	for (size_t i = 0; i < NMETRICS; i++) {
-		put(buf, "# HELP ringcast_%s %s\n# TYPE ringcast_%s %s\n"
-			  "ringcast_%s %llu\n",
-		    metric_info[i].name, metric_info[i].help,
-		    metric_info[i].name, metric_info[i].type,
-		    metric_info[i].name, (unsigned long long)v[i]);
+		const char *label = metric_info[i].label;
+
+		if (metric_info[i].help)
+			put(buf, "# HELP ringcast_%s %s\n# TYPE ringcast_%s %s\n",
+			    metric_info[i].name, metric_info[i].help,
+			    metric_info[i].name, metric_info[i].type);
+		put(buf, "ringcast_%s%s%s%s %llu\n", metric_info[i].name,
+		    label ? "{" : "", label ? label : "", label ? "}" : "",
+		    (unsigned long long)v[i]);
 		for (unsigned w = 0; w < nw; w++)
-			put(buf, "ringcast_%s{worker=\"%u\"} %llu\n",
-			    metric_info[i].name, w,
+			put(buf, "ringcast_%s{%s%sworker=\"%u\"} %llu\n",
+			    metric_info[i].name, label ? label : "",
+			    label ? "," : "", w,
 			    (unsigned long long)((const uint64_t *)&per[w])[i]);
 	}
 	if (buf->failed)

@@ -30,7 +30,8 @@ void rc_frame_decoder_init(struct rc_frame_decoder *d, uint64_t max_message,
 			   bool server)
 {
 	memset(d, 0, sizeof(*d));
-	d->max_message = max_message;
+	d->max_message = max_message < UINT32_MAX ? (uint32_t)max_message :
+						    UINT32_MAX - 1;
 	d->expect_masked = server;
 }
 
@@ -125,9 +126,10 @@ static int start_frame(struct rc_frame_decoder *d, const uint8_t *h, size_t hl)
 		   have buffered) a message we would refuse anyway. */
 		if (d->max_message && len > d->max_message - d->msg_len)
 			return -EMSGSIZE;
-		/* Without a limit the count only has to saturate. */
-		d->msg_len = len > UINT64_MAX - d->msg_len ? UINT64_MAX :
-							      d->msg_len + len;
+		/* Within the limit it fits; without one the count only has
+		   to saturate. */
+		d->msg_len = len > UINT32_MAX - d->msg_len ? UINT32_MAX :
+			     d->msg_len + (uint32_t)len;
 	}
 	if (h[1] & MASK_BIT)
 		memcpy(&d->key, h + hl - 4, sizeof(d->key));

@@ -21,8 +21,11 @@
  */
 struct rc_frame_decoder {
 	uint64_t remaining;	/* payload bytes left in the current frame */
-	uint64_t msg_len;	/* bytes of the open data message so far */
-	uint64_t max_message;	/* limit on a data message (-EMSGSIZE) */
+	uint32_t msg_len;	/* bytes of the open data message so far
+				   (saturating when there is no limit) */
+	uint32_t max_message;	/* limit on a data message (-EMSGSIZE);
+				   0 none. 32 bits: 48 bytes in all, as it
+				   sits in every connection */
 	uint32_t key;		/* masking key of the current frame */
 	uint8_t key_off;	/* payload bytes of this frame seen, mod 4 */
 	uint8_t nhdr;		/* header bytes gathered so far */
@@ -61,7 +64,8 @@ struct rc_frame_event {
 	size_t len;
 };
 
-/* @max_message 0 means no limit; @server true: require masked frames. */
+/* @max_message 0 means no limit (one over UINT32_MAX - 1 is taken as
+   UINT32_MAX - 1); @server true: require masked frames. */
 void rc_frame_decoder_init(struct rc_frame_decoder *d, uint64_t max_message,
 			   bool server);
 

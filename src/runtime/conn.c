@@ -67,6 +67,7 @@ void rc__conn_closed(struct rc_conn *c)
 	int fd = w->wake_fd;
 
 	rc__io_done(c, RC_IO_CLOSE);
+	rc__tls_conn_free(c);
 	atomic_fetch_sub(&w->srv->nconns, 1);
 	rc__conn_stat(c, RC_STAT_CONNS_OPEN, -1);
 	w->nconns--;
@@ -218,6 +219,9 @@ static void after_flush(struct rc_conn *c)
 	}
 	if (c->flags & RC_CF_SHUT_WR)
 		return;
+	/* TLS: our close_notify first; back here once it is out. */
+	if (c->tls && rc__tls_close_notify(c))
+		return;
 	/* Half-close rather than close: closing with unread input would
 	   send a RST that can destroy our last bytes (a 400, a close frame)
 	   before the client reads them. We read on until EOF or the close
@@ -233,7 +237,8 @@ static void after_flush(struct rc_conn *c)
 
 static bool flushed(const struct rc_conn *c)
 {
-	return !c->q.head && !rc__io_busy(c, RC_IO_SEND);
+	return !c->q.head && !(c->tls && c->tls->wire.head) &&
+	       !rc__io_busy(c, RC_IO_SEND);
 }
 
 void rc__conn_close_after_flush(struct rc_conn *c)
@@ -249,13 +254,13 @@ void rc__conn_sent(struct rc_conn *c)
 {
 	const struct rc_config *cfg = rc__conn_cfg(c);
 
-	if (!c->q.bytes && (c->flags & RC_CF_WAS_FULL)) {
+	if (!rc__out_bytes(c) && (c->flags & RC_CF_WAS_FULL)) {
 		c->flags &= ~RC_CF_WAS_FULL;
 		if (c->state == RC_CONN_WS && rc__conn_handlers(c)->on_drain)
 			rc__conn_handlers(c)->on_drain(c);
 	}
 	if ((c->flags & RC_CF_PAUSED) &&
-	    c->q.bytes <= cfg->max_backpressure / 2) {
+	    rc__out_bytes(c) <= cfg->max_backpressure / 2) {
 		c->flags &= ~RC_CF_PAUSED;
 		/* Requests held while the output was full go first; they
 		   may fill it again and pause once more. */
@@ -273,7 +278,7 @@ void rc__conn_sent(struct rc_conn *c)
 void rc__conn_check_backpressure(struct rc_conn *c)
 {
 	if (c->state == RC_CONN_DEAD || (c->flags & RC_CF_PAUSED) ||
-	    c->q.bytes <= rc__conn_cfg(c)->max_backpressure)
+	    rc__out_bytes(c) <= rc__conn_cfg(c)->max_backpressure)
 		return;
 	/* The peer sends faster than it reads: stop reading from it, so TCP
 	   flow control slows it down instead of our memory growing. */
@@ -291,11 +296,19 @@ void rc__conn_input(struct rc_conn *c, uint8_t *buf, size_t n)
 	c->flags = (c->flags | RC_CF_ACTIVE) & ~RC_CF_PINGED;
 	if (c->flags & RC_CF_INPUT_BAD)
 		return;
+	if (c->tls)
+		rc__tls_input(c, buf, n);
+	else
+		rc__conn_plain_input(c, buf, n);
+	rc__conn_check_backpressure(c);
+}
+
+void rc__conn_plain_input(struct rc_conn *c, uint8_t *buf, size_t n)
+{
 	if (c->state == RC_CONN_HTTP)
 		rc__http_input(c, buf, n);
 	else if (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)
 		rc__ws_input(c, buf, n);
-	rc__conn_check_backpressure(c);
 }
 
 void rc__conn_eof(struct rc_conn *c, int err)
@@ -304,6 +317,8 @@ void rc__conn_eof(struct rc_conn *c, int err)
 	   answer to what it sent last (a response, an echo, our close
 	   frame), often queued in this very turn. Deliver that, then close.
 	   An error (a reset) ends everything now. */
+	if (c->tls)
+		rc__tls_unfinished(c, false);
 	if (!err && !flushed(c) && c->state != RC_CONN_DEAD) {
 		c->flags |= RC_CF_PEER_EOF | RC_CF_INPUT_BAD;
 		if (!(c->flags & RC_CF_SHUT_AFTER))
@@ -320,6 +335,8 @@ void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
 		return;
 	}
 	rc__conn_stat(c, RC_STAT_TIMEOUTS, 1);
+	if (c->tls && kind == RC_TIMER_HEAD)
+		rc__tls_unfinished(c, true);
 	rc__conn_kill(c, c->close_code ? c->close_code : RC_CLOSE_ABNORMAL);
 }
 
@@ -357,7 +374,8 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 	/* The policy is for a queue that is already long: a message that
 	   finds the queue empty always goes, however large. */
 	cost = rc__out_msg_cost(m);
-	if (c->q.bytes && c->q.bytes + cost > cfg->max_backpressure) {
+	if (rc__out_bytes(c) &&
+	    rc__out_bytes(c) + cost > cfg->max_backpressure) {
 		c->flags |= RC_CF_WAS_FULL;
 		if (cfg->slow_policy == RC_SLOW_CLOSE) {
 			rc__conn_stat(c, RC_STAT_SLOW_CLOSES, 1);
@@ -374,8 +392,8 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 						  cfg->max_backpressure));
 		/* Still no room (what is queued is being sent): drop this
 		   one, unless the queue is empty now. */
-		if (c->q.bytes &&
-		    c->q.bytes + cost > cfg->max_backpressure) {
+		if (rc__out_bytes(c) &&
+		    rc__out_bytes(c) + cost > cfg->max_backpressure) {
 			rc__conn_stat(c, RC_STAT_DROPPED, 1);
 			rc__msg_put(m);
 			return false;
@@ -417,7 +435,7 @@ bool rc__conn_pub_wait(struct rc_conn *c)
 
 size_t rc_conn_buffered(const struct rc_conn *c)
 {
-	return c ? c->q.bytes : 0;
+	return c ? rc__out_bytes(c) : 0;
 }
 
 uint64_t rc_conn_id(const struct rc_conn *c)

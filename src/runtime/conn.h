@@ -14,6 +14,7 @@
 #include "ringcast.h"
 #include "runtime/outq.h"
 #include "runtime/timer.h"
+#include "tls/tls.h"
 
 struct rc_worker;
 struct rc_sub;
@@ -115,6 +116,7 @@ struct rc_conn {
 					   connection in this slot takes the
 					   next generation */
 	struct rc_outq q;		/* runtime/outq.c */
+	struct rc_tls_conn *tls;	/* tls/: NULL for plain TCP */
 	struct rc_sub *subs;		/* pubsub: its subscriptions */
 	uint8_t *gather;		/* input spanning reads */
 	uint32_t glen, gcap;
@@ -145,6 +147,9 @@ void rc__conn_refuse(struct rc_conn *c);
 /* @n bytes arrived in @buf (a receive buffer, writable, padded by
    RC_SIMD_PADDING); the caller recycles it when this returns. */
 void rc__conn_input(struct rc_conn *c, uint8_t *buf, size_t n);
+/* The same for plaintext (after TLS, or the bytes themselves): into the
+   connection's HTTP or WebSocket part. */
+void rc__conn_plain_input(struct rc_conn *c, uint8_t *buf, size_t n);
 
 /* The peer ended its side (EOF) or the socket failed (@err < 0). */
 void rc__conn_eof(struct rc_conn *c, int err);
@@ -160,6 +165,13 @@ void rc__conn_going_away(struct rc_conn *c);
 
 /* The close of the descriptor completed: the slot is free (or retired). */
 void rc__conn_closed(struct rc_conn *c);
+
+/* What @c's output holds: its queue, and for TLS the records made of it
+   and not yet sent (see struct rc_outq). */
+static inline size_t rc__out_bytes(const struct rc_conn *c)
+{
+	return c->q.bytes + (c->tls ? c->tls->wire.bytes : 0);
+}
 
 /* ---- in-flight operations ---- */
 

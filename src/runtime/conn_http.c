@@ -56,6 +56,11 @@ static void http_fail(struct rc_conn *c, int status)
 void rc__conn_refuse(struct rc_conn *c)
 {
 	rc__conn_stat(c, RC_STAT_REFUSED, 1);
+	/* No handshake yet, so no way to say 503 over TLS: just end it. */
+	if (c->tls) {
+		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
 	respond(c, 503, NULL, "Service Unavailable", 19, 0, 0);
 	c->flags |= RC_CF_INPUT_BAD;
 	rc__conn_close_after_flush(c);
@@ -231,7 +236,7 @@ static long parse_requests(struct rc_conn *c, uint8_t *p, size_t len,
 		/* Pipelined requests whose answers the peer does not read:
 		   stop here, keep the rest, and stop reading, until half the
 		   output has drained (rc__conn_sent). */
-		if (c->q.bytes > cfg->max_backpressure) {
+		if (rc__out_bytes(c) > cfg->max_backpressure) {
 			c->flags |= RC_CF_HELD;
 			rc__conn_check_backpressure(c);
 			break;

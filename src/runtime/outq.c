@@ -11,6 +11,7 @@
 #include "runtime/outq.h"
 #include "runtime/ring.h"
 #include "runtime/worker.h"
+#include "tls/tls.h"
 
 /* A segment's bookkeeping: its iovec and owner, and its share of the
    block's header (rounded up). */
@@ -122,29 +123,30 @@ static void segs_put(struct rc_outpool *p, struct rc_segs *b)
 
 /* ---- queueing ---- */
 
-/* Return emptied blocks at the front (drained, or emptied by drops) to the
-   pool; an idle connection keeps none. Not while a send is in flight. */
-static void trim_head(struct rc_conn *c)
+/* Return emptied blocks at the front of @q (drained, or emptied by drops)
+   to the pool; an idle connection keeps none. Not while a send is in
+   flight from them. */
+static void trim_head(struct rc_conn *c, struct rc_outq *q)
 {
-	struct rc_segs *b = c->q.head;
+	struct rc_segs *b = q->head;
 
 	while (b && b->head == b->tail && !b->sending) {
-		c->q.head = b->next;
-		if (!c->q.head)
-			c->q.tail = NULL;
+		q->head = b->next;
+		if (!q->head)
+			q->tail = NULL;
 		segs_put(&c->w->out, b);
-		b = c->q.head;
+		b = q->head;
 	}
 }
 
 /* A segment's bytes are all sent or dropped: let go of what owns them and
    of what the segment cost beyond its bytes. */
-static void release(struct rc_conn *c, uintptr_t owner)
+static void release(struct rc_conn *c, struct rc_outq *q, uintptr_t owner)
 {
 	struct rc_msg *m = owner_msg(owner);
 	struct rc_chunk *k = (struct rc_chunk *)owner;
 
-	c->q.bytes -= seg_extra(owner);
+	q->bytes -= seg_extra(owner);
 	if (m) {
 		rc__msg_put(m);
 		return;
@@ -159,9 +161,10 @@ static void release(struct rc_conn *c, uintptr_t owner)
 		chunk_put(&c->w->out, k);
 }
 
-static int append(struct rc_conn *c, void *p, size_t n, uintptr_t owner)
+static int append(struct rc_conn *c, struct rc_outq *q, void *p, size_t n,
+		  uintptr_t owner)
 {
-	struct rc_segs *b = c->q.tail;
+	struct rc_segs *b = q->tail;
 
 	if (!b || b->tail == RC_SEGS) {
 		struct rc_segs *nb = segs_get(&c->w->out);
@@ -171,14 +174,14 @@ static int append(struct rc_conn *c, void *p, size_t n, uintptr_t owner)
 		if (b)
 			b->next = nb;
 		else
-			c->q.head = nb;
-		c->q.tail = b = nb;
+			q->head = nb;
+		q->tail = b = nb;
 	}
 	b->iov[b->tail].iov_base = p;
 	b->iov[b->tail].iov_len = n;
 	b->owner[b->tail] = owner;
 	b->tail++;
-	c->q.bytes += n + seg_extra(owner);
+	q->bytes += n + seg_extra(owner);
 	rc__dirty(c);
 	return 0;
 }
@@ -210,8 +213,13 @@ uint8_t *rc__out_reserve(struct rc_conn *c, size_t n)
 
 int rc__out_commit(struct rc_conn *c, size_t used)
 {
+	return rc__out_commit_to(c, &c->q, used);
+}
+
+int rc__out_commit_to(struct rc_conn *c, struct rc_outq *q, size_t used)
+{
 	struct rc_chunk *k = c->w->out.wchunk;
-	struct rc_segs *b = c->q.tail;
+	struct rc_segs *b = q->tail;
 	uint8_t *p = k->data + k->len;
 
 	if (!used)
@@ -224,13 +232,13 @@ int rc__out_commit(struct rc_conn *c, size_t used)
 	if (b && b->tail > b->head && b->owner[b->tail - 1] == (uintptr_t)k &&
 	    (uint8_t *)b->iov[b->tail - 1].iov_base +
 	    b->iov[b->tail - 1].iov_len == p &&
-	    (b != c->q.head || b->tail - 1 >= b->head + b->sending)) {
+	    (b != q->head || b->tail - 1 >= b->head + b->sending)) {
 		b->iov[b->tail - 1].iov_len += used;
-		c->q.bytes += used;
+		q->bytes += used;
 		rc__dirty(c);
 		return 0;
 	}
-	if (append(c, p, used, (uintptr_t)k))
+	if (append(c, q, p, used, (uintptr_t)k))
 		return -ENOMEM;
 	k->refs++;
 	return 0;
@@ -253,12 +261,12 @@ int rc__out_frame(struct rc_conn *c, unsigned opcode, const void *data,
 
 int rc__out_static(struct rc_conn *c, const void *p, size_t n)
 {
-	return append(c, (void *)p, n, (uintptr_t)&static_owner);
+	return append(c, &c->q, (void *)p, n, (uintptr_t)&static_owner);
 }
 
 int rc__out_msg(struct rc_conn *c, struct rc_msg *m)
 {
-	if (append(c, m->frame, m->frame_len, tag_msg(m))) {
+	if (append(c, &c->q, m->frame, m->frame_len, tag_msg(m))) {
 		rc__msg_put(m);
 		return -ENOMEM;
 	}
@@ -282,9 +290,9 @@ unsigned rc__out_drop_shared(struct rc_conn *c, size_t need, size_t limit)
 		for (uint16_t i = from; i < b->tail; i++) {
 			struct rc_msg *m = owner_msg(b->owner[i]);
 
-			if (m && c->q.bytes + need > limit) {
+			if (m && rc__out_bytes(c) + need > limit) {
 				c->q.bytes -= b->iov[i].iov_len;
-				release(c, b->owner[i]);
+				release(c, &c->q, b->owner[i]);
 				dropped++;
 				continue;
 			}
@@ -293,26 +301,42 @@ unsigned rc__out_drop_shared(struct rc_conn *c, size_t need, size_t limit)
 			to++;
 		}
 		b->tail = to;
-		if (c->q.bytes + need <= limit)
+		if (rc__out_bytes(c) + need <= limit)
 			break;
 	}
-	if (!rc__io_busy(c, RC_IO_SEND))
-		trim_head(c);
+	if (c->tls || !rc__io_busy(c, RC_IO_SEND))
+		trim_head(c, &c->q);
 	return dropped;
 }
 
 /* ---- sending ---- */
 
+/* The queue the socket is fed from: the connection's own, or for TLS the
+   records made from it (runtime/conn.h, tls/tls.h). */
+static struct rc_outq *wire_of(struct rc_conn *c)
+{
+	return c->tls ? &c->tls->wire : &c->q;
+}
+
 void rc__out_kick(struct rc_conn *c)
 {
+	struct rc_outq *q;
 	struct rc_segs *b;
 	struct io_uring_sqe *sqe;
 	unsigned n;
 
 	if (rc__io_busy(c, RC_IO_SEND) || c->state == RC_CONN_DEAD)
 		return;
-	trim_head(c);
-	b = c->q.head;
+	if (c->tls) {
+		/* Plaintext becomes records just ahead of the socket, so
+		   queued shared messages stay shared until then. */
+		rc__tls_encrypt(c);
+		if (c->state == RC_CONN_DEAD)
+			return;
+	}
+	q = wire_of(c);
+	trim_head(c, q);
+	b = q->head;
 	if (!b)
 		return;
 	n = (unsigned)(b->tail - b->head);
@@ -332,12 +356,13 @@ void rc__out_kick(struct rc_conn *c)
 	rc__io_start(c, RC_IO_SEND);
 }
 
-/* Account @n sent bytes against the head block's segments. */
-static void consume(struct rc_conn *c, size_t n)
+/* Take @n bytes off the front of @q: sent (consume) or copied out
+   (rc__out_take). */
+static void consume(struct rc_conn *c, struct rc_outq *q, size_t n)
 {
-	struct rc_segs *b = c->q.head;
+	struct rc_segs *b = q->head;
 
-	c->q.bytes -= n;
+	q->bytes -= n;
 	while (n) {
 		struct iovec *v = &b->iov[b->head];
 
@@ -348,19 +373,44 @@ static void consume(struct rc_conn *c, size_t n)
 			break;
 		}
 		n -= v->iov_len;
-		release(c, b->owner[b->head]);
+		release(c, q, b->owner[b->head]);
 		b->head++;
 		b->partial = 0;
+		if (b->head == b->tail && b->next && n) {
+			q->head = b->next;
+			segs_put(&c->w->out, b);
+			b = q->head;
+		}
 	}
 	b->sending = 0;
-	trim_head(c);
+	trim_head(c, q);
+}
+
+size_t rc__out_take(struct rc_conn *c, uint8_t *dst, size_t max)
+{
+	size_t n = 0;
+
+	for (struct rc_segs *b = c->q.head; b && n < max; b = b->next)
+		for (uint16_t i = b->head; i < b->tail && n < max; i++) {
+			size_t k = b->iov[i].iov_len;
+
+			if (k > max - n)
+				k = max - n;
+			memcpy(dst + n, b->iov[i].iov_base, k);
+			n += k;
+		}
+	if (n)
+		consume(c, &c->q, n);
+	return n;
 }
 
 void rc__out_complete(struct rc_conn *c, int res)
 {
+	struct rc_outq *q = wire_of(c);
+
 	rc__io_done(c, RC_IO_SEND);
-	if (c->q.head)
-		c->q.head->sending = 0;
+	if (q->head)
+		q->head->sending = 0;
 	if (c->state == RC_CONN_DEAD) {
 		rc__out_discard(c);
 		return;
@@ -371,39 +421,48 @@ void rc__out_complete(struct rc_conn *c, int res)
 		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
 		return;
 	}
-	consume(c, (size_t)res);
+	consume(c, q, (size_t)res);
 	rc__out_kick(c);
 	rc__conn_sent(c);
 }
 
-void rc__out_discard(struct rc_conn *c)
+/* Release what @q holds that is not in flight. */
+static void discard(struct rc_conn *c, struct rc_outq *q, bool in_flight)
 {
-	struct rc_segs *b = c->q.head;
+	struct rc_segs *b = q->head;
 
 	while (b) {
 		struct rc_segs *next = b->next;
 		/* Segments the kernel is still sending from stay until their
 		   completion comes back. */
-		uint16_t keep = b == c->q.head && rc__io_busy(c, RC_IO_SEND) ?
-				b->sending : 0;
+		uint16_t keep = b == q->head && in_flight ? b->sending : 0;
 
 		for (uint16_t i = (uint16_t)(b->head + keep); i < b->tail; i++) {
-			c->q.bytes -= b->iov[i].iov_len;
-			release(c, b->owner[i]);
+			q->bytes -= b->iov[i].iov_len;
+			release(c, q, b->owner[i]);
 		}
 		b->tail = (uint16_t)(b->head + keep);
 		if (!keep) {
 			segs_put(&c->w->out, b);
-			if (b == c->q.head)
-				c->q.head = next;
+			if (b == q->head)
+				q->head = next;
 		} else {
 			b->next = NULL;
-			c->q.tail = b;
+			q->tail = b;
 		}
 		b = next;
 	}
-	if (!c->q.head)
-		c->q.tail = NULL;
+	if (!q->head)
+		q->tail = NULL;
+}
+
+void rc__out_discard(struct rc_conn *c)
+{
+	bool busy = rc__io_busy(c, RC_IO_SEND);
+
+	discard(c, &c->q, busy && !c->tls);
+	if (c->tls)
+		discard(c, &c->tls->wire, busy);
 }
 
 void rc__out_pool_trim(struct rc_outpool *p)

@@ -93,6 +93,13 @@ size_t rc__out_msg_cost(const struct rc_msg *m);
  */
 uint8_t *rc__out_reserve(struct rc_conn *c, size_t n);
 int rc__out_commit(struct rc_conn *c, size_t used);
+/* The same into queue @q of @c (TLS: records into its wire queue). */
+int rc__out_commit_to(struct rc_conn *c, struct rc_outq *q, size_t used);
+
+/* Copy up to @max bytes from the front of @c's queue into @dst and take
+   them off it (TLS: plaintext on its way into records). Returns how many;
+   a frame may be taken in parts. */
+size_t rc__out_take(struct rc_conn *c, uint8_t *dst, size_t max);
 
 /* Queue a frame (header + @len payload bytes, unmasked). 0 or -ENOMEM. */
 int rc__out_frame(struct rc_conn *c, unsigned opcode, const void *data,

@@ -18,6 +18,7 @@
 #include "runtime/rt.h"
 #include "runtime/server.h"
 #include "runtime/worker.h"
+#include "tls/tls.h"
 
 _Static_assert(sizeof(struct rc_stats) == RC_STAT_COUNT * sizeof(uint64_t),
 	       "enum rc_stat must list every field of struct rc_stats");
@@ -193,15 +194,13 @@ static int listener(const struct rc_config *cfg, uint16_t port, bool reuseport)
  * hub started by mistake would silently share it. Bind a plain socket
  * first: if the port is taken, that fails with EADDRINUSE.
  */
-static int port_free(const struct rc_config *cfg)
+static int port_free(const struct rc_config *cfg, uint16_t port)
 {
-	struct rc_config probe = *cfg;
 	int fd;
 
-	if (!cfg->port)
+	if (!port)
 		return 0;
-	probe.port = 0;
-	fd = listener(&probe, cfg->port, false);
+	fd = listener(cfg, port, false);
 	if (fd < 0)
 		return fd;
 	close(fd);
@@ -268,6 +267,7 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 				const struct rc_handlers *h, void *user)
 {
 	struct rc_server *s;
+	char why[256];
 	int ret;
 
 	if (!cfg) {
@@ -306,6 +306,8 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	if (!ret)
 		ret = rc__ps_init(&s->ps, s->nworkers, s->cfg.max_topics,
 				  s->cfg.max_message, &s->stopping);
+	if (!ret)
+		ret = rc__tls_init(&s->tls, &s->cfg, why, sizeof(why));
 	if (ret) {
 		errno = -ret;
 		goto out_free;
@@ -316,27 +318,43 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 		goto out_free;
 	}
 	s->port = s->cfg.port;
-	ret = port_free(&s->cfg);
+	/* With certificates, the main listener speaks TLS unless tls_port
+	   asks for a listener of its own (-1: on any free port). */
+	s->tls_listener = s->cfg.ntls_certs && s->cfg.tls_port;
+	if (s->tls_listener && s->cfg.tls_port > 0)
+		s->tls_port = (uint16_t)s->cfg.tls_port;
+	ret = port_free(&s->cfg, s->port);
+	if (!ret && s->tls_listener)
+		ret = port_free(&s->cfg, s->tls_port);
 	if (ret) {
 		errno = -ret;
 		goto out_free;
 	}
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		int fd = listener(&s->cfg, s->port, true);
+		bool tls[RC_LISTENERS] = { s->cfg.ntls_certs && !s->tls_listener,
+					   true };
+		int fds[RC_LISTENERS] = { -1, -1 };
+		unsigned n = s->tls_listener ? 2 : 1;
 
-		if (fd < 0) {
-			errno = -fd;
-			goto out_free;
+		fds[0] = listener(&s->cfg, s->port, true);
+		if (fds[0] >= 0 && !s->port)
+			s->port = bound_port(fds[0]);
+		if (fds[0] >= 0 && n == 2) {
+			fds[1] = listener(&s->cfg, s->tls_port, true);
+			if (fds[1] >= 0 && !s->tls_port)
+				s->tls_port = bound_port(fds[1]);
 		}
-		if (!s->port)
-			s->port = bound_port(fd);
 		s->workers[i] = calloc(1, sizeof(struct rc_worker));
-		if (!s->workers[i]) {
-			close(fd);
-			errno = ENOMEM;
+		if (fds[0] < 0 || (n == 2 && fds[1] < 0) || !s->workers[i]) {
+			ret = fds[0] < 0 ? fds[0] : fds[1] < 0 && n == 2 ?
+			      fds[1] : -ENOMEM;
+			for (unsigned k = 0; k < n; k++)
+				if (fds[k] >= 0)
+					close(fds[k]);
+			errno = -ret;
 			goto out_free;
 		}
-		ret = rc__worker_init(s->workers[i], s, i, fd);
+		ret = rc__worker_init(s->workers[i], s, i, fds, tls, n);
 		if (ret) {
 			errno = -ret;
 			goto out_free;
@@ -353,6 +371,24 @@ out_free:
 uint16_t rc_server_port(const struct rc_server *s)
 {
 	return s->port;
+}
+
+uint16_t rc_server_tls_port(const struct rc_server *s)
+{
+	return s && s->tls_listener ? s->tls_port : 0;
+}
+
+int rc_server_tls_reload(struct rc_server *s, char *why, size_t cap)
+{
+	char buf[256];
+
+	if (!s)
+		return -EINVAL;
+	if (!why || !cap) {
+		why = buf;
+		cap = sizeof(buf);
+	}
+	return rc__tls_reload(&s->tls, why, cap);
 }
 
 void *rc_server_user(const struct rc_server *s)
@@ -456,6 +492,7 @@ void rc_server_free(struct rc_server *s)
 	}
 	free(s->workers);
 	rc__ps_free(&s->ps);
+	rc__tls_free(&s->tls);
 	for (size_t i = 0; s->protos && i < s->cfg.nsubprotocols; i++)
 		free((char *)s->protos[i]);
 	free(s->protos);
@@ -481,6 +518,8 @@ int rc_server_stats(const struct rc_server *s, struct rc_stats *out)
 		add_worker_stats(s->workers[i], out);
 	out->published += atomic_load_explicit(&s->ps.published_elsewhere,
 					       memory_order_relaxed);
+	out->tls_reloads = atomic_load(&s->tls.reloads);
+	out->tls_reload_failures = atomic_load(&s->tls.reload_failures);
 	return 0;
 }
 

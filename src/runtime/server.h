@@ -9,6 +9,7 @@
 
 #include "pubsub/pubsub.h"
 #include "ringcast.h"
+#include "tls/tls.h"
 
 struct rc_worker;
 
@@ -19,6 +20,8 @@ struct rc_server {
 	struct rc_handlers h;
 	void *user;
 	uint16_t port;
+	uint16_t tls_port;		/* the TLS listener's, if separate */
+	bool tls_listener;		/* a TLS listener beside the main one */
 	unsigned nworkers;
 	struct rc_worker **workers;
 	pthread_mutex_t run_lock;	/* start/run/free against each other */
@@ -31,6 +34,7 @@ struct rc_server {
 	   atomic add per accept and per close, never per message. */
 	_Atomic unsigned nconns;
 	struct rc_ps ps;		/* pubsub/ */
+	struct rc_tls tls;		/* tls/: certificates in force */
 };
 
 #endif /* RC_SERVER_H */

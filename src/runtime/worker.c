@@ -72,25 +72,29 @@ static void dirty_flush(struct rc_worker *w)
 
 /* ---- accept ---- */
 
-static void accept_arm(struct rc_worker *w)
+static void accept_arm(struct rc_worker *w, unsigned li)
 {
 	struct io_uring_sqe *sqe = rc__ring_sqe(&w->ring);
 	/* Tests: an accept on no socket fails at once, as an accept on a
 	   broken listener would, again and again. */
-	int fd = rc__fault(RC_FAULT_ACCEPT) ? -1 : w->listen_fd;
+	int fd = rc__fault(RC_FAULT_ACCEPT) ? -1 : w->lis[li].fd;
 
 	io_uring_prep_multishot_accept_direct(sqe, fd, NULL, NULL, 0);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_ACCEPT, 0));
-	w->accept_armed = true;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_ACCEPT, li));
+	w->lis[li].armed = true;
 }
 
-static void accepted(struct rc_worker *w, uint32_t slot)
+static void accepted(struct rc_worker *w, struct rc_listener *l, uint32_t slot)
 {
 	struct rc_conn *c = &w->conns[slot];
 	unsigned total = atomic_fetch_add(&w->srv->nconns, 1);
 
 	if (!rc__conn_open(w, c, slot))
 		return;
+	if (l->tls && rc__tls_conn_new(c)) {
+		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
 	/* Over the limit, or this worker's table (bounded by RLIMIT_NOFILE)
 	   is down to its reserve: answer 503 while a slot is still there to
 	   answer from. */
@@ -101,39 +105,68 @@ static void accepted(struct rc_worker *w, uint32_t slot)
 
 static void on_accept(struct rc_worker *w, struct io_uring_cqe *cqe)
 {
+	unsigned li = rc_ud_arg(cqe->user_data);
+	struct rc_listener *l;
+
+	if (li >= w->nlis)
+		return;
+	l = &w->lis[li];
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		w->accept_armed = false;
+		l->armed = false;
 	if (cqe->res >= 0 && (uint32_t)cqe->res < w->nslots) {
-		w->accept_backoff_ms = 0;
-		accepted(w, (uint32_t)cqe->res);
+		l->backoff_ms = 0;
+		accepted(w, l, (uint32_t)cqe->res);
 	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE) {
 		/* Even the reserve is used up: the kernel dropped this one. */
 		rc__stat_add(&w->stats, RC_STAT_REFUSED, 1);
 	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
 		rc__stat_add(&w->stats, RC_STAT_ACCEPT_ERRORS, 1);
 	}
-	if (w->accept_armed || w->stopping)
+	if (l->armed || w->stopping)
 		return;
 	if (cqe->res >= 0) {
-		accept_arm(w);
+		accept_arm(w, li);
 		return;
 	}
 	/* An error ended the accept. Arming it again at once would spin the
 	   loop on an error that persists (a broken listener, a full table):
 	   back off, 1 ms doubling to a second; connections wait in the
 	   listener's backlog meanwhile. */
-	w->accept_backoff_ms = w->accept_backoff_ms ?
-			       w->accept_backoff_ms * 2 : 1;
-	if (w->accept_backoff_ms > ACCEPT_BACKOFF_MAX_MS)
-		w->accept_backoff_ms = ACCEPT_BACKOFF_MAX_MS;
-	w->accept_retry_ms = w->now_ms + w->accept_backoff_ms;
+	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : 1;
+	if (l->backoff_ms > ACCEPT_BACKOFF_MAX_MS)
+		l->backoff_ms = ACCEPT_BACKOFF_MAX_MS;
+	l->retry_ms = w->now_ms + l->backoff_ms;
+}
+
+/* An accept backing off: when it is due, or -1. */
+static int32_t accept_due_in(struct rc_worker *w)
+{
+	int32_t due = -1;
+
+	for (unsigned i = 0; i < w->nlis && !w->stopping; i++) {
+		struct rc_listener *l = &w->lis[i];
+		int32_t d;
+
+		if (l->armed || !l->backoff_ms)
+			continue;
+		d = (int32_t)(l->retry_ms - w->now_ms);
+		if (d < 0)
+			d = 0;
+		if (due < 0 || d < due)
+			due = d;
+	}
+	return due;
 }
 
 static void accept_retry(struct rc_worker *w)
 {
-	if (!w->accept_armed && !w->stopping && w->accept_backoff_ms &&
-	    (int32_t)(w->now_ms - w->accept_retry_ms) >= 0)
-		accept_arm(w);
+	for (unsigned i = 0; i < w->nlis && !w->stopping; i++) {
+		struct rc_listener *l = &w->lis[i];
+
+		if (!l->armed && l->backoff_ms &&
+		    (int32_t)(w->now_ms - l->retry_ms) >= 0)
+			accept_arm(w, i);
+	}
 }
 
 /* ---- completions ---- */
@@ -186,9 +219,11 @@ static void go_away(struct rc_worker *w)
 	struct io_uring_sqe *sqe;
 
 	w->stopping = true;
-	if (w->accept_armed) {
+	for (unsigned i = 0; i < w->nlis; i++) {
+		if (!w->lis[i].armed)
+			continue;
 		sqe = rc__ring_sqe(&w->ring);
-		io_uring_prep_cancel64(sqe, rc_ud(RC_UD_ACCEPT, 0), 0);
+		io_uring_prep_cancel64(sqe, rc_ud(RC_UD_ACCEPT, i), 0);
 		io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_IGNORE, 0));
 	}
 	for (uint32_t i = 0; i < w->nslots; i++) {
@@ -250,18 +285,15 @@ static void handle_cqe(struct rc_worker *w, struct io_uring_cqe *cqe)
 static unsigned next_wait(struct rc_worker *w)
 {
 	unsigned wait;
+	int32_t due;
 
-	if (rc__ps_pending(&w->ps) || rc__ring_backlog(&w->ring))
+	if (rc__ps_pending(&w->ps) || rc__ring_backlog(&w->ring) ||
+	    rc__tls_waiting(&w->tlsw))
 		return 0;
 	wait = rc__timers_next_ms(w, MAX_WAIT_MS);
-	if (!w->accept_armed && w->accept_backoff_ms && !w->stopping) {
-		int32_t d = (int32_t)(w->accept_retry_ms - w->now_ms);
-
-		if (d <= 0)
-			return 0;
-		if ((unsigned)d < wait)
-			wait = (unsigned)d;
-	}
+	due = accept_due_in(w);
+	if (due >= 0 && (unsigned)due < wait)
+		wait = (unsigned)due;
 	return wait;
 }
 
@@ -299,6 +331,8 @@ static void loop(struct rc_worker *w)
 		rc__ps_drain(&w->ps);
 		if (w->ps.npub_wait)
 			rc__ps_pub_wait_check(&w->ps);
+		if (w->tlsw.tls)
+			rc__tls_turn(w);
 		rc__timers_expire(w);
 		accept_retry(w);
 		if ((int32_t)(w->now_ms - w->pool_trim_ms) >= POOL_TRIM_MS) {
@@ -375,15 +409,20 @@ bool rc__validated_text(const void *p, size_t len)
 /* ---- set-up and tear-down ---- */
 
 int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
-		    int listen_fd)
+		    const int *fds, const bool *tls, unsigned nfds)
 {
 	const struct rc_config *cfg = &s->cfg;
 	struct rlimit rl;
+	int ret;
 
 	memset(w, 0, sizeof(*w));
 	w->srv = s;
 	w->idx = idx;
-	w->listen_fd = listen_fd;
+	for (unsigned i = 0; i < nfds && i < RC_LISTENERS; i++) {
+		w->lis[i].fd = fds[i];
+		w->lis[i].tls = tls[i];
+	}
+	w->nlis = nfds;
 	w->ring.uring.ring_fd = -1;
 	w->wake_fd = -1;
 	/* max_connections is a total over workers, and SO_REUSEPORT may send
@@ -407,6 +446,11 @@ int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
 	if (!w->conns || !w->hdrs)
 		return -ENOMEM;
 	rc__ps_worker_init(&s->ps, &w->ps, idx, w, &w->stats);
+	ret = rc__tls_worker_init(&w->tlsw, &s->tls);
+	if (ret)
+		return ret;
+	if (!s->tls.ncerts)
+		w->tlsw.tls = NULL;	/* no TLS listener: nothing per turn */
 	/* Created now, not when the thread starts: rc_server_stop() may
 	   write to it at any time after rc_server_new(). */
 	w->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -458,7 +502,8 @@ void *rc__worker_main(void *arg)
 		return NULL;
 	w->now_ms = clock_ms();
 	w->pool_trim_ms = w->now_ms;
-	accept_arm(w);
+	for (unsigned i = 0; i < w->nlis; i++)
+		accept_arm(w, i);
 	wake_arm(w);
 	loop(w);
 	return NULL;
@@ -477,8 +522,10 @@ void rc__worker_free(struct rc_worker *w)
 			c->state = RC_CONN_DEAD;
 			rc__out_discard(c);
 			rc__conn_drop_gather(c);
+			rc__tls_conn_free(c);
 		}
 	}
+	rc__tls_worker_free(&w->tlsw);
 	if (w->ps.ps)
 		rc__ps_worker_free(&w->ps);
 	rc__out_pool_free(&w->out);
@@ -486,7 +533,8 @@ void rc__worker_free(struct rc_worker *w)
 	free(w->hdrs);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
-	if (w->listen_fd >= 0)
-		close(w->listen_fd);
+	for (unsigned i = 0; i < w->nlis; i++)
+		if (w->lis[i].fd >= 0)
+			close(w->lis[i].fd);
 	sem_destroy(&w->ready);
 }

@@ -15,6 +15,7 @@
 #include "runtime/server.h"
 #include "runtime/stats.h"
 #include "runtime/timer.h"
+#include "tls/tls.h"
 
 struct rc_server;
 
@@ -27,6 +28,18 @@ struct rc_delivery {
 	uint8_t opcode;
 };
 
+/* A listening socket of a worker (SO_REUSEPORT, one per worker). */
+struct rc_listener {
+	int fd;
+	bool tls;			/* its connections speak TLS */
+	bool armed;			/* its multishot accept is pending */
+	uint32_t backoff_ms;		/* after an accept error; 0: none */
+	uint32_t retry_ms;		/* when to arm it again */
+};
+
+/* The main listener, and a TLS one beside it (rc_config.tls_port). */
+#define RC_LISTENERS 2
+
 /* A worker. Each part belongs to the file named beside it. */
 struct rc_worker {
 	struct rc_server *srv;
@@ -34,7 +47,8 @@ struct rc_worker {
 	pthread_t thread;
 	sem_t ready;			/* posted once the ring is set up */
 	int init_err;
-	int listen_fd;
+	struct rc_listener lis[RC_LISTENERS];
+	unsigned nlis;
 	int wake_fd;			/* eventfd: stop, mail from threads */
 	uint64_t wake_val;
 	bool stopping;
@@ -44,12 +58,10 @@ struct rc_worker {
 	struct rc_timers timers;	/* timer.c */
 	struct rc_outpool out;		/* outq.c */
 	struct rc_ps_worker ps;		/* pubsub/ */
+	struct rc_tls_worker tlsw;	/* tls/ */
 	struct rc_counters stats;
 
 	/* worker.c */
-	bool accept_armed;
-	uint32_t accept_backoff_ms;	/* after an accept error; 0: none */
-	uint32_t accept_retry_ms;	/* when to arm it again */
 	struct rc_http_header *hdrs;	/* parser scratch, max_headers */
 	struct rc_conn *conns;		/* indexed by slot */
 	uint32_t nslots;		/* direct descriptor table size */
@@ -62,8 +74,10 @@ struct rc_worker {
 	struct rc_delivery cur;
 };
 
+/* Set up worker @idx with its listening sockets (@fds[i], TLS where
+   @tls[i]), which it owns from now on, also on failure. */
 int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
-		    int listen_fd);
+		    const int *fds, const bool *tls, unsigned nfds);
 void *rc__worker_main(void *arg);
 void rc__worker_free(struct rc_worker *w);
 

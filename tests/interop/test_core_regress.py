@@ -278,10 +278,21 @@ def metric_names(body):
     return re.findall(r"^# TYPE (\S+) ", body.decode(), re.M)
 
 
+def per_worker(total, w):
+    """The series of worker w for a total series: name{worker="w"}, or
+    name{labels,worker="w"}."""
+    if total.endswith("}"):
+        return f'{total[:-1]},worker="{w}"}}'
+    return f'{total}{{worker="{w}"}}'
+
+
 def metrics_64_workers(binary):
     with Hub(binary, threads=1) as small:
         _, body = get_raw(small.port, "/metrics")
         names = metric_names(body)
+        # Every total series (a name, or a name with labels), in order.
+        totals = [ln.rsplit(" ", 1)[0] for ln in body.decode().split("\n")
+                  if ln and not ln.startswith("#") and "worker=" not in ln]
     check(len(names) > 10, f"a 1-worker hub's /metrics names {names}")
     with Hub(binary, "--no-pin", threads=METRICS_WORKERS) as hub:
         # Traffic on most workers, so their counters have some digits
@@ -302,7 +313,7 @@ def metrics_64_workers(binary):
     check(head.startswith("HTTP/1.1 200 "), f"status line {head[:40]!r}")
     m = re.search(r"\r\ncontent-length: *(\d+)", head, re.I)
     check(m, "no Content-Length")
-    last = f'{names[-1]}{{worker="{METRICS_WORKERS - 1}"}}'
+    last = per_worker(totals[-1], METRICS_WORKERS - 1)
     tail = body[-80:].decode(errors="replace")
     check_eq(len(body), int(m.group(1)), "body length vs Content-Length")
     check(body.endswith(b"\n"),
@@ -318,8 +329,9 @@ def metrics_64_workers(binary):
     for name in names:
         if f"# TYPE {name} " not in body.decode():
             missing.append(f"# TYPE {name}")
-        for series in [name] + [f'{name}{{worker="{w}"}}'
-                                for w in range(METRICS_WORKERS)]:
+    for total in totals:
+        for series in [total] + [per_worker(total, w)
+                                 for w in range(METRICS_WORKERS)]:
             if series not in values:
                 missing.append(series)
     check(not missing, f"/metrics with {METRICS_WORKERS} workers lacks "

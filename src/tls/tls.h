@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "runtime/outq.h"
+#include "tls/record.h"
 
 struct ssl_st;
 struct bio_st;
@@ -46,6 +47,7 @@ struct rc_tls {
 /* A worker's TLS: its BIO pair and what they work on now. */
 struct rc_tls_worker {
 	struct rc_tls *tls;
+	struct rc_tls_crypto *crypto;	/* record.c: our TLS 1.3 records */
 	struct bio_st *rbio, *wbio;
 	const uint8_t *in;		/* ciphertext not yet read by OpenSSL */
 	size_t in_len;
@@ -56,10 +58,13 @@ struct rc_tls_worker {
 	char *subject;			/* rc_conn_tls_subject()'s buffer */
 };
 
-/* One TLS connection's state. */
+/* One TLS connection's state: OpenSSL's SSL for the handshake (and for
+   the whole connection under TLS 1.2 or mTLS), then under TLS 1.3 our own
+   record layer (@rl) once @ssl is freed. */
 struct rc_tls_conn {
-	struct ssl_st *ssl;
+	struct ssl_st *ssl;		/* NULL once @rl has taken over */
 	struct rc_outq wire;		/* records to send */
+	struct rc_tls_rl rl;
 	uint8_t *held;			/* ciphertext waiting for a turn */
 	uint32_t held_len, held_cap;
 	uint32_t wait_prev, wait_next;	/* on the worker's wait list */
@@ -68,8 +73,17 @@ struct rc_tls_conn {
 	bool open;			/* handshake complete */
 	bool failed;			/* a fatal alert: no close_notify */
 	bool notify_sent;		/* our close_notify is queued */
+	bool keep_ssl;			/* mTLS: the SSL holds the certificate */
 	uint8_t fail;			/* enum rc_stat of a failure seen in a
 					   callback (SNI, ALPN) */
+	/* Records OpenSSL writes in a handshake call, counted from the
+	   bytes: those of the last call are the first ones under the
+	   server's application secret (the tickets). */
+	bool counting;
+	uint8_t cnt_have;
+	uint8_t cnt_hdr[5];
+	uint32_t cnt_skip;
+	uint32_t cnt_records;
 };
 
 /* ---- the server ---- */
@@ -100,9 +114,10 @@ static inline bool rc__tls_waiting(const struct rc_tls_worker *tw)
 int rc__tls_conn_new(struct rc_conn *c);
 /* Its descriptor is closed: free its TLS state. */
 void rc__tls_conn_free(struct rc_conn *c);
-/* Ciphertext arrived (a receive buffer, borrowed for the call). The
-   plaintext goes on into the connection's HTTP or WebSocket part. */
-void rc__tls_input(struct rc_conn *c, const uint8_t *buf, size_t n);
+/* Ciphertext arrived (a receive buffer, writable, borrowed for the call:
+   our records are opened in place). The plaintext goes on into the
+   connection's HTTP or WebSocket part. */
+void rc__tls_input(struct rc_conn *c, uint8_t *buf, size_t n);
 /* Make records of queued plaintext, up to a little ahead of the socket. */
 void rc__tls_encrypt(struct rc_conn *c);
 /* Queue our close_notify (once the output is flushed, before the TCP

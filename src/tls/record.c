@@ -207,18 +207,28 @@ bool rc__tls_rl_take_over(struct rc_tls_rl *rl, struct rc_tls_crypto *cr,
 	default:
 		return false;
 	}
-	if (!cr->cipher[suite] ||
-	    rl->secret_len != (suite == RC_TLS_AES_256_GCM_SHA384 ? 48 : 32))
+	if (rc__tls_rl_start(rl, cr, suite))
 		return false;
-	rl->suite = suite;
-	if (derive(cr, rl, &rl->rd) || derive(cr, rl, &rl->wr)) {
-		rl->suite = RC_TLS_SUITE_NONE;
-		return false;
-	}
 	/* The tickets OpenSSL sent at the end of the handshake were the
 	   first records under the server's application secret. */
 	rl->wr.seq = wr_seq;
 	return true;
+}
+
+int rc__tls_rl_start(struct rc_tls_rl *rl, struct rc_tls_crypto *cr,
+		     uint8_t suite)
+{
+	if (suite < RC_TLS_AES_128_GCM_SHA256 ||
+	    suite > RC_TLS_CHACHA20_POLY1305_SHA256 || !cr->cipher[suite] ||
+	    !rl->have_rd || !rl->have_wr ||
+	    rl->secret_len != (suite == RC_TLS_AES_256_GCM_SHA384 ? 48 : 32))
+		return -EINVAL;
+	rl->suite = suite;
+	if (derive(cr, rl, &rl->rd) || derive(cr, rl, &rl->wr)) {
+		rl->suite = RC_TLS_SUITE_NONE;
+		return -EINVAL;
+	}
+	return 0;
 }
 
 void rc__tls_rl_free(struct rc_tls_rl *rl)

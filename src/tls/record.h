@@ -60,6 +60,11 @@ void rc__tls_rl_keylog(struct rc_tls_rl *rl, const char *line);
 bool rc__tls_rl_take_over(struct rc_tls_rl *rl, struct rc_tls_crypto *cr,
 			  struct ssl_st *ssl, uint64_t wr_seq);
 
+/* Derive both directions' keys for @suite from the captured secrets;
+   sequences start at 0. 0 or -EINVAL. (The take-over, and tests.) */
+int rc__tls_rl_start(struct rc_tls_rl *rl, struct rc_tls_crypto *cr,
+		     uint8_t suite);
+
 /* Ciphertext @buf[0..n) arrived (writable: records are opened in place);
    the plaintext goes to the connection's HTTP/WebSocket part. */
 void rc__tls_rl_input(struct rc_conn *c, uint8_t *buf, size_t n);

@@ -53,6 +53,12 @@ struct rl_cfg {
 	unsigned src_ips;		/* bind conn i to 127.0.0.(1 + i % K) */
 	unsigned connect_concurrency;	/* per thread, while ramping up */
 
+	bool tls;			/* wss:// (tls.c) */
+	const char *tls_ca;		/* verify the server against it; NULL:
+					   take any certificate */
+	const char *tls_sni;		/* NULL: --host if a name; "": none */
+	bool tls_resume;		/* reuse sessions/tickets */
+
 	pid_t server_pid;		/* idle: RSS from /proc; 0 none */
 	bool quiet;			/* no progress line */
 };

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 
 #include "ringcast.h"
 #include "conn.h"
+#include "tls.h"
 #include "worker.h"
 
 static uint64_t timeout_ns(const struct rl_worker *w)
@@ -57,6 +59,11 @@ int rl_conn_start(struct rl_worker *w, struct rl_conn *c)
 	}
 	/* Small frames go out as they are written. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (c->tls && rl_tls_open(c->tls)) {
+		close(fd);
+		rl_stats_errno(&w->stats, RL_E_TLS_HANDSHAKE, -ENOMEM);
+		return -ENOMEM;
+	}
 
 	c->fd = fd;
 	c->state = RL_CONN_CONNECTING;
@@ -81,19 +88,37 @@ static void submit_send(struct rl_worker *w, struct rl_conn *c)
 {
 	struct io_uring_sqe *sqe = rl_worker_sqe(w);
 
+	/* --tls: @out, as it is now (it may have grown since the last send),
+	   stays where it is until this send completes. */
+	if (c->tls) {
+		c->tx = c->tls->out;
+		c->tx_len = c->tls->len;
+		rl_tls_pin(c->tls);
+	}
+
 	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off,
 			   MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, rl_op_pack(c->id, RL_OP_SEND));
 	c->ops++;
 }
 
+static void tls_tx(struct rl_worker *w, struct rl_conn *c, const void *buf,
+		   size_t len);
+static bool tls_handshake(struct rl_worker *w, struct rl_conn *c);
+static void tls_failed(struct rl_worker *w, struct rl_conn *c,
+		       enum rl_ctr kind, const char *why);
+
 static void start_tx(struct rl_worker *w, struct rl_conn *c, const void *buf,
 		     size_t len, enum rl_tx_kind kind)
 {
+	c->tx_kind = (uint8_t)kind;
+	if (c->tls) {
+		tls_tx(w, c, buf, len);
+		return;
+	}
 	c->tx = buf;
 	c->tx_len = (uint32_t)len;
 	c->tx_off = 0;
-	c->tx_kind = (uint8_t)kind;
 	c->flags |= RL_F_TX_BUSY;
 	submit_send(w, c);
 }
@@ -130,6 +155,8 @@ static void finalize(struct rl_worker *w, struct rl_conn *c)
 {
 	close(c->fd);
 	c->fd = -1;
+	if (c->tls)
+		rl_tls_close(c->tls);
 	free(c->head);
 	c->head = NULL;
 	free(c->pong);
@@ -172,6 +199,13 @@ static void finish_clean(struct rl_worker *w, struct rl_conn *c)
 /* The peer reset or closed TCP without a close frame. */
 static void lost(struct rl_worker *w, struct rl_conn *c)
 {
+	/* A server that refuses the handshake may just hang up (a name it
+	   does not serve, no common cipher) rather than send an alert. */
+	if (c->tls && !(c->flags & RL_F_TLS_UP)) {
+		tls_failed(w, c, RL_E_TLS_HANDSHAKE,
+			   "connection closed during the handshake");
+		return;
+	}
 	if (c->flags & RL_F_CLOSE_RCVD) {
 		/* It sent its close frame and did not wait for ours: a
 		   shortcut, not a failure. */
@@ -237,6 +271,12 @@ static void on_connect(struct rl_worker *w, struct rl_conn *c, int res)
 		return;
 	}
 	c->state = RL_CONN_UPGRADING;
+	if (c->tls) {
+		/* The ClientHello; the request follows the handshake. */
+		arm_recv(w, c);
+		tls_handshake(w, c);
+		return;
+	}
 	start_tx(w, c, w->request, w->request_len, RL_TX_REQUEST);
 	arm_recv(w, c);
 }
@@ -390,13 +430,161 @@ static void take_frames(struct rl_worker *w, struct rl_conn *c, uint8_t *buf,
 	}
 }
 
+/* Bytes from the server, @buf[0..n) (padded): the response head while
+   upgrading, frames after it. */
+static void take_input(struct rl_worker *w, struct rl_conn *c, uint8_t *buf,
+		       size_t n)
+{
+	long used = 0;
+
+	if (c->state == RL_CONN_UPGRADING)
+		used = take_response(w, c, buf, n);
+	if (used >= 0 && (size_t)used < n)
+		take_frames(w, c, buf + used, n - (size_t)used);
+}
+
+/* ------------------------------------------------------------- --tls */
+
+/* Still a connection that reads and writes (not dying, nor finished and
+   its slot started again from inside a callback). */
+static bool tls_live(const struct rl_conn *c)
+{
+	return c->state >= RL_CONN_UPGRADING && c->state <= RL_CONN_DRAINING;
+}
+
+/* Count a TLS failure of @kind, say why (@why, else OpenSSL's reason) once
+   per thread, drop @c. */
+static void tls_failed(struct rl_worker *w, struct rl_conn *c,
+		       enum rl_ctr kind, const char *why)
+{
+	char buf[256];
+
+	if (!why)
+		why = rl_tls_why(c->tls, buf, sizeof(buf));
+	w->stats.c[kind]++;
+	if (!w->tls_said) {
+		w->tls_said = true;
+		fprintf(stderr, "ringcast-load: %s: %s (the first on this thread)\n",
+			kind == RL_E_TLS_HANDSHAKE ? "TLS handshake failed" :
+						     "TLS error",
+			why);
+	}
+	rl_conn_abort(w, c);
+}
+
+/* Send what OpenSSL wrote by itself (a handshake flight, close_notify),
+   unless the send in flight carries it on when it completes. */
+static void tls_flush(struct rl_worker *w, struct rl_conn *c)
+{
+	if ((c->flags & RL_F_TX_BUSY) || !c->tls->len)
+		return;
+	c->tx_kind = RL_TX_TLS;
+	c->flags |= RL_F_TX_BUSY;
+	c->tx_off = 0;
+	submit_send(w, c);
+}
+
+/* Our close frame is in the TLS stream: the server's close_notify can be
+   answered, nothing of ours follows it. */
+static bool close_written(const struct rl_conn *c)
+{
+	return (c->flags & RL_F_CLOSE_SENT) ||
+	       ((c->flags & RL_F_TX_BUSY) && c->tx_kind == RL_TX_CLOSE);
+}
+
+/*
+ * start_tx() with --tls: encrypt the whole of @buf into @out now (the
+ * caller's @buf is free again at once) and send it. A send already in
+ * flight (only a handshake flight can be, when the request is written)
+ * takes it along when it completes.
+ */
+static void tls_tx(struct rl_worker *w, struct rl_conn *c, const void *buf,
+		   size_t len)
+{
+	if (rl_tls_write(c->tls, buf, len)) {
+		tls_failed(w, c, RL_E_TLS, NULL);
+		return;
+	}
+	if (c->tx_kind == RL_TX_CLOSE && (c->flags & RL_F_TLS_BYE))
+		rl_tls_shutdown(c->tls);
+	if (c->flags & RL_F_TX_BUSY)
+		return;
+	c->flags |= RL_F_TX_BUSY;
+	c->tx_off = 0;
+	submit_send(w, c);
+}
+
+/* Drive the TLS handshake; once done, the upgrade request goes out with
+   our Finished. Returns true if done and @c still live. */
+static bool tls_handshake(struct rl_worker *w, struct rl_conn *c)
+{
+	switch (rl_tls_handshake(c->tls)) {
+	case RL_TLS_AGAIN:
+		tls_flush(w, c);
+		return false;
+	case RL_TLS_DONE:
+		break;
+	default:
+		tls_failed(w, c, RL_E_TLS_HANDSHAKE, NULL);
+		return false;
+	}
+	c->flags |= RL_F_TLS_UP;
+	w->stats.c[RL_C_TLS_HANDSHAKES]++;
+	if (rl_tls_resumed(c->tls))
+		w->stats.c[RL_C_TLS_RESUMED]++;
+	start_tx(w, c, w->request, w->request_len, RL_TX_REQUEST);
+	return tls_live(c);
+}
+
+/* Ciphertext from a receive: the handshake, then plaintext a record at a
+   time through take_input(), as plain ws:// would have it. */
+static void tls_recv(struct rl_worker *w, struct rl_conn *c,
+		     const uint8_t *buf, size_t n)
+{
+	struct rl_tls *t = c->tls;
+	long r = RL_TLS_AGAIN;
+
+	rl_tls_feed(t, buf, n);
+	if (!(c->flags & RL_F_TLS_UP) && !tls_handshake(w, c))
+		goto out;
+	while (tls_live(c)) {
+		r = rl_tls_read(t, w->tls_plain, RL_TLS_CHUNK);
+		if (r <= 0)
+			break;
+		take_input(w, c, w->tls_plain, (size_t)r);
+	}
+	if (!tls_live(c))
+		goto out;
+	if (r == RL_TLS_ERROR) {
+		tls_failed(w, c, RL_E_TLS, NULL);
+		goto out;
+	}
+	if (r == RL_TLS_CLOSED) {
+		/* Without its close frame first, the server dropped us. */
+		if (!(c->flags & RL_F_CLOSE_RCVD)) {
+			lost(w, c);
+			goto out;
+		}
+		/* Answered once our close frame is in the stream: a server
+		   may close TCP only then (Python's asyncio does). */
+		if (!(c->flags & RL_F_TLS_BYE) && close_written(c))
+			rl_tls_shutdown(t);
+		c->flags |= RL_F_TLS_BYE;
+	}
+	tls_flush(w, c);
+out:
+	/* @buf goes back to the buffer ring. */
+	rl_tls_feed(t, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ */
+
 static void on_recv(struct rl_worker *w, struct rl_conn *c,
 		    const struct io_uring_cqe *cqe)
 {
 	int res = cqe->res;
 	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	uint8_t *buf = NULL;
-	long used = 0;
 
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		c->flags &= ~RL_F_RX_ARMED;
@@ -404,10 +592,10 @@ static void on_recv(struct rl_worker *w, struct rl_conn *c,
 	}
 	if (cqe->flags & IORING_CQE_F_BUFFER)
 		buf = w->bufs + (size_t)bid * w->buf_stride;
-	if (res > 0 && c->state == RL_CONN_UPGRADING)
-		used = take_response(w, c, buf, (size_t)res);
-	if (res > 0 && used >= 0 && used < res)
-		take_frames(w, c, buf + used, (size_t)(res - used));
+	if (res > 0 && c->tls)
+		tls_recv(w, c, buf, (size_t)res);
+	else if (res > 0)
+		take_input(w, c, buf, (size_t)res);
 	if (buf)
 		rl_worker_buf_put(w, bid);
 
@@ -432,6 +620,9 @@ static void on_recv(struct rl_worker *w, struct rl_conn *c,
 
 static void on_send(struct rl_worker *w, struct rl_conn *c, int res)
 {
+	/* Whatever the result, the kernel is done with @out. */
+	if (c->tls)
+		rl_tls_sent(c->tls);
 	if (c->state == RL_CONN_DYING)
 		return;
 	if (res == -ECONNRESET || res == -EPIPE) {
@@ -444,6 +635,13 @@ static void on_send(struct rl_worker *w, struct rl_conn *c, int res)
 		return;
 	}
 	c->tx_off += (uint32_t)res;
+	if (c->tls) {
+		/* With what OpenSSL wrote meanwhile; all sent: @out is
+		   empty again, filled from its start. */
+		c->tx_len = c->tls->len;
+		if (c->tx_off == c->tx_len)
+			c->tls->len = c->tx_off = c->tx_len = 0;
+	}
 	if (c->tx_off < c->tx_len) {
 		submit_send(w, c);
 		return;

@@ -11,6 +11,7 @@
 
 #include "ws.h"
 
+struct rl_tls;
 struct rl_worker;
 
 enum rl_conn_state {
@@ -37,6 +38,8 @@ enum rl_conn_flag {
 	RL_F_WAS_OPEN = 1 << 7,		/* got its 101 */
 	RL_F_CLEAN = 1 << 8,		/* finished by a full close handshake */
 	RL_F_RAMP = 1 << 9,		/* counted in the worker's ramp-up */
+	RL_F_TLS_UP = 1 << 10,		/* --tls: handshake done */
+	RL_F_TLS_BYE = 1 << 11,		/* --tls: the server sent close_notify */
 };
 
 /* What the in-flight send carries; acted on when it completes. */
@@ -45,6 +48,8 @@ enum rl_tx_kind {
 	RL_TX_DATA,
 	RL_TX_PONG,
 	RL_TX_CLOSE,
+	RL_TX_TLS,		/* only what OpenSSL wrote by itself: a
+				   handshake flight, close_notify */
 };
 
 /*
@@ -64,13 +69,17 @@ struct rl_conn {
 	uint16_t pong_len;
 	uint64_t t_start;	/* connect() issued, ns */
 	uint64_t deadline;	/* ns; 0: none. Past it: a timeout error */
-	const uint8_t *tx;	/* borrowed until the send completes */
+	const uint8_t *tx;	/* borrowed until the send completes;
+				   --tls: tls->out, the ciphertext */
 	uint32_t tx_len;
 	uint32_t tx_off;
 	char *head;		/* a response head split over reads; NULL
 				   until one is (malloc, freed at 101) */
 	uint16_t nhead;
 	uint8_t *pong;		/* allocated at the first ping */
+	struct rl_tls *tls;	/* --tls: the slot's, for the whole run;
+				   NULL without: every TLS path hangs on
+				   this one test */
 	struct rl_ws_rx rx;
 };
 
@@ -95,7 +104,8 @@ int rl_conn_start(struct rl_worker *w, struct rl_conn *c);
 /*
  * Send @buf[0..@len): whole frames, masked. Only when rl_conn_can_write();
  * @buf is borrowed until the scenario's writable() runs again for @c (or
- * @c closes). A short send is resumed here.
+ * @c closes). A short send is resumed here. With --tls the batch is
+ * encrypted at once, its records going out in one send all the same.
  */
 void rl_conn_write(struct rl_worker *w, struct rl_conn *c, const void *buf,
 		   size_t len);

@@ -18,6 +18,7 @@
 #include "report.h"
 #include "shared.h"
 #include "simd/simd.h"
+#include "tls.h"
 #include "worker.h"
 
 #define NS		1000000000ull
@@ -78,6 +79,16 @@ static void usage(FILE *f)
 "  -p, --port N               server port (default 8080)\n"
 "  -P, --path PATH            upgrade path (default /echo; broadcast:\n"
 "                             /ws/bench, a ringcast room)\n"
+"      --tls                  wss://: TLS 1.2 or 1.3 (OpenSSL, ALPN http/1.1)\n"
+"                             under every scenario; the handshake scenario\n"
+"                             then counts full TLS + WebSocket handshakes\n"
+"      --tls-ca FILE          verify the server's certificate against the\n"
+"                             CA(s) in FILE, and its name (--tls-sni, else\n"
+"                             --host); default: take any certificate\n"
+"      --tls-sni NAME         server_name to send (default --host when it\n"
+"                             is a name, none for an address; \"\": none)\n"
+"      --tls-resume           resume each connection slot's last session\n"
+"                             (tickets or IDs) instead of a full handshake\n"
 "Load:\n"
 "  -c, --conns N              echo: connections (100); idle: connections\n"
 "                             (1000); handshake: cycles at once (50)\n"
@@ -129,9 +140,11 @@ static void usage(FILE *f)
 "summary, and as the last line one JSON object: params, rates, latency\n"
 "percentiles (us: p50 p90 p99 p999 max) and errors by kind (socket,\n"
 "connect_refused, connect_failed, handshake_rejected with\n"
-"handshake_status, handshake_invalid, protocol, unexpected_message,\n"
-"unexpected_close with close_codes (1006: no close frame),\n"
-"timeout_handshake, timeout_response, timeout_close, io).\n"
+"handshake_status, handshake_invalid, tls_handshake, protocol, tls,\n"
+"unexpected_message, unexpected_close with close_codes (1006: no close\n"
+"frame), timeout_handshake, timeout_response, timeout_close, io); with\n"
+"--tls, tls=1 on the bench= line and a \"tls\" object in the JSON. The\n"
+"first TLS failure of each thread is told on stderr, with OpenSSL's reason.\n"
 "Exit status: 0 clean, 1 any error or lost message, 2 bad usage.\n",
 		RL_MAX_DURATION_S, RL_RAMP_MAX_S);
 }
@@ -278,6 +291,10 @@ enum {
 	OPT_SRC_IPS,
 	OPT_CONNECT_CONC,
 	OPT_SERVER_PID,
+	OPT_TLS,
+	OPT_TLS_CA,
+	OPT_TLS_SNI,
+	OPT_TLS_RESUME,
 };
 
 /* The long name of option @val, for messages. */
@@ -313,6 +330,10 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 		{ "connect-concurrency", required_argument, NULL,
 		  OPT_CONNECT_CONC },
 		{ "server-pid", required_argument, NULL, OPT_SERVER_PID },
+		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+		{ "tls-sni", required_argument, NULL, OPT_TLS_SNI },
+		{ "tls-resume", no_argument, NULL, OPT_TLS_RESUME },
 		{ "name", required_argument, NULL, 'n' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -394,6 +415,19 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 			ok = parse_uint(optarg, 1, 1u << 30, &pid);
 			cfg->server_pid = (pid_t)pid;
 			break;
+		case OPT_TLS:
+			cfg->tls = true;
+			break;
+		case OPT_TLS_CA:
+			cfg->tls_ca = optarg;
+			break;
+		case OPT_TLS_SNI:
+			ok = !strpbrk(optarg, " \r\n");
+			cfg->tls_sni = optarg;
+			break;
+		case OPT_TLS_RESUME:
+			cfg->tls_resume = true;
+			break;
 		case 'n':
 			cfg->name = optarg;
 			break;
@@ -429,6 +463,11 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 	else {
 		fprintf(stderr, "ringcast-load: unknown scenario %s (--help)\n",
 			scenario);
+		return 2;
+	}
+
+	if (!cfg->tls && (cfg->tls_ca || cfg->tls_sni || cfg->tls_resume)) {
+		fprintf(stderr, "ringcast-load: --tls-ca, --tls-sni and --tls-resume go with --tls\n");
 		return 2;
 	}
 
@@ -672,6 +711,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_sigint };
 	struct rl_shared *shm;
 	uint64_t close_wait;
+	char errbuf[256];
 	int ret;
 
 	ret = parse_args(argc, argv, &cfg);
@@ -685,6 +725,11 @@ int main(int argc, char **argv)
 	}
 	if (raise_nofile(&cfg))
 		return 2;
+	/* Before fork(): a bad --tls-ca shows here, once. */
+	if (cfg.tls && rl_tls_init(&cfg, errbuf, sizeof(errbuf))) {
+		fprintf(stderr, "ringcast-load: TLS: %s\n", errbuf);
+		return 2;
+	}
 	if (cfg.addr.ss_family == AF_INET &&
 	    total_conns(&cfg) > PORTS_PER_SRC * (cfg.src_ips ? cfg.src_ips : 1))
 		fprintf(stderr, "ringcast-load: %u connections may run out of source ports: consider --src-ips %u\n",
@@ -727,6 +772,8 @@ int main(int argc, char **argv)
 	progress_end(&p);
 	rl_procs_exit(&procs);
 	rl_shared_free(shm);
+	if (cfg.tls)
+		rl_tls_exit();
 
 	if (s.workers_lost)
 		fprintf(stderr, "ringcast-load: %u worker processes sent no result\n",

@@ -128,6 +128,8 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 		fprintf(f, " conns=%u", cfg->conns);
 		break;
 	}
+	if (cfg->tls)
+		fprintf(f, " tls=1");
 	fprintf(f, " procs=%u threads=%u seconds=%.2f %s=%llu", cfg->procs,
 		cfg->threads, s->run_s, what, (unsigned long long)measured(s));
 	if (cfg->scenario != RL_SC_IDLE)
@@ -155,6 +157,12 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 		fprintf(f, "  connections  %llu opened of %llu\n",
 			(unsigned long long)ctr(s)[RL_C_OPENED],
 			(unsigned long long)target(cfg));
+	if (cfg->tls)
+		fprintf(f, "  tls          %llu handshakes, %llu resumed%s\n",
+			(unsigned long long)ctr(s)[RL_C_TLS_HANDSHAKES],
+			(unsigned long long)ctr(s)[RL_C_TLS_RESUMED],
+			cfg->tls_ca ? ", server verified" :
+				      ", server not verified");
 	if (cfg->scenario == RL_SC_ECHO || cfg->scenario == RL_SC_BROADCAST)
 		fprintf(f, "  messages     %llu sent, %llu received, %.1f MB/s in\n",
 			(unsigned long long)ctr(s)[RL_C_SENT],
@@ -295,9 +303,9 @@ static void json_params(FILE *f, const struct rl_cfg *cfg)
 			fprintf(f, "\"max\"");
 	}
 	fprintf(f, ",\"duration_s\":%.3f,\"timeout_s\":%.3f,\"procs\":%u,"
-		"\"threads\":%u,\"src_ips\":%u}",
+		"\"threads\":%u,\"src_ips\":%u,\"tls\":%s}",
 		cfg->duration_s, cfg->timeout_s, cfg->procs, cfg->threads,
-		cfg->src_ips);
+		cfg->src_ips, cfg->tls ? "true" : "false");
 }
 
 void rl_report_json(FILE *f, const struct rl_summary *s)
@@ -349,6 +357,19 @@ void rl_report_json(FILE *f, const struct rl_summary *s)
 				rss_per_conn(s));
 		else
 			fprintf(f, "null");
+	}
+	if (cfg->tls) {
+		fprintf(f, ",\"tls\":{\"handshakes\":%llu,\"resumed\":%llu,"
+			"\"resume\":%s,\"verify\":%s,\"sni\":",
+			(unsigned long long)c[RL_C_TLS_HANDSHAKES],
+			(unsigned long long)c[RL_C_TLS_RESUMED],
+			cfg->tls_resume ? "true" : "false",
+			cfg->tls_ca ? "true" : "false");
+		if (cfg->tls_sni)
+			json_str(f, cfg->tls_sni);
+		else
+			fprintf(f, "null");
+		fputc('}', f);
 	}
 	fputc(',', f);
 	json_hist(f, &s->res->hist);

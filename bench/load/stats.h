@@ -25,6 +25,8 @@ enum rl_ctr {
 	RL_C_GAPS,		/* broadcast: sequence numbers skipped */
 	RL_C_TAIL_LOST,		/* broadcast: published, never received */
 	RL_C_OUT_OF_ORDER,	/* broadcast: older than one already seen */
+	RL_C_TLS_HANDSHAKES,	/* --tls: TLS handshakes completed */
+	RL_C_TLS_RESUMED,	/* of those, sessions resumed (--tls-resume) */
 
 	RL_E_FIRST,
 	RL_E_SOCKET = RL_E_FIRST, /* socket(), bind(): EMFILE, ... */
@@ -33,7 +35,11 @@ enum rl_ctr {
 	RL_E_HANDSHAKE_REJECTED, /* a status other than 101 (see status[]) */
 	RL_E_HANDSHAKE_INVALID,	/* not HTTP, or a 101 without the right
 				   Upgrade/Connection/Accept headers */
+	RL_E_TLS_HANDSHAKE,	/* the TLS handshake failed (alert, bad
+				   certificate, no common version) */
 	RL_E_PROTOCOL,		/* a bad frame from the server */
+	RL_E_TLS,		/* a TLS error after the handshake (bad
+				   record, alert) */
 	RL_E_PAYLOAD,		/* a well-formed message the scenario did not
 				   expect (size, opcode, publisher id) */
 	RL_E_UNEXPECTED_CLOSE,	/* close frame or EOF/reset we did not ask

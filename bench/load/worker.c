@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ringcast.h"
+#include "tls.h"
 #include "worker.h"
 
 #define RING_ENTRIES	4096
@@ -185,6 +186,17 @@ int rl_worker_init(struct rl_worker *w, const struct rl_cfg *cfg,
 		w->conns[i].id = i;
 		w->conns[i].gid = index + i * w->nworkers;
 	}
+	/* --tls: each slot's state, kept from one connection to the next. */
+	if (cfg->tls) {
+		w->tls_plain = calloc(1, RL_TLS_CHUNK + RC_SIMD_PADDING);
+		if (!w->tls_plain)
+			return -ENOMEM;
+		for (unsigned i = 0; i < w->nconns; i++) {
+			w->conns[i].tls = rl_tls_new();
+			if (!w->conns[i].tls)
+				return -ENOMEM;
+		}
+	}
 	/* Scenarios without a ramp-up open connections themselves. */
 	if (!w->sc->ramp)
 		w->next_start = w->nconns;
@@ -213,7 +225,9 @@ void rl_worker_exit(struct rl_worker *w)
 			close(w->conns[i].fd);
 		free(w->conns[i].head);
 		free(w->conns[i].pong);
+		rl_tls_free(w->conns[i].tls);
 	}
+	free(w->tls_plain);
 	if (w->bufs)
 		munmap(w->bufs, w->bufs_len);
 	if (w->br)

@@ -49,6 +49,10 @@ struct rl_worker {
 	unsigned nbufs;
 	uint32_t *rearm;		/* conns whose recv ran out of buffers */
 	unsigned nrearm;
+	/* --tls: each record's plaintext, decoded before the next is read;
+	   padded like the receive buffers. */
+	uint8_t *tls_plain;
+	bool tls_said;			/* the first TLS failure was told */
 
 	/* Sent alike by every connection of this worker. */
 	char request[1024];

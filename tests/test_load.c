@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_load.c -- ringcast-load: histogram math, and its frames and handshake against the server's own codec. */
+/* test_load.c -- ringcast-load: histogram math, its frames and handshake against the server's own codec, its TLS client against OpenSSL's server. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,11 +10,16 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "ringcast.h"
 #include "proto/frame.h"
 #include "proto/http.h"
 #include "proto/upgrade.h"
 #include "hist.h"
+#include "tls.h"
 #include "ws.h"
 #include "ref/testutil.h"
 
@@ -508,6 +513,222 @@ static void test_handshake_response(void **state)
 	assert_int_equal(status, 0);
 }
 
+/* The out buffer: appends keep every byte; growing while a send reads it
+   moves to a new buffer and keeps the old one until the send is done. */
+static void test_tls_out(void **state)
+{
+	struct rl_tls *t = rl_tls_new();
+	uint8_t chunk[3000], *old;
+
+	(void)state;
+	assert_non_null(t);
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)(i * 7);
+	assert_int_equal(rl_tls_out_append(t, chunk, 100), 0);
+	assert_int_equal(t->len, 100);
+	assert_true(t->cap >= 100);
+
+	/* Pinned, then grown: the pinned bytes stay where the kernel
+	   reads them. */
+	rl_tls_pin(t);
+	old = t->out;
+	assert_int_equal(rl_tls_out_append(t, chunk + 100, 2000), 0);
+	assert_ptr_equal(t->retired, old);
+	assert_ptr_not_equal(t->out, old);
+	assert_memory_equal(old, chunk, 100);
+	assert_memory_equal(t->out, chunk, 2100);
+	/* Grown again, still pinned: the new buffer is nobody's yet, so it
+	   may move; the retired one stays the same. */
+	assert_int_equal(rl_tls_out_append(t, chunk + 2100, 900), 0);
+	assert_ptr_equal(t->retired, old);
+	assert_int_equal(t->len, 3000);
+	assert_memory_equal(t->out, chunk, 3000);
+	rl_tls_sent(t);
+	assert_null(t->retired);
+	assert_null(t->pinned);
+
+	/* Not pinned: grown in place or moved, contents kept. */
+	t->len = 0;
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(rl_tls_out_append(t, chunk, sizeof(chunk)), 0);
+	assert_int_equal(t->len, 40 * sizeof(chunk));
+	assert_memory_equal(t->out + 39 * sizeof(chunk), chunk, sizeof(chunk));
+	assert_null(t->retired);
+	rl_tls_free(t);
+}
+
+/* A self-signed P-256 certificate for localhost, and its key. */
+static void make_cert(EVP_PKEY **key, X509 **cert)
+{
+	X509_NAME *name;
+
+	*key = EVP_EC_gen("P-256");
+	*cert = X509_new();
+	assert_non_null(*key);
+	assert_non_null(*cert);
+	X509_set_version(*cert, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(*cert), 1);
+	X509_gmtime_adj(X509_getm_notBefore(*cert), -60);
+	X509_gmtime_adj(X509_getm_notAfter(*cert), 3600);
+	X509_set_pubkey(*cert, *key);
+	name = X509_get_subject_name(*cert);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+				   (const unsigned char *)"localhost", -1, -1,
+				   0);
+	X509_set_issuer_name(*cert, name);
+	assert_true(X509_sign(*cert, *key, EVP_sha256()) > 0);
+}
+
+/* An OpenSSL server on memory BIOs: the client's out buffer goes in, what
+   it writes comes out. */
+struct peer {
+	SSL *ssl;
+	BIO *in;
+	BIO *out;
+};
+
+/* Move the client's ciphertext to the server. */
+static void to_server(struct rl_tls *t, struct peer *p)
+{
+	if (t->len)
+		assert_int_equal(BIO_write(p->in, t->out, (int)t->len),
+				 (int)t->len);
+	t->len = 0;
+}
+
+/*
+ * Feed the server's ciphertext to the client @piece bytes at a time (each
+ * piece taken whole), driving its handshake while *@hs is not
+ * RL_TLS_DONE, then reading into @plain. Returns the plaintext bytes;
+ * *@last: the last rl_tls_read() result.
+ */
+static size_t to_client(struct peer *p, struct rl_tls *t, size_t piece,
+			int *hs, uint8_t *plain, size_t cap, long *last)
+{
+	static uint8_t buf[1 << 16];
+	size_t got = 0;
+	int n;
+
+	*last = RL_TLS_AGAIN;
+	while ((n = BIO_read(p->out, buf, (int)piece)) > 0) {
+		rl_tls_feed(t, buf, (size_t)n);
+		if (*hs != RL_TLS_DONE) {
+			*hs = rl_tls_handshake(t);
+			assert_int_not_equal(*hs, RL_TLS_ERROR);
+		}
+		while (*hs == RL_TLS_DONE) {
+			*last = rl_tls_read(t, plain + got, cap - got);
+			if (*last <= 0)
+				break;
+			got += (size_t)*last;
+		}
+		assert_int_equal(t->in_len, 0);
+		rl_tls_feed(t, NULL, 0);
+	}
+	return got;
+}
+
+/* The client through its own BIO against OpenSSL's server, TLS 1.3 and
+   1.2, the server's records fed whole and a byte at a time: handshake
+   with SNI, data both ways (more than a record), close_notify both ways. */
+static void test_tls_client(void **state)
+{
+	static const struct {
+		int version;
+		size_t piece;
+	} runs[] = {
+		{ TLS1_3_VERSION, 1 << 16 },
+		{ TLS1_3_VERSION, 1 },
+		{ TLS1_2_VERSION, 1 << 16 },
+		{ TLS1_2_VERSION, 1 },
+	};
+	struct rl_cfg cfg = { .host = "localhost", .tls = true };
+	static uint8_t big[40000], plain[sizeof(big) + RL_TLS_CHUNK];
+	char err[256];
+	EVP_PKEY *key;
+	X509 *cert;
+	SSL_CTX *sctx;
+
+	(void)state;
+	make_cert(&key, &cert);
+	sctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(sctx);
+	assert_int_equal(SSL_CTX_use_certificate(sctx, cert), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(sctx, key), 1);
+	assert_int_equal(rl_tls_init(&cfg, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i % 251);
+
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		struct rl_tls *t = rl_tls_new();
+		struct peer p = { SSL_new(sctx), BIO_new(BIO_s_mem()),
+				  BIO_new(BIO_s_mem()) };
+		const char *name;
+		int chs, shs = 0, rounds = 0;
+		size_t n, got;
+		long last;
+
+		assert_non_null(t);
+		assert_non_null(p.ssl);
+		SSL_set_max_proto_version(p.ssl, runs[r].version);
+		SSL_set_bio(p.ssl, p.in, p.out);
+		SSL_set_accept_state(p.ssl);
+		assert_int_equal(rl_tls_open(t), 0);
+
+		/* The handshake, flight by flight. */
+		chs = rl_tls_handshake(t);
+		assert_int_equal(chs, RL_TLS_AGAIN);
+		while (chs != RL_TLS_DONE || shs != 1) {
+			assert_true(++rounds < 5);
+			to_server(t, &p);
+			if (shs != 1) {
+				shs = SSL_do_handshake(p.ssl);
+				assert_true(shs == 1 ||
+					    SSL_get_error(p.ssl, shs) ==
+					    SSL_ERROR_WANT_READ);
+			}
+			to_client(&p, t, runs[r].piece, &chs, plain,
+				  sizeof(plain), &last);
+		}
+		assert_int_equal(SSL_version(p.ssl), runs[r].version);
+		assert_false(rl_tls_resumed(t));
+		/* SNI: --host, a name. */
+		name = SSL_get_servername(p.ssl, TLSEXT_NAMETYPE_host_name);
+		assert_non_null(name);
+		assert_string_equal(name, "localhost");
+
+		/* Client to server: one write, one out buffer, every byte. */
+		assert_int_equal(rl_tls_write(t, big, sizeof(big)), 0);
+		assert_true(t->len > sizeof(big));
+		to_server(t, &p);
+		for (got = 0; got < sizeof(big); got += n)
+			assert_int_equal(SSL_read_ex(p.ssl, plain + got,
+						     sizeof(plain) - got, &n), 1);
+		assert_memory_equal(plain, big, sizeof(big));
+
+		/* Server to client, then its close_notify, ours back. */
+		memset(plain, 0, sizeof(plain));
+		assert_int_equal(SSL_write_ex(p.ssl, big, sizeof(big), &n), 1);
+		assert_int_equal(SSL_shutdown(p.ssl), 0);
+		got = to_client(&p, t, runs[r].piece, &chs, plain,
+				sizeof(plain), &last);
+		assert_int_equal(got, sizeof(big));
+		assert_memory_equal(plain, big, sizeof(big));
+		assert_int_equal(last, RL_TLS_CLOSED);
+		rl_tls_shutdown(t);
+		assert_true(t->len > 0);
+		to_server(t, &p);
+		assert_int_equal(SSL_shutdown(p.ssl), 1);
+
+		rl_tls_free(t);
+		SSL_free(p.ssl);
+	}
+	rl_tls_exit();
+	SSL_CTX_free(sctx);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +743,8 @@ int main(void)
 		cmocka_unit_test(test_frame_server_errors),
 		cmocka_unit_test(test_handshake_request),
 		cmocka_unit_test(test_handshake_response),
+		cmocka_unit_test(test_tls_out),
+		cmocka_unit_test(test_tls_client),
 	};
 
 	rc_simd_init();

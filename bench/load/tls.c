@@ -110,15 +110,37 @@ static bool is_ip(const char *host)
 	       inet_pton(AF_INET6, host, a) == 1;
 }
 
-/* --tls-resume: keep the newest session of the slot (TLS 1.3 servers send
-   their tickets after the handshake, often two). */
+/* --tls-resume: keep the slot's newest sessions (a TLS 1.3 server sends
+   its tickets after the handshake, often two), the oldest dropped. */
 static int new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct rl_tls *t = SSL_get_app_data(ssl);
 
-	SSL_SESSION_free(t->sess);
-	t->sess = sess;
+	if (t->nsess == RL_TLS_SESS) {
+		SSL_SESSION_free(t->sess[0]);
+		memmove(t->sess, t->sess + 1, sizeof(t->sess[0]) * --t->nsess);
+	}
+	t->sess[t->nsess++] = sess;
 	return 1;
+}
+
+/* The session to resume, if any: a TLS 1.3 ticket once only (RFC 8446
+   C.4; servers with single-use tickets refuse it again), a TLS 1.2
+   session for as long as the server takes it. */
+static int resume_session(struct rl_tls *t)
+{
+	SSL_SESSION *sess;
+	int ret;
+
+	if (!t->nsess)
+		return 1;
+	sess = t->sess[t->nsess - 1];
+	ret = SSL_set_session(t->ssl, sess);
+	if (SSL_SESSION_get_protocol_version(sess) >= TLS1_3_VERSION) {
+		t->nsess--;
+		SSL_SESSION_free(sess);		/* the SSL holds its own */
+	}
+	return ret;
 }
 
 static int fail(char *err, size_t errlen, const char *what)
@@ -217,7 +239,7 @@ int rl_tls_open(struct rl_tls *t)
 	SSL_set_connect_state(t->ssl);
 	if (sni && SSL_set_tlsext_host_name(t->ssl, sni) != 1)
 		goto fail;
-	if (resume && t->sess && SSL_set_session(t->ssl, t->sess) != 1)
+	if (resume && resume_session(t) != 1)
 		goto fail;
 	return 0;
 fail:
@@ -243,7 +265,8 @@ void rl_tls_free(struct rl_tls *t)
 	if (!t)
 		return;
 	rl_tls_close(t);
-	SSL_SESSION_free(t->sess);
+	while (t->nsess)
+		SSL_SESSION_free(t->sess[--t->nsess]);
 	free(t->out);
 	free(t);
 }

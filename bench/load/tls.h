@@ -14,6 +14,8 @@
 
 /* Plaintext bytes one rl_tls_read() gives at most: a whole record. */
 #define RL_TLS_CHUNK	16384
+/* --tls-resume: sessions (tickets) a slot keeps, the newest first used. */
+#define RL_TLS_SESS	4
 
 /*
  * One connection slot's TLS state, kept for the slot's life (the handshake
@@ -36,7 +38,8 @@ struct rl_tls {
 				   send completes */
 	const uint8_t *in;	/* ciphertext fed, not yet taken */
 	size_t in_len;
-	SSL_SESSION *sess;	/* --tls-resume: the newest session */
+	SSL_SESSION *sess[RL_TLS_SESS];	/* --tls-resume: oldest first */
+	unsigned nsess;
 };
 
 /* The outcome of rl_tls_handshake() and rl_tls_read(). */

@@ -143,12 +143,25 @@ static int resume_session(struct rl_tls *t)
 	return ret;
 }
 
+/* OpenSSL's words for @e: its reason ("certificate verify failed"), or
+   the whole code for an error without one (a system call's). */
+static const char *reason(unsigned long e, char *buf, size_t cap)
+{
+	const char *r = ERR_reason_error_string(e);
+
+	if (r)
+		return r;
+	ERR_error_string_n(e, buf, cap);
+	return buf;
+}
+
 static int fail(char *err, size_t errlen, const char *what)
 {
 	unsigned long e = ERR_get_error();
+	char buf[256];
 
 	snprintf(err, errlen, "%s%s%s", what, e ? ": " : "",
-		 e ? ERR_reason_error_string(e) : "");
+		 e ? reason(e, buf, sizeof(buf)) : "");
 	ERR_clear_error();
 	return -1;
 }
@@ -326,7 +339,8 @@ const char *rl_tls_why(struct rl_tls *t, char *buf, size_t cap)
 {
 	unsigned long e = ERR_get_error();
 	long v = t->ssl ? SSL_get_verify_result(t->ssl) : X509_V_OK;
-	const char *r = e ? ERR_reason_error_string(e) : NULL;
+	char rbuf[256];
+	const char *r = e ? reason(e, rbuf, sizeof(rbuf)) : NULL;
 
 	if (v != X509_V_OK)
 		snprintf(buf, cap, "%s: %s", r ? r : "certificate verify failed",
@@ -334,7 +348,7 @@ const char *rl_tls_why(struct rl_tls *t, char *buf, size_t cap)
 	else if (r)
 		snprintf(buf, cap, "%s", r);
 	else
-		snprintf(buf, cap, "error %lu", e);
+		snprintf(buf, cap, "no reason queued by OpenSSL");
 	ERR_clear_error();
 	return buf;
 }

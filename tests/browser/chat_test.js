@@ -10,18 +10,24 @@
 // the sender's own list), and never in the other room. Then SIGTERM must make
 // the hub exit 0.
 //
+// Then the same over TLS: a hub whose listener speaks TLS (certificates made
+// by tests/interop/tlsutil.py with the openssl command, in a temporary
+// directory), the page at https://localhost:PORT/ (ignoreHTTPSErrors: the
+// test CA is not in Chromium's store), its WebSockets on wss://, two pages
+// in one room exchanging messages.
+//
 // Exit status: 0 all passed, 1 any failure, 77 skipped (playwright-core or
 // /usr/bin/chromium not installed; scripts/setup installs both).
 'use strict';
 
-const { spawn } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
 const CHROMIUM = '/usr/bin/chromium';
-const OVERALL_TIMEOUT_MS = 60000;
+const OVERALL_TIMEOUT_MS = 120000;
 const MSG_TIMEOUT_MS = 5000;
 
 // ---- skip when the tools are not installed ---------------------------------
@@ -105,9 +111,10 @@ const overall = setTimeout(() => {
 overall.unref();
 
 // ---- the hub -------------------------------------------------------------------
-function startHub() {
+function startHub(extra = []) {
+  hubExit = null;
   return new Promise((resolve, reject) => {
-    hub = spawn(hubPath, ['--port', '0', '--threads', '2'],
+    hub = spawn(hubPath, ['--port', '0', '--threads', '2', ...extra],
                 { stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '', done = false;
     const t = setTimeout(() => {
@@ -143,11 +150,15 @@ function stopHub() {
 // ---- page helpers --------------------------------------------------------------
 const pageErrors = [];
 
-async function openChat(port, room, label) {
-  const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
+// base: 'http://127.0.0.1:PORT' or 'https://localhost:PORT'; sockets, if
+// given, collects the URL of every WebSocket the page opens.
+async function openChat(port, room, label, base = `http://127.0.0.1:${port}`, sockets = null) {
+  const ctx = await browser.newContext({ viewport: { width: 900, height: 600 },
+                                         ignoreHTTPSErrors: base.startsWith('https:') });
   const page = await ctx.newPage();
   page.on('pageerror', e => pageErrors.push(`${label}: ${e.message}`));
-  await page.goto(`http://127.0.0.1:${port}/#${encodeURIComponent(room)}`,
+  if (sockets) page.on('websocket', ws => sockets.push(ws.url()));
+  await page.goto(`${base}/#${encodeURIComponent(room)}`,
                   { waitUntil: 'load', timeout: 10000 });
   return page;
 }
@@ -188,6 +199,18 @@ async function assertAbsent(page, needle, who) {
   }
 }
 
+function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 20000,
+    // playwright gives it a fresh, temporary --user-data-dir itself.
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+           '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync'],
+  });
+}
+
 // ---- the cases -------------------------------------------------------------------
 async function main() {
   const tag = crypto.randomBytes(4).toString('hex');
@@ -210,17 +233,7 @@ async function main() {
     }
   });
 
-  await must('Chromium starts', async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 20000,
-      // playwright gives it a fresh, temporary --user-data-dir itself.
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-             '--no-first-run', '--disable-background-networking',
-             '--disable-component-update', '--disable-sync'],
-    });
-  });
+  await must('Chromium starts', async () => { browser = await launchBrowser(); });
 
   await must(`three pages connect (two in ${room}, one in ${other})`, async () => {
     a = await openChat(port, room, 'page 1');
@@ -302,6 +315,119 @@ async function main() {
     const { code, sig } = await stopHub();
     if (code !== 0) throw new Error(`exit code ${code}, signal ${sig}`);
   });
+
+  await tlsCases(tag);
+}
+
+// ---- the same over TLS -------------------------------------------------------------
+function makeCerts(dir) {
+  const tool = path.join(__dirname, '..', 'interop', 'tlsutil.py');
+  let last;
+  for (const py of [process.env.PYTHON3, '/usr/bin/python3', 'python3']) {
+    if (!py) continue;
+    try {
+      return JSON.parse(execFileSync(py, [tool, dir],
+                                     { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 }));
+    } catch (e) {
+      last = e;
+      if (e.code !== 'ENOENT') break;
+    }
+  }
+  throw new Error(`tlsutil.py could not make certificates: ${last && last.message}`);
+}
+
+function httpsGet(port, urlPath, ca) {
+  return withTimeout(new Promise((resolve, reject) => {
+    require('https').get({ host: '127.0.0.1', port, path: urlPath, ca, servername: 'localhost',
+                           agent: false }, res => {
+      let body = '';
+      res.on('data', d => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  }), 5000, `https GET ${urlPath}`);
+}
+
+function metric(body, name) {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function tlsCases(tag) {
+  const room = `tls-room-${tag}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chat-tls-'));
+  const sockets = [];
+  let certs, port, a, b, nickA, nickB;
+  try {
+    await must('TLS: certificates made (tlsutil.py)', async () => { certs = makeCerts(dir); });
+
+    await must('TLS: hub starts with its listener on TLS', async () => {
+      port = await startHub(['--tls-cert', certs.localhost.cert, '--tls-key', certs.localhost.key]);
+      if (!/\(tls, /.test(hubOutput)) throw new Error(`start-up line: ${hubOutput.split('\n')[0]}`);
+    });
+
+    await must('TLS: https GET / serves the chat page', async () => {
+      const r = await httpsGet(port, '/', fs.readFileSync(certs.ca.cert));
+      if (r.status !== 200 || !r.body.includes('id="messages"')) {
+        throw new Error(`status ${r.status}, ${r.body.length} bytes`);
+      }
+    });
+
+    await must('TLS: Chromium starts', async () => { browser = await launchBrowser(); });
+
+    const base = `https://localhost:${port}`;
+    await must(`TLS: two pages at ${base}/ join ${room} over wss`, async () => {
+      a = await openChat(port, room, 'tls page 1', base, sockets);
+      b = await openChat(port, room, 'tls page 2', base, sockets);
+      await Promise.all([waitOpen(a, 'tls page 1'), waitOpen(b, 'tls page 2')]);
+      for (const p of [a, b]) {
+        const proto = await p.evaluate(() => location.protocol);
+        if (proto !== 'https:') throw new Error(`page protocol ${proto}`);
+      }
+      const want = `wss://localhost:${port}/ws/${room}`;
+      if (sockets.length < 2 || !sockets.every(u => u === want)) {
+        throw new Error(`WebSocket URLs ${JSON.stringify(sockets)}, want ${want}`);
+      }
+      nickA = await a.inputValue('#nick');
+      nickB = await b.inputValue('#nick');
+      if (nickA === nickB) { nickB += '-b'; await b.fill('#nick', nickB); }
+    });
+
+    const m1 = `over wss from page 1 ${crypto.randomBytes(6).toString('hex')}`;
+    await check('TLS: page 1 -> page 2 (and echoed to page 1)', async () => {
+      await typeAndEnter(a, m1);
+      await Promise.all([waitLine(b, `${nickA}: ${m1}`, 'tls page 2'),
+                         waitLine(a, `${nickA}: ${m1}`, 'tls page 1')]);
+    });
+
+    const m2 = `over wss from page 2 é€😀 ${crypto.randomBytes(6).toString('hex')}`;
+    await check('TLS: page 2 -> page 1 (and echoed to page 2)', async () => {
+      await b.fill('#text', m2);
+      await b.click('#send');
+      await Promise.all([waitLine(a, `${nickB}: ${m2}`, 'tls page 1'),
+                         waitLine(b, `${nickB}: ${m2}`, 'tls page 2')]);
+    });
+
+    await check('TLS: the hub counted the TLS handshakes and WebSocket upgrades', async () => {
+      const r = await httpsGet(port, '/metrics', fs.readFileSync(certs.ca.cert));
+      const tls = metric(r.body, 'ringcast_tls_handshakes_total');
+      const ws = metric(r.body, 'ringcast_handshakes_total');
+      if (!(tls >= 4 && ws >= 2)) throw new Error(`tls_handshakes_total ${tls}, handshakes_total ${ws}`);
+    });
+
+    await check('TLS: no script errors on the pages', async () => {
+      if (pageErrors.length) throw new Error(pageErrors.join('; '));
+    });
+
+    const bb = browser; browser = null;
+    await withTimeout(bb.close(), 5000, 'browser close').catch(() => {});
+
+    await check('TLS: SIGTERM: hub exits 0', async () => {
+      const { code, sig } = await stopHub();
+      if (code !== 0) throw new Error(`exit code ${code}, signal ${sig}`);
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 main().catch(e => {

@@ -1300,7 +1300,23 @@ def c_tls_main(hub):
           f"tls_handshakes_total {m['ringcast_tls_handshakes_total']}")
 
 
+def c_sighup_no_tls(hub):
+    hub.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "ringcast: SIGHUP: nothing to reload (no TLS)" in
+               hub.stderr_all(), "the 'nothing to reload' line")
+    check(rc_conn_plain_health(hub.port), "plain /health after SIGHUP")
+    m = hub.metrics()
+    check_eq((m["ringcast_tls_reloads_total"],
+              m["ringcast_tls_reload_failures_total"]), (0, 0),
+             "(tls_reloads, tls_reload_failures)")
+
+
 def section_tls_main(binary, certs, suite):
+    with suite.watch(TlsHub(binary, certs, [], separate=False)) as hub:
+        hub.plain_port = hub.port
+        suite.case("SIGHUP without TLS: 'nothing to reload', still serving",
+                   c_sighup_no_tls, hub)
+        suite.case("plain hub exits 0 on SIGTERM", hub.check_clean_exit)
     with suite.watch(TlsHub(binary, certs, [certs.localhost],
                             separate=False)) as hub:
         suite.case("main listener TLS: https, wss, plain HTTP refused",

@@ -780,12 +780,9 @@ static void test_check(void **state)
 }
 
 /*
- * KNOWN SERVER BUG: a missing file is named, but not explained: the why is
- * "certificate /x/no-such-file.pem: error:0A080002:SSL routines::system
- * lib" (also what `ringcast --tls-cert /x/no-such-file.pem` prints). The
- * reason is in OpenSSL's error queue, but src/tls/tls.c why_openssl()
- * reports only ERR_peek_last_error(), the SSL-level wrapper; the first
- * entry (ERR_LIB_SYS, reason ENOENT) says "No such file or directory".
+ * A missing file is named and explained: the first entry of OpenSSL's error
+ * queue (ERR_LIB_SYS, ENOENT) says "No such file or directory"; the last
+ * one only "system lib" (which is all it used to say).
  */
 static void test_check_explains_missing_file(void **state)
 {

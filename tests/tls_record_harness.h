@@ -80,6 +80,13 @@ void rc__conn_close_after_flush(struct rc_conn *c)
 	c->state = RC_CONN_CLOSING;
 }
 
+void rc__tls_failed(struct rc_conn *c)
+{
+	c->tls->failed = true;
+	c->flags |= RC_CF_INPUT_BAD;
+	rc__conn_close_after_flush(c);
+}
+
 void rc__conn_oom(struct rc_conn *c)
 {
 	side_of(c)->ooms++;

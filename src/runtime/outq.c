@@ -456,6 +456,12 @@ static void discard(struct rc_conn *c, struct rc_outq *q, bool in_flight)
 		q->tail = NULL;
 }
 
+void rc__out_drop_plain(struct rc_conn *c)
+{
+	/* TLS sends from its wire queue: nothing is in flight from this one. */
+	discard(c, &c->q, !c->tls && rc__io_busy(c, RC_IO_SEND));
+}
+
 void rc__out_discard(struct rc_conn *c)
 {
 	bool busy = rc__io_busy(c, RC_IO_SEND);

@@ -128,6 +128,9 @@ void rc__out_complete(struct rc_conn *c, int res);
 /* Release everything queued that is not in flight (the connection is going
    away); what is in flight goes when its send completes. */
 void rc__out_discard(struct rc_conn *c);
+/* The same for the connection's own queue only (TLS: its plaintext, when
+   no more records can be made; the wire queue keeps what is sealed). */
+void rc__out_drop_plain(struct rc_conn *c);
 
 /* Once a second: free what each pool did not dip into since the last call,
    so memory held after a burst of connections or output goes back. */

@@ -328,10 +328,7 @@ static int queue_record(struct rc_conn *c, uint8_t type, const uint8_t *in,
 static void rl_fail(struct rc_conn *c)
 {
 	rc__conn_stat(c, RC_STAT_TLS_FAIL_PROTOCOL, 1);
-	c->tls->failed = true;
-	c->flags |= RC_CF_INPUT_BAD;
-	if (c->state != RC_CONN_DEAD)
-		rc__conn_close_after_flush(c);
+	rc__tls_failed(c);
 }
 
 /* A handshake message after the handshake: only KeyUpdate (§4.6.3). */

@@ -140,13 +140,24 @@ static void init_once(void)
 static int why_openssl(char *why, size_t cap, const char *what,
 		       const char *file)
 {
-	unsigned long e = ERR_peek_last_error();
-	char buf[256];
+	/* The first error is the cause ("No such file or directory"), the
+	   last one what OpenSSL made of it ("system lib"). */
+	unsigned long first = ERR_peek_error(), last = ERR_peek_last_error();
+	char a[256], b[256];
 
-	ERR_error_string_n(e, buf, sizeof(buf));
-	if (why && cap)
-		snprintf(why, cap, "%s %s: %s", what, file ? file : "",
-			 e ? buf : "failed");
+	ERR_error_string_n(first, a, sizeof(a));
+	ERR_error_string_n(last, b, sizeof(b));
+	if (why && cap) {
+		if (!first)
+			snprintf(why, cap, "%s %s: failed", what,
+				 file ? file : "");
+		else if (first == last)
+			snprintf(why, cap, "%s %s: %s", what, file ? file : "",
+				 a);
+		else
+			snprintf(why, cap, "%s %s: %s (%s)", what,
+				 file ? file : "", a, b);
+	}
 	ERR_clear_error();
 	return -EINVAL;
 }
@@ -490,16 +501,27 @@ static void drop_held(struct rc_tls_conn *t)
 
 int rc__tls_conn_new(struct rc_conn *c)
 {
-	struct rc_tls *tl = tw_of(c)->tls;
-	struct rc_tls_worker *tw = tw_of(c);
-	struct rc_tls_certs *set;
-	struct rc_tls_conn *t;
+	struct rc_tls_conn *t = rc__malloc(sizeof(*t));
 
-	t = rc__malloc(sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	memset(t, 0, sizeof(*t));
 	t->wait_prev = t->wait_next = NO_SLOT;
+	t->keep_ssl = tw_of(c)->tls->client_ca != NULL;
+	c->tls = t;
+	return 0;
+}
+
+/* The connection's SSL, made when its handshake gets its turn (not at
+   accept: SSL_new clears 8 KB, which a burst of accepts would otherwise
+   do all in one loop turn). 0 or -ENOMEM. */
+static int ssl_new(struct rc_conn *c)
+{
+	struct rc_tls_worker *tw = tw_of(c);
+	struct rc_tls *tl = tw->tls;
+	struct rc_tls_conn *t = c->tls;
+	struct rc_tls_certs *set;
+
 	pthread_mutex_lock(&tl->lock);
 	set = tl->cur;
 	atomic_fetch_add(&set->refs, 1);
@@ -508,7 +530,6 @@ int rc__tls_conn_new(struct rc_conn *c)
 	if (!t->ssl) {
 		ERR_clear_error();
 		certs_put(set);
-		free(t);
 		return -ENOMEM;
 	}
 	SSL_set_ex_data(t->ssl, ssl_set_idx, set);
@@ -519,8 +540,6 @@ int rc__tls_conn_new(struct rc_conn *c)
 	BIO_up_ref(tw->wbio);
 	SSL_set_bio(t->ssl, tw->rbio, tw->wbio);
 	SSL_set_accept_state(t->ssl);
-	t->keep_ssl = tl->client_ca != NULL;
-	c->tls = t;
 	return 0;
 }
 
@@ -578,10 +597,7 @@ static void fail(struct rc_conn *c)
 
 	rc__conn_stat(c, failure_of(t), 1);
 	ERR_clear_error();
-	t->failed = true;
-	c->flags |= RC_CF_INPUT_BAD;
-	if (c->state != RC_CONN_DEAD)
-		rc__conn_close_after_flush(c);
+	rc__tls_failed(c);
 }
 
 /* TLS 1.3, handshake done: our record layer takes over and the SSL goes
@@ -603,6 +619,18 @@ static bool take_over(struct rc_conn *c)
 	return true;
 }
 
+void rc__tls_failed(struct rc_conn *c)
+{
+	c->tls->failed = true;
+	c->flags |= RC_CF_INPUT_BAD;
+	/* Plaintext already queued (a response to a request in the same
+	   read) can never be sent now: drop it, so that the records that
+	   are (the alert) flush and the connection ends. */
+	rc__out_drop_plain(c);
+	if (c->state != RC_CONN_DEAD)
+		rc__conn_close_after_flush(c);
+}
+
 /* Run the handshake and read records from @buf[0..n). */
 static void feed(struct rc_conn *c, const uint8_t *buf, size_t n)
 {
@@ -611,6 +639,10 @@ static void feed(struct rc_conn *c, const uint8_t *buf, size_t n)
 	struct rc_conn *prev = tw->cur;
 	int r;
 
+	if (!t->ssl && ssl_new(c)) {
+		rc__conn_oom(c);
+		return;
+	}
 	tw->in = buf;
 	tw->in_len = n;
 	tw->cur = c;
@@ -686,7 +718,7 @@ void rc__tls_input(struct rc_conn *c, uint8_t *buf, size_t n)
 
 	if (t->failed)
 		return;
-	if (!t->ssl) {
+	if (t->rl.suite) {
 		rc__tls_rl_input(c, buf, n);
 		return;
 	}
@@ -736,7 +768,7 @@ void rc__tls_encrypt(struct rc_conn *c)
 
 	if (!t->open || t->failed || t->notify_sent)
 		return;
-	if (!t->ssl) {
+	if (t->rl.suite) {
 		rc__tls_rl_encrypt(c, WIRE_AHEAD);
 		return;
 	}
@@ -767,7 +799,7 @@ bool rc__tls_close_notify(struct rc_conn *c)
 	if (!t->open || t->failed || t->notify_sent)
 		return false;
 	t->notify_sent = true;
-	if (!t->ssl) {
+	if (t->rl.suite) {
 		rc__tls_rl_close_notify(c);
 		return t->wire.head != NULL;
 	}

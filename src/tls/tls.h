@@ -62,7 +62,9 @@ struct rc_tls_worker {
    the whole connection under TLS 1.2 or mTLS), then under TLS 1.3 our own
    record layer (@rl) once @ssl is freed. */
 struct rc_tls_conn {
-	struct ssl_st *ssl;		/* NULL once @rl has taken over */
+	struct ssl_st *ssl;		/* made when the handshake starts;
+					   freed once @rl has taken over
+					   (rl.suite set) */
 	struct rc_outq wire;		/* records to send */
 	struct rc_tls_rl rl;
 	uint8_t *held;			/* ciphertext waiting for a turn */
@@ -123,6 +125,9 @@ void rc__tls_encrypt(struct rc_conn *c);
 /* Queue our close_notify (once the output is flushed, before the TCP
    half-close). False if there is none to send (failed or sent). */
 bool rc__tls_close_notify(struct rc_conn *c);
+/* The TLS layer of @c failed (already counted): no more input, queued
+   plaintext dropped, what records are queued (an alert) flushed, end. */
+void rc__tls_failed(struct rc_conn *c);
 /* The handshake timer fired or the peer left before the handshake ended:
    count the failure. */
 void rc__tls_unfinished(struct rc_conn *c, bool timeout);

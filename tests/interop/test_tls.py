@@ -948,7 +948,6 @@ def section_main(binary, certs, suite):
                    hub)
         suite.case("TLS 1.0/1.1 refused, counted (version)", c_old_versions,
                    hub)
-        # KNOWN SERVER BUG: see c_bad_record_after_request
         suite.case("a valid request then a bad record in one read: "
                    "closed at once", c_bad_record_after_request, hub)
         probes = []
@@ -1007,15 +1006,10 @@ def mem_tls(port, ctx, sni="localhost"):
 
 def c_bad_record_after_request(hub):
     """A valid request and a bad record in one read: the alert, then the
-    connection ends at once (the client's FIN too).
-
-    KNOWN SERVER BUG: it ends only after --close-timeout (5 s): the
-    request's answer, queued as plaintext before the bad record failed the
-    connection, is never encrypted (src/tls/tls.c: rc__tls_encrypt()
-    returns early once t->failed), so flushed() in src/runtime/conn.c never
-    holds, after_flush() never runs, and a FIN from the peer waits for the
-    same flush (rc__conn_eof). Dropping the plaintext queue in fail() would
-    end it."""
+    connection ends at once (the client's FIN too). (It used to end only
+    after --close-timeout: the request's answer, queued as plaintext before
+    the bad record failed the connection, could never be sealed, so the
+    output never flushed; the plaintext queue is dropped on failure now.)"""
     ctx = client_ctx(hub.certs)
     for what, req in (("https GET", b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"),
                       ("wss upgrade and a frame", ws_upgrade_request("/echo") +

@@ -177,11 +177,12 @@ int rl_tls_init(const struct rl_cfg *cfg, char *err, size_t errlen)
 	if (!ctx)
 		return fail(err, errlen, "SSL_CTX_new");
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* OpenSSL's read and write buffers (about 17 KiB each) go back to
-	   the heap whenever they are empty: 10k idle connections keep
-	   neither, at the price of a malloc() per record OpenSSL reads or
-	   writes. */
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Idle: OpenSSL's read and write buffers (about 17 KiB each) go
+	   back to the heap whenever they are empty, so 10k idle connections
+	   keep neither. Elsewhere they stay, sparing the tool a malloc() per
+	   record: it should not be what limits a TLS echo or broadcast. */
+	if (cfg->scenario == RL_SC_IDLE)
+		SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/* Whole records, several at once, in one BIO read: fewer calls. */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1))

@@ -146,6 +146,10 @@ static int side_init(struct side *s, struct rc_tls_crypto *cr, uint8_t suite,
 	la[sizeof(a) - 1 - cut] = 0;
 	lb[sizeof(b) - 1 - cut] = 0;
 	s->w.tlsw.crypto = cr;
+	s->w.tlsw.live_head = UINT32_MAX;
+	/* One connection, in slot 0 of its worker's table. */
+	s->w.conns = &s->c;
+	s->w.nslots = 1;
 	s->w.tlsw.plain = malloc(16384 + RC_SIMD_PADDING);
 	s->c.w = &s->w;
 	s->c.tls = &s->t;
@@ -168,7 +172,7 @@ static int side_init(struct side *s, struct rc_tls_crypto *cr, uint8_t suite,
 
 static void side_free(struct side *s)
 {
-	rc__tls_rl_free(&s->t.rl);
+	rc__tls_rl_free(&s->c);
 	free(s->w.tlsw.plain);
 	free(s->wire);
 	free(s->got);

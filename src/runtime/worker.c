@@ -338,6 +338,8 @@ static void loop(struct rc_worker *w)
 		if ((int32_t)(w->now_ms - w->pool_trim_ms) >= POOL_TRIM_MS) {
 			rc__out_pool_trim(&w->out);
 			rc__ps_tick(&w->ps);
+			if (w->tlsw.tls)
+				rc__tls_rl_sweep(w);
 			w->pool_trim_ms = w->now_ms;
 		}
 	}

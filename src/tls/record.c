@@ -172,6 +172,12 @@ static int derive(struct rc_tls_crypto *cr, struct rc_tls_rl *rl,
 	return 0;
 }
 
+static void kctx_drop(struct rc_tls_rl *rl, int dir)
+{
+	EVP_CIPHER_CTX_free(rl->kctx[dir]);
+	rl->kctx[dir] = NULL;
+}
+
 /* KeyUpdate (§4.6.3, §7.2): the next traffic secret, and its keys. */
 static int key_update(struct rc_tls_crypto *cr, struct rc_tls_rl *rl,
 		      struct rc_tls_dir *d)
@@ -182,6 +188,9 @@ static int key_update(struct rc_tls_crypto *cr, struct rc_tls_rl *rl,
 			 "traffic upd", next, rl->secret_len))
 		return -EINVAL;
 	memcpy(d->secret, next, rl->secret_len);
+	/* The context keyed with the old key goes; the next record keys a
+	   new one. */
+	kctx_drop(rl, d == &rl->wr);
 	return derive(cr, rl, d);
 }
 
@@ -231,8 +240,68 @@ int rc__tls_rl_start(struct rc_tls_rl *rl, struct rc_tls_crypto *cr,
 	return 0;
 }
 
-void rc__tls_rl_free(struct rc_tls_rl *rl)
+/* ---- the connections holding keyed contexts ---- */
+
+#define NO_SLOT UINT32_MAX
+
+static struct rc_tls_rl *rl_at(struct rc_worker *w, uint32_t slot)
 {
+	return &w->conns[slot].tls->rl;
+}
+
+static void live_link(struct rc_conn *c)
+{
+	struct rc_tls_worker *tw = &c->w->tlsw;
+	struct rc_tls_rl *rl = &c->tls->rl;
+
+	rl->live = true;
+	rl->live_prev = NO_SLOT;
+	rl->live_next = tw->live_head;
+	if (tw->live_head != NO_SLOT)
+		rl_at(c->w, tw->live_head)->live_prev = c->slot;
+	tw->live_head = c->slot;
+}
+
+static void live_unlink(struct rc_conn *c)
+{
+	struct rc_tls_worker *tw = &c->w->tlsw;
+	struct rc_tls_rl *rl = &c->tls->rl;
+
+	if (!rl->live)
+		return;
+	if (rl->live_prev != NO_SLOT)
+		rl_at(c->w, rl->live_prev)->live_next = rl->live_next;
+	else
+		tw->live_head = rl->live_next;
+	if (rl->live_next != NO_SLOT)
+		rl_at(c->w, rl->live_next)->live_prev = rl->live_prev;
+	rl->live = false;
+}
+
+void rc__tls_rl_sweep(struct rc_worker *w)
+{
+	uint32_t slot = w->tlsw.live_head;
+
+	while (slot != NO_SLOT) {
+		struct rc_conn *c = &w->conns[slot];
+		struct rc_tls_rl *rl = &c->tls->rl;
+
+		slot = rl->live_next;
+		if ((int32_t)(w->now_ms - rl->used_ms) < 1000)
+			continue;
+		kctx_drop(rl, 0);
+		kctx_drop(rl, 1);
+		live_unlink(c);
+	}
+}
+
+void rc__tls_rl_free(struct rc_conn *c)
+{
+	struct rc_tls_rl *rl = &c->tls->rl;
+
+	live_unlink(c);
+	kctx_drop(rl, 0);
+	kctx_drop(rl, 1);
 	free(rl->part);
 	/* The keys do not outlive the connection in freed memory. */
 	OPENSSL_cleanse(rl, sizeof(*rl));
@@ -254,26 +323,60 @@ static struct rc_tls_crypto *crypto_of(struct rc_conn *c)
 	return c->w->tlsw.crypto;
 }
 
+/*
+ * Start a record in direction @dir (0 open, 1 seal) with @nonce: on the
+ * connection's own context, keyed once and then given only the nonce; if
+ * one cannot be had, on the worker's, keyed for this record. Returns the
+ * context, or NULL.
+ */
+static EVP_CIPHER_CTX *record_start(struct rc_conn *c, int dir,
+				    const uint8_t nonce[12])
+{
+	struct rc_tls_rl *rl = &c->tls->rl;
+	struct rc_tls_crypto *cr = crypto_of(c);
+	const uint8_t *key = dir ? rl->wr.key : rl->rd.key;
+	EVP_CIPHER_CTX *x = rl->kctx[dir];
+
+	rl->used_ms = c->w->now_ms;
+	if (!x) {
+		x = EVP_CIPHER_CTX_new();
+		if (x && EVP_CipherInit_ex2(x, cr->cipher[rl->suite], key,
+					    NULL, dir, NULL) == 1) {
+			rl->kctx[dir] = x;
+			if (!rl->live)
+				live_link(c);
+		} else {
+			EVP_CIPHER_CTX_free(x);
+			x = NULL;
+		}
+	}
+	if (x)
+		return EVP_CipherInit_ex2(x, NULL, NULL, nonce, dir, NULL) == 1 ?
+		       x : NULL;
+	return EVP_CipherInit_ex2(cr->ctx, cr->cipher[rl->suite], key, nonce,
+				  dir, NULL) == 1 ? cr->ctx : NULL;
+}
+
 /* Open the record at @rec (header, then @n bytes of ciphertext and tag)
    in place. Returns the inner plaintext length, or -EBADMSG. */
 static long open_record(struct rc_conn *c, uint8_t *rec, size_t n)
 {
 	struct rc_tls_rl *rl = &c->tls->rl;
-	struct rc_tls_crypto *cr = crypto_of(c);
+	EVP_CIPHER_CTX *x;
 	uint8_t nonce[12];
 	int outl, fl;
 
 	if (n < TAG + 1)
 		return -EBADMSG;
 	nonce_of(&rl->rd, nonce);
-	if (EVP_DecryptInit_ex2(cr->ctx, cr->cipher[rl->suite], rl->rd.key,
-				nonce, NULL) != 1 ||
-	    EVP_DecryptUpdate(cr->ctx, NULL, &outl, rec, HDR) != 1 ||
-	    EVP_DecryptUpdate(cr->ctx, rec + HDR, &outl, rec + HDR,
+	x = record_start(c, 0, nonce);
+	if (!x ||
+	    EVP_DecryptUpdate(x, NULL, &outl, rec, HDR) != 1 ||
+	    EVP_DecryptUpdate(x, rec + HDR, &outl, rec + HDR,
 			      (int)(n - TAG)) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(cr->ctx, EVP_CTRL_AEAD_SET_TAG, TAG,
+	    EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, TAG,
 				rec + HDR + n - TAG) != 1 ||
-	    EVP_DecryptFinal_ex(cr->ctx, rec + HDR + outl, &fl) != 1)
+	    EVP_DecryptFinal_ex(x, rec + HDR + outl, &fl) != 1)
 		return -EBADMSG;
 	rl->rd.seq++;
 	return (long)(n - TAG);
@@ -285,8 +388,8 @@ static int seal_record(struct rc_conn *c, uint8_t type, const uint8_t *in,
 		       size_t n, uint8_t *out)
 {
 	struct rc_tls_rl *rl = &c->tls->rl;
-	struct rc_tls_crypto *cr = crypto_of(c);
 	size_t len = n + 1 + TAG;
+	EVP_CIPHER_CTX *x;
 	uint8_t nonce[12];
 	int outl, fl;
 
@@ -296,13 +399,13 @@ static int seal_record(struct rc_conn *c, uint8_t type, const uint8_t *in,
 	out[3] = (uint8_t)(len >> 8);
 	out[4] = (uint8_t)len;
 	nonce_of(&rl->wr, nonce);
-	if (EVP_EncryptInit_ex2(cr->ctx, cr->cipher[rl->suite], rl->wr.key,
-				nonce, NULL) != 1 ||
-	    EVP_EncryptUpdate(cr->ctx, NULL, &outl, out, HDR) != 1 ||
-	    EVP_EncryptUpdate(cr->ctx, out + HDR, &outl, in, (int)n) != 1 ||
-	    EVP_EncryptUpdate(cr->ctx, out + HDR + n, &outl, &type, 1) != 1 ||
-	    EVP_EncryptFinal_ex(cr->ctx, out + HDR + n + 1, &fl) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(cr->ctx, EVP_CTRL_AEAD_GET_TAG, TAG,
+	x = record_start(c, 1, nonce);
+	if (!x ||
+	    EVP_EncryptUpdate(x, NULL, &outl, out, HDR) != 1 ||
+	    EVP_EncryptUpdate(x, out + HDR, &outl, in, (int)n) != 1 ||
+	    EVP_EncryptUpdate(x, out + HDR + n, &outl, &type, 1) != 1 ||
+	    EVP_EncryptFinal_ex(x, out + HDR + n + 1, &fl) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, TAG,
 				out + HDR + n + 1) != 1)
 		return -EINVAL;
 	rl->wr.seq++;

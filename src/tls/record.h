@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct rc_conn;
+struct rc_worker;
 struct ssl_st;
 
 /* Longest traffic secret: SHA-384. */
@@ -43,6 +44,15 @@ struct rc_tls_rl {
 	bool have_rd, have_wr;		/* secrets captured from keylog */
 	uint8_t *part;			/* a record split across reads */
 	uint32_t part_len, part_cap;
+	/* Cipher contexts keyed for this connection ([0] opens, [1]
+	   seals), held while it is active: a record then sets only its
+	   nonce, where re-keying a shared context would cost about as much
+	   again. About 1 KB each, so a connection quiet for a second gives
+	   them back (rc__tls_rl_sweep()); an idle one holds none. */
+	void *kctx[2];
+	uint32_t used_ms;		/* the worker's clock at the last use */
+	uint32_t live_prev, live_next;	/* slots, on the worker's list */
+	bool live;
 };
 
 /* Per worker: one cipher context re-keyed per record (a connection keeps
@@ -76,6 +86,10 @@ void rc__tls_rl_encrypt(struct rc_conn *c, size_t ahead);
 /* Queue a close_notify alert. */
 void rc__tls_rl_close_notify(struct rc_conn *c);
 
-void rc__tls_rl_free(struct rc_tls_rl *rl);
+/* Once a second: connections quiet for a second give their cipher
+   contexts back. */
+void rc__tls_rl_sweep(struct rc_worker *w);
+
+void rc__tls_rl_free(struct rc_conn *c);
 
 #endif /* RC_TLS_RECORD_H */

@@ -398,6 +398,7 @@ int rc__tls_worker_init(struct rc_tls_worker *tw, struct rc_tls *t)
 	memset(tw, 0, sizeof(*tw));
 	tw->tls = t;
 	tw->wait_head = tw->wait_tail = NO_SLOT;
+	tw->live_head = NO_SLOT;
 	if (!t->ncerts)
 		return 0;
 	pthread_once(&once, init_once);
@@ -557,7 +558,7 @@ void rc__tls_conn_free(struct rc_conn *c)
 		SSL_free(t->ssl);
 		certs_put(set);
 	}
-	rc__tls_rl_free(&t->rl);
+	rc__tls_rl_free(c);
 	free(t);
 	c->tls = NULL;
 }

@@ -54,6 +54,8 @@ struct rc_tls_worker {
 	struct rc_conn *cur;		/* whose records the write BIO takes */
 	uint8_t *plain;			/* one record of plaintext, padded */
 	uint32_t wait_head, wait_tail;	/* handshakes waiting for a turn */
+	uint32_t live_head;		/* connections holding keyed cipher
+					   contexts (record.c) */
 	unsigned budget;		/* handshakes left this turn */
 	char *subject;			/* rc_conn_tls_subject()'s buffer */
 };

@@ -205,6 +205,11 @@ static void after_flush(struct rc_conn *c)
 
 	if (!(c->flags & RC_CF_SHUT_AFTER) || c->state == RC_CONN_DEAD)
 		return;
+	/* TLS: every way out sends our close_notify first (RFC 8446 §6.1;
+	   an OpenSSL client whose connection ends without one marks its
+	   session not resumable); back here once it is out. */
+	if (c->tls && rc__tls_close_notify(c))
+		return;
 	/* The peer had half-closed: what it was owed is out, so end. */
 	if (c->flags & RC_CF_PEER_EOF) {
 		rc__conn_kill(c, c->close_code ? c->close_code :
@@ -218,9 +223,6 @@ static void after_flush(struct rc_conn *c)
 		return;
 	}
 	if (c->flags & RC_CF_SHUT_WR)
-		return;
-	/* TLS: our close_notify first; back here once it is out. */
-	if (c->tls && rc__tls_close_notify(c))
 		return;
 	/* Half-close rather than close: closing with unread input would
 	   send a RST that can destroy our last bytes (a 400, a close frame)
@@ -316,10 +318,12 @@ void rc__conn_eof(struct rc_conn *c, int err)
 	/* A FIN only ends the peer's sending: it may still be reading the
 	   answer to what it sent last (a response, an echo, our close
 	   frame), often queued in this very turn. Deliver that, then close.
-	   An error (a reset) ends everything now. */
+	   Over TLS that includes our close_notify (the answer to the
+	   peer's). An error (a reset) ends everything now. */
 	if (c->tls)
 		rc__tls_unfinished(c, false);
-	if (!err && !flushed(c) && c->state != RC_CONN_DEAD) {
+	if (!err && c->state != RC_CONN_DEAD &&
+	    (!flushed(c) || (c->tls && rc__tls_notify_owed(c->tls)))) {
 		c->flags |= RC_CF_PEER_EOF | RC_CF_INPUT_BAD;
 		if (!(c->flags & RC_CF_SHUT_AFTER))
 			rc__conn_close_after_flush(c);

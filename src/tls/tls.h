@@ -127,6 +127,11 @@ void rc__tls_encrypt(struct rc_conn *c);
 /* Queue our close_notify (once the output is flushed, before the TCP
    half-close). False if there is none to send (failed or sent). */
 bool rc__tls_close_notify(struct rc_conn *c);
+/* True while @t still owes the peer a close_notify. */
+static inline bool rc__tls_notify_owed(const struct rc_tls_conn *t)
+{
+	return t->open && !t->failed && !t->notify_sent;
+}
 /* The TLS layer of @c failed (already counted): no more input, queued
    plaintext dropped, what records are queued (an alert) flushed, end. */
 void rc__tls_failed(struct rc_conn *c);

@@ -142,6 +142,14 @@ struct io_uring_sqe *rc__ring_sqe(struct rc_ring *r)
 	return sqe;
 }
 
+void rc__ring_submit(struct rc_ring *r)
+{
+	/* A failure leaves the entries queued: the turn's enter submits
+	   them and recovers as always. */
+	if (!r->error)
+		(void)io_uring_submit(&r->uring);
+}
+
 void rc__ring_enter(struct rc_ring *r, unsigned wait_ms)
 {
 	struct __kernel_timespec ts = {

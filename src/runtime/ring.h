@@ -75,6 +75,12 @@ void rc__ring_exit(struct rc_ring *r);
    the entry returned is a scratch one that goes nowhere. */
 struct io_uring_sqe *rc__ring_sqe(struct rc_ring *r);
 
+/* Submit everything queued now, without waiting: for work whose latency
+   matters more than one syscall (a TLS key exchange's reply, ~0.2 ms of
+   CPU, should not wait for the rest of a turn's handshakes). A failure
+   leaves them queued for rc__ring_enter(). */
+void rc__ring_submit(struct rc_ring *r);
+
 /* Submit everything queued and wait up to @wait_ms (0: not at all) for a
    completion: the one syscall of a loop turn. */
 void rc__ring_enter(struct rc_ring *r, unsigned wait_ms);

@@ -632,6 +632,19 @@ void rc__tls_failed(struct rc_conn *c)
 		rc__conn_close_after_flush(c);
 }
 
+/* The server's first flight (ServerHello to Finished) leaves at once,
+   not at the end of a turn that may run 15 more key exchanges (~0.2 ms
+   each): the client's half of the handshake overlaps ours. One submit
+   per full handshake, <1% of its cost; measured in the wss-handshake
+   row (bench/results/2026-12-05-issue11-tls.md). */
+static void send_now(struct rc_conn *c)
+{
+	if (c->state == RC_CONN_DEAD)
+		return;
+	rc__out_kick(c);
+	rc__ring_submit(&c->w->ring);
+}
+
 /* Run the handshake and read records from @buf[0..n). */
 static void feed(struct rc_conn *c, const uint8_t *buf, size_t n)
 {
@@ -648,7 +661,9 @@ static void feed(struct rc_conn *c, const uint8_t *buf, size_t n)
 	tw->in_len = n;
 	tw->cur = c;
 	if (!t->open) {
-		if (!t->started) {
+		bool kx = !t->started;
+
+		if (kx) {
 			t->started = true;
 			if (tw->budget)
 				tw->budget--;
@@ -662,6 +677,8 @@ static void feed(struct rc_conn *c, const uint8_t *buf, size_t n)
 		if (r != 1) {
 			if (SSL_get_error(t->ssl, r) != SSL_ERROR_WANT_READ)
 				fail(c);
+			else if (kx)
+				send_now(c);
 			goto out;
 		}
 		t->open = true;

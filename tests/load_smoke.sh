@@ -8,7 +8,8 @@
 # (python3-websockets with a throwaway self-signed certificate made here by
 # the openssl command, in a temporary directory): every scenario over TLS
 # 1.3 and 1.2, session resumption, the certificate verified against its CA
-# and its name, SNI, and the failures that must count as tls_handshake.
+# and its name, SNI, and the failures that must count as tls_handshake;
+# then the same scenarios against the hub's own wss:// (--tls-cert).
 # Skipped (exit 77) without the openssl command or python3-websockets.
 #
 # usage: load_smoke.sh RINGCAST RINGCAST_LOAD [PYTHON3 [--tls]]
@@ -166,6 +167,39 @@ if [ $tls -eq 1 ]; then
 	check tls-rejected 1 "j['errors']['total'] == 5 \
 		and j['errors']['handshake_status'] == {'404': 5}" -- \
 		echo -d 1 -c 5 -P /nowhere --tls
+
+	# Then the hub's own wss:// (the scenarios scripts/bench runs), its
+	# certificate verified: the same tool, so the bench rows stay usable.
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	"$hub" --port 0 --threads 1 --tls-cert "$dir/cert.pem" --tls-key "$dir/cert.key" \
+		>"$log" 2>&1 &
+	pid=$!
+	port=$(port_of "ringcast [^ ]*")
+	if [ -z "$port" ]; then
+		echo "load_smoke --tls: the hub did not start: $(cat "$log")"
+		exit 1
+	fi
+	hub_ok="$clean and j['tls']['verify'] and j['messages']['received'] >= j['messages']['sent']"
+	check hub-wss-echo 0 "$hub_ok and j['round_trips_per_s'] > 0 \
+		and j['tls']['handshakes'] == 50" -- \
+		echo -d 1 -c 50 --tls --tls-ca "$dir/cert.pem" -H localhost
+	check hub-wss-echo-16k 0 "$hub_ok and j['round_trips_per_s'] > 0" -- \
+		echo -d 1 -c 10 -s 16384 --text --inflight 2 --tls --tls-ca "$dir/cert.pem"
+	check hub-wss-broadcast 0 "$clean and j['deliveries_per_s'] > 0 and j['lost'] == 0 \
+		and j['out_of_order'] == 0 \
+		and j['messages']['received'] == j['published'] * 20" -- \
+		broadcast -d 1 -S 20 --publishers 1 --tls
+	check hub-wss-handshake 0 "$clean and j['handshakes_per_s'] > 0 \
+		and j['tls']['handshakes'] >= j['handshakes'] and j['tls']['resumed'] == 0" -- \
+		handshake -d 1 -c 10 --tls
+	check hub-wss-resume 0 "$clean and j['handshakes'] > 10 \
+		and j['tls']['resumed'] >= j['tls']['handshakes'] - 10" -- \
+		handshake -d 1 -c 5 --tls --tls-resume
+	check hub-wss-idle 0 "$clean and j['open'] == 200 and j['tls']['handshakes'] == 200 \
+		and j['server_rss']['pid'] == $pid and j['server_rss']['conns'] == 200" -- \
+		idle -d 1 -c 200 --tls --server-pid "$pid"
+	check hub-wss-wrong-ca 1 "$failed" -- echo -d 1 -c 5 --tls --tls-ca "$dir/other.pem"
 	echo "$pass passed, $fail failed"
 	[ "$fail" -eq 0 ]
 	exit

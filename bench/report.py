@@ -46,6 +46,7 @@ ROWS = [
     ('wss-echo32', 'wss:// echo 32 B', 'round trips/s', 'rate', True),
     ('wss-echo16k', 'wss:// echo 16 KiB', 'round trips/s', 'rate', True),
     ('wss-handshake', 'wss:// handshakes (TLS + upgrade), 50 at once', 'handshakes/s', 'rate', True),
+    ('wss-resume', 'wss:// resumed handshakes (TLS 1.3 ticket + upgrade), 50 at once', 'handshakes/s', 'rate', True),
     ('idle-tls', 'idle TLS connections: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
     ('uws-load', 'uWS `load_test`, 20 B echo', 'msg/s', 'rate', True),
     ('uws-bcast', 'uWS `broadcast_test`, every client publishes, all receive', 'deliveries/s', 'rate', True),

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,11 @@ enum rc_slow_policy {
 /* Largest max_message (4 GiB - 64 KiB): message lengths are kept in 32
    bits. A larger configured value is clamped to it. */
 #define RC_MAX_MESSAGE_LIMIT ((size_t)0xffff0000u)
+
+/* A limit set to this (unsigned fields) or RC_UNLIMITED_SIZE (size_t
+   fields) is off; 0 still means "the default". */
+#define RC_UNLIMITED ((unsigned)-1)
+#define RC_UNLIMITED_SIZE ((size_t)-1)
 
 struct rc_server;
 struct rc_conn;
@@ -142,6 +148,47 @@ struct rc_config {
 	   of these that the client offered, or none. */
 	const char *const *subprotocols;
 	size_t nsubprotocols;
+	/*
+	 * Who may connect, and how much each may spend. Every refusal is
+	 * counted (struct rc_stats).
+	 *
+	 * Origin (RFC 6454), against Cross-Site WebSocket Hijacking: an
+	 * upgrade carrying an Origin header is accepted only from the
+	 * server's own origin -- the scheme it was reached by (http, or
+	 * https over TLS or from a trusted proxy saying X-Forwarded-Proto:
+	 * https) and the Host header, default ports elided -- or from one
+	 * listed here ("https://chat.example.com", "*" for any, "null" to
+	 * admit the opaque origin). Otherwise 403, before on_upgrade. An
+	 * upgrade without Origin (not from a browser) is not checked. The
+	 * strings are copied.
+	 */
+	const char *const *allow_origins;
+	size_t nallow_origins;
+	/* Per peer address: connections open at once (default 1024) and new
+	   connections per second (default 256, a burst of as many). Over
+	   either: HTTP 429 and close (TLS: closed before its handshake),
+	   before any request is read. */
+	unsigned max_conns_per_ip;
+	unsigned conn_rate_per_ip;
+	/* Peers whose X-Forwarded-For (and -Proto) is believed, as CIDRs
+	   ("10.0.0.0/8", "::1/128"; copied). From them the peer is the
+	   rightmost X-Forwarded-For address that is not itself trusted, and
+	   the per-address limits apply to it when the head arrives. */
+	const char *const *trusted_proxies;
+	size_t ntrusted_proxies;
+	/* Per WebSocket, received data messages per second (default 1000)
+	   and their payload bytes per second (default 8 MiB): token buckets
+	   holding a second's worth; a message arriving at an empty one
+	   closes the connection with 1008 "rate limit". */
+	unsigned msg_rate;
+	size_t byte_rate;
+	/* Topics one connection may be subscribed to (default 128):
+	   rc_subscribe() fails with -ENOSPC past it. */
+	unsigned max_subscriptions;
+	/* Bytes of messages held partly received (spanning reads), all
+	   connections together (default 256 MiB): a message that would take
+	   it past closes its connection with 1013 "server busy". */
+	size_t max_partial_total;
 };
 
 /*
@@ -157,6 +204,17 @@ RC_API const char *rc_request_path(const struct rc_request *req, size_t *len);
 /* The first header named @name (case-insensitive), or NULL. */
 RC_API const char *rc_request_header(const struct rc_request *req,
 				     const char *name, size_t *len);
+/* The request target's query, after '?' (not decoded), or NULL if none. */
+RC_API const char *rc_request_query(const struct rc_request *req,
+				    size_t *len);
+/*
+ * Find parameter @name in @query (as rc_request_query() gives it) and
+ * percent-decode its value ('+' is a space) into @out, NUL-terminated.
+ * Returns the value's length, -ENOENT (absent), -ENOSPC (longer than
+ * @cap - 1) or -EINVAL (a bad %-escape, or a decoded NUL).
+ */
+RC_API int rc_query_param(const char *query, size_t qlen, const char *name,
+			  char *out, size_t cap);
 
 /*
  * A plain (non-upgrade) HTTP response, filled by on_http. The body is
@@ -173,9 +231,11 @@ struct rc_response {
 
 /* Handlers; all optional, all called on the connection's worker. */
 struct rc_handlers {
-	/* A valid WebSocket upgrade arrived. Return 0 to accept, or an HTTP
-	   status (400..599) to refuse with it. Auth and Origin checks go
-	   here. Default: accept. */
+	/* A valid WebSocket upgrade arrived (and passed the Origin policy).
+	   Return 0 to accept, an HTTP status (400..599) to refuse with it,
+	   or RC_UPGRADE_LATER to decide from any thread later with
+	   rc_upgrade_accept()/rc_upgrade_refuse(). Auth checks go here;
+	   rc_upgrade_header() adds headers to the answer. Default: accept. */
 	int (*on_upgrade)(struct rc_conn *c, const struct rc_request *req);
 	/* A plain HTTP request. Fill @res; the connection stays open
 	   (keep-alive) unless the client asked to close. Default: 404. */
@@ -244,6 +304,15 @@ struct rc_stats {
 					   handshake_timeout */
 	uint64_t tls_fail_eof;		/* the peer left mid-handshake */
 	uint64_t tls_fail_other;
+	uint64_t origin_refused;	/* upgrades refused by Origin (403) */
+	uint64_t ip_refused;		/* connections over a per-address
+					   limit (429) */
+	uint64_t rate_limited;		/* closes with 1008 "rate limit" */
+	uint64_t subscriptions_refused;	/* rc_subscribe() over
+					   max_subscriptions */
+	uint64_t partial_refused;	/* closes with 1013 "server busy":
+					   max_partial_total */
+	uint64_t deadline_closes;	/* closes by rc_conn_close_at() */
 	uint64_t tls_reloads;		/* certificate reloads (server-wide) */
 	uint64_t tls_reload_failures;	/* reloads refused; the certificates
 					   in force stayed */
@@ -367,6 +436,49 @@ RC_API bool rc_conn_is_tls(const struct rc_conn *c);
    server verified (tls_client_ca), or NULL. Borrowed: valid until the
    handler it is called in returns. */
 RC_API const char *rc_conn_tls_subject(const struct rc_conn *c);
+/*
+ * The peer's address: the client's, through a trusted proxy (see
+ * trusted_proxies). 0 or -ENOTCONN. The text form is "203.0.113.7" or
+ * "2001:db8::1" (no port), written to @buf, which is returned.
+ */
+RC_API int rc_conn_peer(const struct rc_conn *c, struct sockaddr_storage *out);
+RC_API const char *rc_conn_peer_str(const struct rc_conn *c, char *buf,
+				    size_t cap);
+/*
+ * Add a header to the answer of @c's upgrade: the 101, or the refusal
+ * (e.g. WWW-Authenticate with a 401). In on_upgrade only (headers added
+ * there before it returns RC_UPGRADE_LATER go with the later answer).
+ * @name must be a token, @value free of control characters; all of them
+ * together at most 1 KiB. 0, -EINVAL, -ENOSPC, -EPIPE (not in on_upgrade).
+ */
+RC_API int rc_upgrade_header(struct rc_conn *c, const char *name,
+			     const char *value);
+
+/* on_upgrade's "decide later": reading from the connection pauses (the
+   handshake timeout still runs) until one of these, from any thread: */
+#define RC_UPGRADE_LATER 1
+/*
+ * Accept (with @data for rc_conn_data()) or refuse (with an HTTP status
+ * 400..599, and @headers: NULL or "Name: value\r\n" lines, copied) the
+ * deferred upgrade of @conn_id. The decision is carried out on the
+ * connection's worker: on_open follows an accept as usual; if the
+ * connection is gone by then (timed out, reset), nothing happens, and
+ * on_close is not called for it. 0 once queued; -EINVAL (bad status or
+ * header), -ENOENT (an id no worker of this server can own), -ENOMEM,
+ * -ESHUTDOWN.
+ */
+RC_API int rc_upgrade_accept(struct rc_server *s, uint64_t conn_id,
+			     void *data);
+RC_API int rc_upgrade_refuse(struct rc_server *s, uint64_t conn_id,
+			     int status, const char *headers);
+/*
+ * At wall-clock time @unix_ms, close @c with @code (as rc_close()) and
+ * @reason, which must stay valid until then (a string literal): e.g. when
+ * the token it came with expires. Several: the earliest wins. 0, -EINVAL,
+ * -EPIPE (closing), -ENOMEM.
+ */
+RC_API int rc_conn_close_at(struct rc_conn *c, int64_t unix_ms, uint16_t code,
+			    const char *reason);
 /* The negotiated subprotocol, or NULL. Borrowed from the config. */
 RC_API const char *rc_conn_protocol(const struct rc_conn *c);
 RC_API void *rc_conn_data(const struct rc_conn *c);

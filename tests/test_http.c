@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "proto/http.h"
+#include "proto/origin.h"
 
 /* Room for more headers than any test sends, so over-writes show. */
 #define MAX_HDR 80
@@ -632,6 +633,101 @@ static void test_list_has(void **state)
 			      "Connection", "upgrade"));
 }
 
+
+static struct rc_slice sl(const char *s)
+{
+	return (struct rc_slice){ s, strlen(s) };
+}
+
+/* RFC 6454 origins against the Host a request came with. */
+static void test_origin_own(void **state)
+{
+	static const struct {
+		const char *origin, *scheme, *host;
+		bool own;
+	} c[] = {
+		{ "http://x", "http", "x", true },
+		{ "http://X", "http", "x", true },
+		{ "HTTP://x:80", "http", "x", true },
+		{ "http://x", "http", "x:80", true },
+		{ "http://x:080", "http", "x:80", true },
+		{ "https://x", "https", "x:443", true },
+		{ "http://x:8080", "http", "x:8080", true },
+		{ "http://[::1]:8080", "http", "[::1]:8080", true },
+		{ "http://[::1]", "http", "[::1]:80", true },
+		{ "https://x", "http", "x", false },
+		{ "http://x", "https", "x", false },
+		{ "http://x:81", "http", "x", false },
+		{ "http://x", "http", "x:81", false },
+		{ "http://x.evil", "http", "x", false },
+		{ "http://evilx", "http", "x", false },
+		{ "http://x/", "http", "x", false },
+		{ "http://x/path", "http", "x", false },
+		{ "http://u@x", "http", "x", false },
+		{ "null", "http", "x", false },
+		{ "", "http", "x", false },
+		{ "x", "http", "x", false },
+		{ "http://", "http", "x", false },
+		{ "http://x", "http", "", false },
+		{ "http://[::1]:80", "http", "[::2]", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		bool got = rc_origin_is_own(sl(c[i].origin), c[i].scheme,
+					    sl(c[i].host));
+
+		if (got != c[i].own)
+			fail_msg("%s vs %s://%s: %d, want %d", c[i].origin,
+				 c[i].scheme, c[i].host, got, c[i].own);
+	}
+	assert_true(rc_origin_match(sl("https://A.example:443"),
+				    "https://a.example"));
+	assert_true(rc_origin_match(sl("http://anything"), "*"));
+	assert_true(rc_origin_match(sl("null"), "null"));
+	assert_false(rc_origin_match(sl("null"), "http://null"));
+	assert_false(rc_origin_match(sl("http://null"), "null"));
+	assert_false(rc_origin_match(sl("https://a.example"),
+				     "http://a.example"));
+	assert_false(rc_origin_match(sl("https://a.example.evil"),
+				     "https://a.example"));
+}
+
+/* Query parameters: decoding, and what is refused. */
+static void test_query_find(void **state)
+{
+	char out[16];
+	const char *q = "tok=1&token=a%2Fb+c&e=&n&t2=%zz&t3=%00&t4=%4&big="
+			"0123456789abcdef";
+
+	(void)state;
+	assert_int_equal(rc_query_find(q, strlen(q), "token", out,
+				       sizeof(out)), 5);
+	assert_string_equal(out, "a/b c");
+	assert_int_equal(rc_query_find(q, strlen(q), "tok", out, sizeof(out)),
+			 1);
+	assert_string_equal(out, "1");
+	assert_int_equal(rc_query_find(q, strlen(q), "e", out, sizeof(out)),
+			 0);
+	assert_int_equal(rc_query_find(q, strlen(q), "n", out, sizeof(out)),
+			 0);
+	assert_int_equal(rc_query_find(q, strlen(q), "to", out, sizeof(out)),
+			 -ENOENT);
+	assert_int_equal(rc_query_find(q, strlen(q), "t2", out, sizeof(out)),
+			 -EINVAL);
+	assert_int_equal(rc_query_find(q, strlen(q), "t3", out, sizeof(out)),
+			 -EINVAL);
+	assert_int_equal(rc_query_find(q, strlen(q), "t4", out, sizeof(out)),
+			 -EINVAL);
+	assert_int_equal(rc_query_find(q, strlen(q), "big", out, sizeof(out)),
+			 -ENOSPC);
+	assert_int_equal(rc_query_find(q, strlen(q), "big", out, 17), 16);
+	/* The length bounds the scan: "token" cut short is not there. */
+	assert_int_equal(rc_query_find(q, 3, "tok", out, sizeof(out)), 0);
+	assert_int_equal(rc_query_find("", 0, "x", out, sizeof(out)),
+			 -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -652,6 +748,8 @@ int main(void)
 		cmocka_unit_test(test_slice_eq),
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_list_has),
+		cmocka_unit_test(test_origin_own),
+		cmocka_unit_test(test_query_find),
 	};
 
 	return cmocka_run_group_tests(tests, setup_guard, teardown_guard);

@@ -1984,6 +1984,7 @@ static void test_many_topics(void **state)
 	(void)state;
 	cfg.threads = 2;
 	cfg.max_topics = 1;
+	cfg.max_subscriptions = RC_UNLIMITED;	/* 300 topics each */
 	cfg.close_timeout_ms = 1000;
 	s = srv_start(&cfg);
 	for (int i = 0; i < NC; i++) {
@@ -2161,6 +2162,7 @@ static void test_topic_churn(void **state)
 	(void)state;
 	cfg.threads = 2;
 	cfg.max_topics = 64;
+	cfg.max_subscriptions = RC_UNLIMITED;	/* 3000 topics */
 	cfg.close_timeout_ms = 1000;
 	s = srv_start(&cfg);
 	while (n < 32 && (who[0] < 0 || who[1] < 0)) {

@@ -1408,6 +1408,576 @@ static void test_timer_publish_latency(void **state)
 	report();
 }
 
+
+/* ---- who may connect, and how much they may spend (issue 12) ---- */
+
+/* An upgrade on @path with @extra header lines; the answer's head in
+   @head; its status, or -1. */
+static int upgrade_ex(int fd, const char *path, const char *extra,
+		      char *head, size_t cap, int ms)
+{
+	char req[2048];
+	int n = snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\n"
+			 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+			 "Sec-WebSocket-Version: 13\r\n%s\r\n", path, extra);
+
+	if (write_all(fd, req, (size_t)n))
+		return -1;
+	return read_head(fd, head, cap, ms);
+}
+
+/* The close frame from the server within @ms: its code (reason in
+   @reason), or -1. Frames before it are skipped. */
+static int read_close(int fd, char *reason, size_t cap, int ms)
+{
+	uint8_t p[256], op;
+	long n;
+
+	do {
+		n = read_frame(fd, &op, p, sizeof(p), ms);
+	} while (n >= 0 && op != RC_OP_CLOSE);
+	if (n < 2)
+		return -1;
+	snprintf(reason, cap, "%.*s", (int)n - 2, (const char *)p + 2);
+	return p[0] << 8 | p[1];
+}
+
+static struct rc_stats stats_of(struct rc_server *s)
+{
+	struct rc_stats st;
+
+	rc_server_stats(s, &st);
+	return st;
+}
+
+/* What sec_upgrade saw, for the test thread. */
+static char sec_peer[64], sec_query[64], sec_param[64];
+static _Atomic int sec_peer_port, sec_param_ret, sec_hdr_bad, sec_hdr_late,
+	sec_subs[4];
+static _Atomic uint64_t sec_later_id[4];
+static _Atomic int sec_nlater;
+
+static int sec_upgrade(struct rc_conn *c, const struct rc_request *req)
+{
+	struct sockaddr_storage ss;
+	size_t n, qn;
+	const char *p = rc_request_path(req, &n);
+	const char *q = rc_request_query(req, &qn);
+
+	rc_conn_peer_str(c, sec_peer, sizeof(sec_peer));
+	if (!rc_conn_peer(c, &ss) && ss.ss_family == AF_INET)
+		sec_peer_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	snprintf(sec_query, sizeof(sec_query), "%.*s", q ? (int)qn : 0,
+		 q ? q : "");
+	sec_param_ret = rc_query_param(q, qn, "token", sec_param,
+				       sizeof(sec_param));
+	if (n == 7 && !memcmp(p, "/refuse", 7)) {
+		sec_hdr_bad = rc_upgrade_header(c, "bad name", "x");
+		expect(!rc_upgrade_header(c, "WWW-Authenticate",
+					  "Bearer realm=\"rc\""));
+		return 401;
+	}
+	if (n == 4 && !memcmp(p, "/hdr", 4))
+		expect(!rc_upgrade_header(c, "X-Hello", "1"));
+	if (n == 6 && !memcmp(p, "/later", 6)) {
+		int i = sec_nlater;
+
+		expect(!rc_upgrade_header(c, "X-Later", "yes"));
+		if (i < 4) {
+			sec_later_id[i] = rc_conn_id(c);
+			sec_nlater = i + 1;
+		}
+		return RC_UPGRADE_LATER;
+	}
+	return 0;
+}
+
+static void sec_open(struct rc_conn *c)
+{
+	opens++;
+	sec_hdr_late = rc_upgrade_header(c, "X-Late", "1");
+	if (rc_conn_data(c) == (void *)&sec_nlater)	/* a deferred accept */
+		expect(rc_conn_id(c) != 0);
+	for (int i = 0; i < 4; i++) {
+		char t[2] = { (char)('a' + i), 0 };
+
+		sec_subs[i] = rc_subscribe(c, t, 1);
+	}
+}
+
+static void sec_message(struct rc_conn *c, const void *data, size_t len,
+			enum rc_opcode op)
+{
+	messages++;
+	if (len == 8 && !memcmp(data, "close-at", 8)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		expect(rc_conn_close_at(c, 0, 999, "x") == -EINVAL);
+		expect(!rc_conn_close_at(c, (int64_t)ts.tv_sec * 1000 +
+					 ts.tv_nsec / 1000000 + 300, 4001,
+					 "token expired"));
+		/* A later one does not delay it. */
+		expect(!rc_conn_close_at(c, (int64_t)ts.tv_sec * 1000 +
+					 ts.tv_nsec / 1000000 + 60000, 4002,
+					 "later"));
+		return;
+	}
+	rc_send(c, data, len, op);
+}
+
+static void sec_close(struct rc_conn *c, uint16_t code)
+{
+	(void)c;
+	last_close_code = code;
+	closes++;
+}
+
+static const struct rc_handlers sec_handlers = {
+	.on_upgrade = sec_upgrade,
+	.on_open = sec_open,
+	.on_message = sec_message,
+	.on_close = sec_close,
+};
+
+/* The peer's address and port, the query, headers on a refusal and on
+   the 101, and rc_upgrade_header() outside on_upgrade. */
+static void test_peer_query_headers(void **state)
+{
+	struct rc_config cfg = rc_config_default();
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	struct rc_server *s;
+	char head[2048], e[512];
+	int fd, st;
+
+	(void)state;
+	cfg.threads = 1;
+	cfg.max_subscriptions = 2;
+	s = start_with(&cfg, &sec_handlers);
+	fd = dial_port(rc_server_port(s));
+	getsockname(fd, (struct sockaddr *)&me, &ml);
+	st = upgrade_ex(fd, "/q?x=1&token=a%20b+c", "", head, sizeof(head),
+			2000);
+	if (st != 101)
+		note("upgrade: status %d, want 101", st);
+	if (strcmp(sec_peer, "127.0.0.1"))
+		note("rc_conn_peer_str: \"%s\", want 127.0.0.1", sec_peer);
+	if (sec_peer_port != ntohs(me.sin_port))
+		note("rc_conn_peer port %d, want %d (the client's)",
+		     sec_peer_port, ntohs(me.sin_port));
+	if (strcmp(sec_query, "x=1&token=a%20b+c"))
+		note("rc_request_query: \"%s\"", sec_query);
+	if (sec_param_ret != 5 || strcmp(sec_param, "a b c"))
+		note("rc_query_param(token): %d \"%s\", want 5 \"a b c\"",
+		     sec_param_ret, sec_param);
+	wait_ge(&opens, 1);
+	if (sec_hdr_late != -EPIPE)
+		note("rc_upgrade_header in on_open: %d, want -EPIPE",
+		     sec_hdr_late);
+	/* max_subscriptions 2: the third and fourth are refused. */
+	if (sec_subs[0] || sec_subs[1] || sec_subs[2] != -ENOSPC ||
+	    sec_subs[3] != -ENOSPC)
+		note("rc_subscribe x4 with max_subscriptions 2: %d %d %d %d, "
+		     "want 0 0 -ENOSPC -ENOSPC", sec_subs[0], sec_subs[1],
+		     sec_subs[2], sec_subs[3]);
+	if (stats_of(s).subscriptions_refused != 2)
+		note("subscriptions_refused %llu, want 2",
+		     (unsigned long long)stats_of(s).subscriptions_refused);
+	close(fd);
+
+	fd = dial_port(rc_server_port(s));
+	st = upgrade_ex(fd, "/refuse", "", head, sizeof(head), 2000);
+	if (st != 401 ||
+	    !strstr(head, "\r\nWWW-Authenticate: Bearer realm=\"rc\"\r\n"))
+		note("refusal: %d \"%s\", want 401 with WWW-Authenticate", st,
+		     esc(head, e, sizeof(e)));
+	if (sec_hdr_bad != -EINVAL)
+		note("rc_upgrade_header(\"bad name\"): %d, want -EINVAL",
+		     sec_hdr_bad);
+	if (sec_param_ret != -ENOENT)
+		note("rc_query_param without a query: %d, want -ENOENT",
+		     sec_param_ret);
+	close(fd);
+
+	fd = dial_port(rc_server_port(s));
+	st = upgrade_ex(fd, "/hdr", "", head, sizeof(head), 2000);
+	if (st != 101 || !strstr(head, "\r\nX-Hello: 1\r\n"))
+		note("101 with a header: %d \"%s\"", st,
+		     esc(head, e, sizeof(e)));
+	close(fd);
+	rc_server_free(s);
+	assert_int_equal(handler_failures, 0);
+	report();
+}
+
+/* The Origin policy: the server's own origin, the allowed ones, none. */
+static void test_origin_policy(void **state)
+{
+	static const char *const allow[] = { "https://a.example", "null" };
+	static const struct {
+		const char *extra;
+		int want;
+		bool allowed_list;
+	} cases[] = {
+		{ "", 101, false },			/* not a browser */
+		{ "Origin: http://x\r\n", 101, false },	/* its own */
+		{ "Origin: HTTP://X:80\r\n", 101, false },
+		{ "Origin: https://x\r\n", 403, false },	/* other scheme */
+		{ "Origin: http://x:8080\r\n", 403, false },
+		{ "Origin: http://evil.example\r\n", 403, false },
+		{ "Origin: null\r\n", 403, false },
+		{ "Origin: http://x.evil\r\n", 403, false },
+		{ "Origin: https://a.example\r\n", 101, true },
+		{ "Origin: https://a.example:443\r\n", 101, true },
+		{ "Origin: null\r\n", 101, true },
+		{ "Origin: https://b.example\r\n", 403, true },
+	};
+	int refused[2] = { 0, 0 };
+
+	(void)state;
+	for (int list = 0; list < 2; list++) {
+		struct rc_config cfg = rc_config_default();
+		struct rc_server *s;
+
+		cfg.threads = 1;
+		if (list) {
+			cfg.allow_origins = allow;
+			cfg.nallow_origins = 2;
+		}
+		s = start_with(&cfg, &sec_handlers);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			char head[2048], e[256];
+			int fd, st;
+
+			if (cases[i].allowed_list != list && i != 0)
+				continue;
+			fd = dial_port(rc_server_port(s));
+			st = upgrade_ex(fd, "/o", cases[i].extra, head,
+					sizeof(head), 2000);
+			if (st != cases[i].want)
+				note("%s: \"%s\": %d, want %d",
+				     list ? "allow list" : "default",
+				     esc(cases[i].extra, e, sizeof(e)), st,
+				     cases[i].want);
+			refused[list] += cases[i].want == 403;
+			close(fd);
+		}
+		if (stats_of(s).origin_refused != (uint64_t)refused[list])
+			note("origin_refused %llu, want %d",
+			     (unsigned long long)stats_of(s).origin_refused,
+			     refused[list]);
+		rc_server_free(s);
+	}
+	report();
+}
+
+struct decider {
+	struct rc_server *s;
+	int status;		/* 0: accept */
+	int ret;
+};
+
+static void *decider_main(void *arg)
+{
+	struct decider *d = arg;
+
+	wait_ge(&sec_nlater, 1);
+	d->ret = d->status ?
+			 rc_upgrade_refuse(d->s, sec_later_id[0], d->status,
+					   "WWW-Authenticate: Bearer\r\n") :
+			 rc_upgrade_accept(d->s, sec_later_id[0], &sec_nlater);
+	return NULL;
+}
+
+/* An upgrade decided later, from another thread: accepted (with the
+   frame the client sent too early), refused with a header, or never
+   decided (the handshake timeout ends it; a late decision is harmless). */
+static void test_deferred_upgrade(void **state)
+{
+	(void)state;
+	for (int mode = 0; mode < 3; mode++) {
+		struct rc_config cfg = rc_config_default();
+		struct decider d = { .status = mode == 1 ? 403 : 0 };
+		struct rc_server *s;
+		pthread_t th;
+		char head[2048], e[512];
+		uint8_t op, p[64];
+		int fd, st;
+		long n;
+
+		cfg.threads = 2;
+		cfg.handshake_timeout_ms = 500;
+		s = start_with(&cfg, &sec_handlers);
+		sec_nlater = 0;
+		d.s = s;
+		if (mode != 2)
+			pthread_create(&th, NULL, decider_main, &d);
+		fd = dial_port(rc_server_port(s));
+		/* The frame right behind the request waits for the answer. */
+		if (mode == 0) {
+			char req[512];
+			int rn = snprintf(req, sizeof(req),
+				"GET /later HTTP/1.1\r\nHost: x\r\n"
+				"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+				"Sec-WebSocket-Version: 13\r\n\r\n");
+
+			write_all(fd, req, (size_t)rn);
+			write_frame(fd, true, RC_OP_TEXT, "early", 5);
+			st = read_head(fd, head, sizeof(head), 3000);
+		} else {
+			st = upgrade_ex(fd, "/later", "", head, sizeof(head),
+					3000);
+		}
+		if (mode != 2)
+			pthread_join(th, NULL);
+		if (mode == 0) {
+			if (st != 101 || !strstr(head, "\r\nX-Later: yes\r\n") ||
+			    d.ret)
+				note("deferred accept: %d (ret %d) \"%s\"", st,
+				     d.ret, esc(head, e, sizeof(e)));
+			n = read_frame(fd, &op, p, sizeof(p), 2000);
+			if (n != 5 || memcmp(p, "early", 5))
+				note("deferred accept: the early frame came "
+				     "back as %ld bytes", n);
+			if (!wait_ge(&opens, 1))
+				note("deferred accept: no on_open");
+		} else if (mode == 1) {
+			if (st != 403 ||
+			    !strstr(head, "\r\nWWW-Authenticate: Bearer\r\n") ||
+			    strstr(head, "X-Later") == NULL || d.ret)
+				note("deferred refusal: %d (ret %d) \"%s\"", st,
+				     d.ret, esc(head, e, sizeof(e)));
+		} else {
+			if (st != -1)
+				note("undecided: status %d, want the "
+				     "connection ended by the timeout", st);
+			st = rc_upgrade_accept(s, sec_later_id[0], NULL);
+			usleep(100 * 1000);
+			if (st || opens || closes)
+				note("late decision: ret %d, %d opens, %d "
+				     "closes; want 0, none", st, (int)opens,
+				     (int)closes);
+		}
+		close(fd);
+		if (rc_upgrade_refuse(s, sec_later_id[0], 200, NULL) !=
+		    -EINVAL ||
+		    rc_upgrade_refuse(s, sec_later_id[0], 401, "bad\r\n") !=
+		    -EINVAL ||
+		    rc_upgrade_accept(s, (uint64_t)63 << 58, NULL) != -ENOENT)
+			note("bad decisions are not refused");
+		rc_server_free(s);
+	}
+	assert_int_equal(handler_failures, 0);
+	report();
+}
+
+/* rc_conn_close_at(): the close comes at its time, with its code. */
+static void test_close_at(void **state)
+{
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+	char head[512], reason[128];
+	uint64_t t0;
+	int fd, code;
+
+	(void)state;
+	cfg.threads = 1;
+	s = start_with(&cfg, &sec_handlers);
+	fd = dial_port(rc_server_port(s));
+	if (upgrade_ex(fd, "/t", "", head, sizeof(head), 2000) != 101)
+		note("upgrade failed");
+	t0 = now_ms();
+	write_frame(fd, true, RC_OP_TEXT, "close-at", 8);
+	code = read_close(fd, reason, sizeof(reason), 3000);
+	if (code != 4001 || strcmp(reason, "token expired"))
+		note("close %d \"%s\", want 4001 \"token expired\"", code,
+		     reason);
+	if (now_ms() - t0 < 250 || now_ms() - t0 > 2000)
+		note("closed after %llu ms, want about 300",
+		     (unsigned long long)(now_ms() - t0));
+	if (stats_of(s).deadline_closes != 1)
+		note("deadline_closes %llu, want 1",
+		     (unsigned long long)stats_of(s).deadline_closes);
+	close(fd);
+	rc_server_free(s);
+	assert_int_equal(handler_failures, 0);
+	report();
+}
+
+/* Per-connection message and byte rates: 1008 "rate limit". */
+static void test_rate_limits(void **state)
+{
+	(void)state;
+	for (int bytes = 0; bytes < 2; bytes++) {
+		struct rc_config cfg = rc_config_default();
+		struct rc_server *s;
+		char head[512], reason[128], big[125];
+		int fd, code, sent = 0;
+
+		memset(big, 'b', sizeof(big));
+		cfg.threads = 1;
+		cfg.msg_rate = bytes ? RC_UNLIMITED : 20;
+		cfg.byte_rate = bytes ? 1000 : RC_UNLIMITED_SIZE;
+		s = start_with(&cfg, &sec_handlers);
+		fd = dial_port(rc_server_port(s));
+		if (upgrade_ex(fd, "/r", "", head, sizeof(head), 2000) != 101)
+			note("upgrade failed");
+		/* A second's worth goes (20 messages, or 1000 bytes: 8 of
+		   125), then the bucket is empty. */
+		for (int i = 0; i < 40; i++)
+			if (!write_frame(fd, true, RC_OP_TEXT, big,
+					 bytes ? 125 : 1))
+				sent++;
+		code = read_close(fd, reason, sizeof(reason), 3000);
+		if (code != 1008 || strcmp(reason, "rate limit"))
+			note("%s: close %d \"%s\" after %d messages, want 1008 "
+			     "\"rate limit\"", bytes ? "bytes" : "messages",
+			     code, reason, sent);
+		wait_ge(&closes, 1);
+		if (stats_of(s).rate_limited != 1 ||
+		    messages < (bytes ? 8 : 20) || messages > (bytes ? 10 : 22))
+			note("%s: rate_limited %llu, %d messages handled; want "
+			     "1 and a second's worth",
+			     bytes ? "bytes" : "messages",
+			     (unsigned long long)stats_of(s).rate_limited,
+			     (int)messages);
+		close(fd);
+		rc_server_free(s);
+	}
+	report();
+}
+
+/* Per-address limits: open connections and new connections per second;
+   through a trusted proxy, X-Forwarded-For names the address. */
+static void test_per_ip_limits(void **state)
+{
+	static const char *const proxies[] = { "127.0.0.0/8" };
+
+	(void)state;
+	for (int mode = 0; mode < 3; mode++) {
+		struct rc_config cfg = rc_config_default();
+		struct rc_server *s;
+		char head[2048], e[512];
+		int fd[6], st[6];
+
+		cfg.threads = 2;
+		cfg.max_conns_per_ip = mode == 1 ? RC_UNLIMITED : 2;
+		cfg.conn_rate_per_ip = mode == 1 ? 3 : RC_UNLIMITED;
+		if (mode == 2) {
+			cfg.trusted_proxies = proxies;
+			cfg.ntrusted_proxies = 1;
+		}
+		s = start_with(&cfg, &sec_handlers);
+		for (int i = 0; i < 5; i++) {
+			const char *xff = i == 1 ? "X-Forwarded-For: 10.0.0.9, 127.0.0.5\r\n" :
+					  "X-Forwarded-For: 10.0.0.1\r\n";
+
+			fd[i] = dial_port(rc_server_port(s));
+			st[i] = upgrade_ex(fd[i], "/p", mode == 2 ? xff : "",
+					   head, sizeof(head), 2000);
+			if (st[i] == 429 && !strstr(head, "Retry-After: 1\r\n"))
+				note("429 without Retry-After: \"%s\"",
+				     esc(head, e, sizeof(e)));
+			if (mode == 2 && i == 1 && strcmp(sec_peer, "10.0.0.9"))
+				note("through the proxy the peer is \"%s\", "
+				     "want 10.0.0.9", sec_peer);
+		}
+		/* 0: 2 open at most; 1: 3 new a second; 2: per forwarded
+		   address, 10.0.0.1 twice and 10.0.0.9 once. */
+		{
+			int want[3][5] = { { 101, 101, 429, 429, 429 },
+					   { 101, 101, 101, 429, 429 },
+					   { 101, 101, 101, 429, 429 } };
+
+			for (int i = 0; i < 5; i++)
+				if (st[i] != want[mode][i])
+					note("mode %d: connection %d got %d, "
+					     "want %d", mode, i, st[i],
+					     want[mode][i]);
+		}
+		if (stats_of(s).ip_refused != 2)
+			note("mode %d: ip_refused %llu, want 2", mode,
+			     (unsigned long long)stats_of(s).ip_refused);
+		if (mode == 0) {
+			/* One leaves: there is room again. */
+			close(fd[0]);
+			usleep(200 * 1000);
+			fd[5] = dial_port(rc_server_port(s));
+			st[5] = upgrade_ex(fd[5], "/p", "", head, sizeof(head),
+					   2000);
+			if (st[5] != 101)
+				note("after a close: %d, want 101", st[5]);
+			close(fd[5]);
+		} else {
+			close(fd[0]);
+		}
+		for (int i = 1; i < 5; i++)
+			close(fd[i]);
+		rc_server_free(s);
+	}
+	report();
+}
+
+/* The budget for partly received messages: the connection that would
+   pass it gets 1013; the others are untouched. */
+static void test_partial_budget(void **state)
+{
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+	char head[512], reason[128], chunk[125];
+	uint8_t op, p[2048];
+	int a, b, code;
+	long n;
+
+	(void)state;
+	memset(chunk, 'p', sizeof(chunk));
+	cfg.threads = 1;
+	cfg.max_partial_total = 1000;
+	s = start_with(&cfg, &sec_handlers);
+	a = dial_port(rc_server_port(s));
+	b = dial_port(rc_server_port(s));
+	if (upgrade_ex(a, "/a", "", head, sizeof(head), 2000) != 101 ||
+	    upgrade_ex(b, "/b", "", head, sizeof(head), 2000) != 101)
+		note("upgrade failed");
+	/* a holds 750 bytes of an unfinished message. */
+	for (int i = 0; i < 6; i++)
+		write_frame(a, false, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
+	usleep(100 * 1000);
+	/* b's third fragment would take it to 1125. */
+	for (int i = 0; i < 3; i++)
+		write_frame(b, false, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
+	code = read_close(b, reason, sizeof(reason), 2000);
+	if (code != 1013 || strcmp(reason, "server busy"))
+		note("b: close %d \"%s\", want 1013 \"server busy\"", code,
+		     reason);
+	/* a finishes its message and gets it back whole. */
+	write_frame(a, true, RC_OP_CONT, chunk, 10);
+	n = read_frame(a, &op, p, sizeof(p), 2000);
+	if (n != 760 || op != RC_OP_TEXT)
+		note("a: echo of %ld bytes (op %u), want 760 TEXT", n, op);
+	if (stats_of(s).partial_refused != 1)
+		note("partial_refused %llu, want 1",
+		     (unsigned long long)stats_of(s).partial_refused);
+	/* Everything held was given back: b's would-be 1125 fits now. */
+	close(b);
+	b = dial_port(rc_server_port(s));
+	if (upgrade_ex(b, "/b", "", head, sizeof(head), 2000) != 101)
+		note("upgrade failed");
+	for (int i = 0; i < 7; i++)
+		write_frame(b, i == 6, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
+	n = read_frame(b, &op, p, sizeof(p), 2000);
+	if (n != 875)
+		note("after a's message: b's 875 bytes came back as %ld", n);
+	close(a);
+	close(b);
+	rc_server_free(s);
+	report();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1425,6 +1995,13 @@ int main(void)
 		cmocka_unit_test(test_timer_publish_latency),
 		cmocka_unit_test(test_max_message_4g_publish),
 		cmocka_unit_test(test_max_message_4g_send),
+		cmocka_unit_test(test_peer_query_headers),
+		cmocka_unit_test(test_origin_policy),
+		cmocka_unit_test(test_deferred_upgrade),
+		cmocka_unit_test(test_close_at),
+		cmocka_unit_test(test_rate_limits),
+		cmocka_unit_test(test_per_ip_limits),
+		cmocka_unit_test(test_partial_budget),
 	};
 	char why[256];
 

@@ -186,22 +186,38 @@ int rc_upgrade_response(char *buf, size_t cap, const char *key,
 	ret = rc_upgrade_accept_key(key, key_len, accept);
 	if (ret)
 		return ret;
+	return rc_upgrade_response_h(buf, cap, accept, protocol, NULL);
+}
+
+int rc_upgrade_response_h(char *buf, size_t cap,
+			  const char accept[RC_ACCEPT_LEN],
+			  const char *protocol, const char *headers)
+{
 	return format_head(buf, cap,
 			   "HTTP/1.1 101 Switching Protocols\r\n"
 			   "Upgrade: websocket\r\n"
 			   "Connection: Upgrade\r\n"
 			   "Sec-WebSocket-Accept: %.*s\r\n"
-			   "%s%s%s"
+			   "%s%s%s%s"
 			   "\r\n",
 			   RC_ACCEPT_LEN, accept,
 			   protocol ? "Sec-WebSocket-Protocol: " : "",
 			   protocol ? protocol : "",
-			   protocol ? "\r\n" : "");
+			   protocol ? "\r\n" : "", headers ? headers : "");
 }
 
 int rc_http_response(char *buf, size_t cap, int status,
 		     const char *content_type, const void *body,
 		     size_t body_len, int keep_alive, int head_only)
+{
+	return rc_http_response_h(buf, cap, status, content_type, body,
+				  body_len, keep_alive, head_only, NULL);
+}
+
+int rc_http_response_h(char *buf, size_t cap, int status,
+		       const char *content_type, const void *body,
+		       size_t body_len, int keep_alive, int head_only,
+		       const char *headers)
 {
 	const char *extra = "";
 	int n;
@@ -220,10 +236,11 @@ int rc_http_response(char *buf, size_t cap, int status,
 		return format_head(buf, cap,
 				   "HTTP/1.1 %d %s\r\n"
 				   "Connection: %s\r\n"
-				   "%s"
+				   "%s%s"
 				   "\r\n",
 				   status, rc_http_reason(status),
-				   keep_alive ? "keep-alive" : "close", extra);
+				   keep_alive ? "keep-alive" : "close", extra,
+				   headers ? headers : "");
 
 	/* A HEAD reply states the length the GET body would have. */
 	n = format_head(buf, cap,
@@ -231,12 +248,13 @@ int rc_http_response(char *buf, size_t cap, int status,
 			"Content-Type: %s\r\n"
 			"Content-Length: %zu\r\n"
 			"Connection: %s\r\n"
-			"%s"
+			"%s%s"
 			"\r\n",
 			status, rc_http_reason(status),
 			content_type ? content_type :
 				       "text/plain; charset=utf-8",
-			body_len, keep_alive ? "keep-alive" : "close", extra);
+			body_len, keep_alive ? "keep-alive" : "close", extra,
+			headers ? headers : "");
 	if (n < 0 || head_only || !body_len)
 		return n;
 	if (body_len > cap - n || body_len > (size_t)INT_MAX - n)

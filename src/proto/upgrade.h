@@ -51,6 +51,11 @@ int rc_upgrade_accept_key(const char *key, size_t key_len,
  */
 int rc_upgrade_response(char *buf, size_t cap, const char *key,
 			size_t key_len, const char *protocol);
+/* The same from the accept value, with @headers ("Name: value\r\n"
+   lines, checked by the caller; may be NULL) after the protocol. */
+int rc_upgrade_response_h(char *buf, size_t cap,
+			  const char accept[RC_ACCEPT_LEN],
+			  const char *protocol, const char *headers);
 
 /*
  * Write a complete plain HTTP/1.1 response into @buf: status line, Date-less
@@ -63,6 +68,12 @@ int rc_upgrade_response(char *buf, size_t cap, const char *key,
 int rc_http_response(char *buf, size_t cap, int status,
 		     const char *content_type, const void *body,
 		     size_t body_len, int keep_alive, int head_only);
+/* The same with @headers ("Name: value\r\n" lines, checked by the
+   caller; may be NULL) after the others. */
+int rc_http_response_h(char *buf, size_t cap, int status,
+		       const char *content_type, const void *body,
+		       size_t body_len, int keep_alive, int head_only,
+		       const char *headers);
 
 /* Reason phrase for @status ("Not Found"), "Unknown" if we have none. */
 const char *rc_http_reason(int status);

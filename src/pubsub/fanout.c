@@ -18,6 +18,14 @@ static void fan_out(struct rc_ps_worker *pw, struct rc_msg *m)
 		}
 		goto out;
 	}
+	if (m->kind == RC_MSG_MAIL) {
+		struct rc_conn *c = rc__worker_conn(pw->w, m->conn_id);
+
+		if (c)
+			rc__conn_mail(c, m->frame + m->frame_len -
+					     m->topic_len, m->topic_len);
+		goto out;
+	}
 	t = rc__ps_find(pw, m->hash, m->topic, m->topic_len);
 	if (!t) {
 		/* Sent here for nothing: a hash collision in the shared

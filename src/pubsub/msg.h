@@ -19,6 +19,9 @@ struct rc_inbox_node {
 enum rc_msg_kind {
 	RC_MSG_TOPIC,		/* to the subscribers of a topic */
 	RC_MSG_DIRECT,		/* to one connection (rc_send_to) */
+	RC_MSG_MAIL,		/* for the runtime about one connection
+				   (rc__ps_mail): its payload, topic_len
+				   bytes at the end of the frame */
 };
 
 /*

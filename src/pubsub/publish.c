@@ -113,3 +113,25 @@ int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
 	rc__inbox_send(ps->workers[wi], &m->nodes[0], m);
 	return 0;
 }
+
+int rc__ps_mail(struct rc_ps *ps, uint64_t conn_id, const void *p, size_t len)
+{
+	unsigned wi = rc__id_worker(conn_id);
+	struct rc_msg *m;
+
+	if (wi >= ps->nworkers)
+		return -ENOENT;
+	if (len > UINT16_MAX)
+		return -EINVAL;
+	if (atomic_load_explicit(ps->stopping, memory_order_relaxed))
+		return -ESHUTDOWN;
+	m = rc__msg_new(1, 1, NULL, 0, RC_OP_BINARY, p, len);
+	if (!m)
+		return -ENOMEM;
+	m->kind = RC_MSG_MAIL;
+	m->conn_id = conn_id;
+	m->topic_len = (uint16_t)len;
+	m->nodes[0].msg = m;
+	rc__inbox_send(ps->workers[wi], &m->nodes[0], m);
+	return 0;
+}

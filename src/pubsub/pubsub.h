@@ -105,4 +105,10 @@ void rc__ps_tick(struct rc_ps_worker *pw);
 /* @c is going away: drop its subscriptions. */
 void rc__ps_conn_gone(struct rc_conn *c);
 
+/* Hand @len bytes of @p (copied) to connection @conn_id's worker, from any
+   thread: rc__conn_mail() runs there, if the connection still is. 0,
+   -ENOENT (no such worker), -EINVAL, -ENOMEM, -ESHUTDOWN. */
+int rc__ps_mail(struct rc_ps *ps, uint64_t conn_id, const void *p,
+		size_t len);
+
 #endif /* RC_PUBSUB_H */

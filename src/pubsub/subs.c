@@ -177,6 +177,7 @@ int rc_subscribe(struct rc_conn *c, const void *topic, size_t len)
 	struct rc_ps_worker *pw;
 	struct rc_sub *sub, **subs;
 	struct rc_topic *t;
+	unsigned n = 0;
 	uint64_t h;
 
 	if (!c || !topic || !len || len > RC_TOPIC_MAX)
@@ -187,11 +188,12 @@ int rc_subscribe(struct rc_conn *c, const void *topic, size_t len)
 	subs = rc__conn_subs(c);
 	h = rc__topics_hash(&pw->ps->topics, topic, len);
 	t = rc__ps_find(pw, h, topic, len);
-	if (t) {
-		for (sub = *subs; sub; sub = sub->next)
-			if (sub->topic == t)
-				return 0;
-	} else {
+	for (sub = *subs; sub; sub = sub->next, n++)
+		if (t && sub->topic == t)
+			return 0;
+	if (!rc__conn_sub_allowed(c, n))
+		return -ENOSPC;
+	if (!t) {
 		t = topic_new(pw, h, topic, len);
 		if (!t)
 			return -ENOMEM;

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* conn.c -- a connection's life: open, backpressure, closing, the end. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "runtime/alloc.h"
 #include "runtime/conn.h"
@@ -29,7 +32,6 @@ bool rc__conn_open(struct rc_worker *w, struct rc_conn *c, uint32_t slot)
 
 	memset(c, 0, sizeof(*c));
 	c->w = w;
-	c->slot = slot;
 	rc__timer_link_init(c);
 	c->dirty_next = RC_NO_SLOT;
 	c->state = RC_CONN_HTTP;
@@ -68,6 +70,8 @@ void rc__conn_closed(struct rc_conn *c)
 
 	rc__io_done(c, RC_IO_CLOSE);
 	rc__tls_conn_free(c);
+	rc__peer_put(&w->srv->peers, c->peer);
+	c->peer = 0;
 	atomic_fetch_sub(&w->srv->nconns, 1);
 	rc__conn_stat(c, RC_STAT_CONNS_OPEN, -1);
 	w->nconns--;
@@ -77,7 +81,7 @@ void rc__conn_closed(struct rc_conn *c)
 	   from allocating it again. Should that fail, the slot's next
 	   connection is refused (rc__conn_open) and we try again. */
 	if ((c->flags & RC_CF_RETIRE) &&
-	    io_uring_register_files_update(&w->ring.uring, c->slot, &fd,
+	    io_uring_register_files_update(&w->ring.uring, rc__conn_slot(c), &fd,
 					   1) == 1) {
 		c->state = RC_CONN_RETIRED;
 		w->nretired++;
@@ -94,10 +98,10 @@ void rc__conn_recv_arm(struct rc_conn *c)
 	if (rc__io_busy(c, RC_IO_RECV))
 		return;
 	sqe = rc__ring_sqe(&c->w->ring);
-	io_uring_prep_recv_multishot(sqe, (int)c->slot, NULL, 0, 0);
+	io_uring_prep_recv_multishot(sqe, (int)rc__conn_slot(c), NULL, 0, 0);
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
 	sqe->buf_group = 0;
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_RECV, c->slot));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_RECV, rc__conn_slot(c)));
 	rc__io_start(c, RC_IO_RECV);
 }
 
@@ -105,9 +109,9 @@ static void cancel_op(struct rc_conn *c, enum rc_ud_op op)
 {
 	struct io_uring_sqe *sqe = rc__ring_sqe(&c->w->ring);
 
-	io_uring_prep_cancel64(sqe, rc_ud(op, c->slot), 0);
+	io_uring_prep_cancel64(sqe, rc_ud(op, rc__conn_slot(c)), 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_IGNORE, c->slot));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_IGNORE, rc__conn_slot(c)));
 }
 
 void rc__conn_cancel_recv(struct rc_conn *c)
@@ -116,11 +120,20 @@ void rc__conn_cancel_recv(struct rc_conn *c)
 		cancel_op(c, RC_UD_RECV);
 }
 
-void rc__conn_drop_gather(struct rc_conn *c)
+void rc__conn_drop_message(struct rc_conn *c)
 {
+	if (c->flags & RC_CF_PARTIAL) {
+		atomic_fetch_sub(&c->w->srv->partial, c->glen);
+		c->flags &= ~RC_CF_PARTIAL;
+	}
 	free(c->gather);
 	c->gather = NULL;
 	c->glen = c->gcap = 0;
+}
+
+void rc__conn_drop_gather(struct rc_conn *c)
+{
+	rc__conn_drop_message(c);
 	free(c->ctrl);
 	c->ctrl = NULL;
 	c->ctrl_len = 0;
@@ -193,8 +206,8 @@ void rc__conn_reap(struct rc_conn *c)
 	    (c->flags & RC_CF_DIRTY))
 		return;
 	sqe = rc__ring_sqe(&c->w->ring);
-	io_uring_prep_close_direct(sqe, c->slot);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_CLOSE, c->slot));
+	io_uring_prep_close_direct(sqe, rc__conn_slot(c));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_CLOSE, rc__conn_slot(c)));
 	rc__io_start(c, RC_IO_CLOSE);
 }
 
@@ -230,9 +243,9 @@ static void after_flush(struct rc_conn *c)
 	   timer. The shutdown looks its slot up when it runs (in a kernel
 	   worker, later), so it is in flight like a send. */
 	sqe = rc__ring_sqe(&c->w->ring);
-	io_uring_prep_shutdown(sqe, (int)c->slot, SHUT_WR);
+	io_uring_prep_shutdown(sqe, (int)rc__conn_slot(c), SHUT_WR);
 	sqe->flags |= IOSQE_FIXED_FILE;
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_SHUTDOWN, c->slot));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_SHUTDOWN, rc__conn_slot(c)));
 	c->flags |= RC_CF_SHUT_WR;
 	rc__io_start(c, RC_IO_SHUTDOWN);
 }
@@ -363,6 +376,162 @@ void rc__conn_going_away(struct rc_conn *c)
 	}
 }
 
+void rc__conn_peer_accepted(struct rc_conn *c, const struct sockaddr *peer)
+{
+	struct rc_peers *t = &c->w->srv->peers;
+	enum rc_peer_verdict v;
+	struct rc_addr a;
+	uint16_t port;
+	bool proxy;
+
+	if (!rc__addr_from_sockaddr(&a, peer, &port))
+		return;
+	/* A trusted proxy's own connections are many and not limited; the
+	   client it names in X-Forwarded-For is (conn_http.c). */
+	proxy = t->ntrusted && rc__peer_trusted(t, &a);
+	v = rc__peer_get(t, &a, c->w->now_ms, !proxy, &c->peer);
+	if (v != RC_PEER_OK) {
+		c->peer = 0;
+		rc__conn_refuse(c, v == RC_PEER_FULL ? 503 : 429);
+		return;
+	}
+	c->port = port;
+	if (proxy)
+		c->flags |= RC_CF_VIA_PROXY;
+}
+
+/* ---- deadlines: rc_conn_close_at(), a min-heap per worker ---- */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool dl_before(const struct rc_deadline *a, const struct rc_deadline *b)
+{
+	return a->unix_ms < b->unix_ms;
+}
+
+static void dl_swap(struct rc_deadline *a, struct rc_deadline *b)
+{
+	struct rc_deadline t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+static void dl_up(struct rc_deadline *h, uint32_t i)
+{
+	while (i && dl_before(&h[i], &h[(i - 1) / 2])) {
+		dl_swap(&h[i], &h[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+}
+
+static void dl_down(struct rc_deadline *h, uint32_t n, uint32_t i)
+{
+	for (;;) {
+		uint32_t l = 2 * i + 1, m = i;
+
+		if (l < n && dl_before(&h[l], &h[m]))
+			m = l;
+		if (l + 1 < n && dl_before(&h[l + 1], &h[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		dl_swap(&h[i], &h[m]);
+		i = m;
+	}
+}
+
+/* Entries of connections that are gone stay until they come due; when
+   they are most of the heap, drop them all at once (O(n), amortised). */
+static void dl_compact(struct rc_worker *w)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < w->ndl; i++)
+		if (rc__worker_conn(w, w->dl[i].id))
+			w->dl[n++] = w->dl[i];
+	w->ndl = n;
+	for (uint32_t i = n / 2; i-- > 0;)
+		dl_down(w->dl, n, i);
+}
+
+int rc_conn_close_at(struct rc_conn *c, int64_t unix_ms, uint16_t code,
+		     const char *reason)
+{
+	struct rc_worker *w;
+	size_t rlen = reason ? strlen(reason) : 0;
+
+	if (!c || !rc_close_code_valid(code) ||
+	    rlen > RC_FRAME_CONTROL_MAX - 2 ||
+	    !rc_utf8_valid((const uint8_t *)reason, rlen))
+		return -EINVAL;
+	if (c->state != RC_CONN_WS && c->state != RC_CONN_HTTP)
+		return -EPIPE;
+	w = c->w;
+	if (w->ndl == w->dl_cap) {
+		uint32_t cap = w->dl_cap ? w->dl_cap * 2 : 64;
+		struct rc_deadline *v;
+
+		if (w->ndl > 2 * w->nconns + 64) {
+			dl_compact(w);
+		}
+		if (w->ndl == w->dl_cap) {
+			v = rc__realloc(w->dl, cap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			w->dl = v;
+			w->dl_cap = cap;
+		}
+	}
+	w->dl[w->ndl] = (struct rc_deadline){ .unix_ms = unix_ms,
+					      .id = c->id,
+					      .reason = reason,
+					      .code = code };
+	dl_up(w->dl, w->ndl++);
+	return 0;
+}
+
+unsigned rc__deadlines_next_ms(struct rc_worker *w, unsigned cap)
+{
+	int64_t d;
+
+	if (!w->ndl)
+		return cap;
+	d = w->dl[0].unix_ms - wall_ms();
+	return d <= 0 ? 0 : d < (int64_t)cap ? (unsigned)d : cap;
+}
+
+void rc__deadlines_fire(struct rc_worker *w)
+{
+	int64_t now;
+
+	if (!w->ndl)
+		return;
+	now = wall_ms();
+	while (w->ndl && w->dl[0].unix_ms <= now) {
+		struct rc_deadline d = w->dl[0];
+		struct rc_conn *c;
+
+		w->dl[0] = w->dl[--w->ndl];
+		dl_down(w->dl, w->ndl, 0);
+		c = rc__worker_conn(w, d.id);
+		if (!c)
+			continue;
+		rc__conn_stat(c, RC_STAT_DEADLINE_CLOSES, 1);
+		if (c->state == RC_CONN_WS)
+			rc__ws_send_close(c, d.code, d.reason,
+					  d.reason ? strlen(d.reason) : 0);
+		else if (c->state == RC_CONN_HTTP)
+			rc__conn_kill(c, d.code);
+	}
+}
+
 /* ---- what the pub/sub layer calls (runtime/rt.h) ---- */
 
 bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
@@ -413,6 +582,16 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 struct rc_sub **rc__conn_subs(struct rc_conn *c)
 {
 	return &c->subs;
+}
+
+bool rc__conn_sub_allowed(struct rc_conn *c, unsigned have)
+{
+	unsigned max = rc__conn_cfg(c)->max_subscriptions;
+
+	if (max == RC_UNLIMITED || have < max)
+		return true;
+	rc__conn_stat(c, RC_STAT_SUBS_REFUSED, 1);
+	return false;
 }
 
 bool rc__conn_is_open(const struct rc_conn *c)
@@ -468,4 +647,33 @@ void rc_conn_set_data(struct rc_conn *c, void *data)
 {
 	if (c)
 		c->data = data;
+}
+
+int rc_conn_peer(const struct rc_conn *c, struct sockaddr_storage *out)
+{
+	if (!c || !out)
+		return -EINVAL;
+	if (!c->peer)
+		return -ENOTCONN;
+	rc__addr_to_sockaddr(rc__peer_addr(&c->w->srv->peers, c->peer),
+			     c->port, out);
+	return 0;
+}
+
+const char *rc_conn_peer_str(const struct rc_conn *c, char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	const void *a;
+
+	if (!buf || !cap)
+		return NULL;
+	buf[0] = '\0';
+	if (rc_conn_peer(c, &ss))
+		return buf;
+	a = ss.ss_family == AF_INET ?
+		    (const void *)&((struct sockaddr_in *)&ss)->sin_addr :
+		    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (!inet_ntop(ss.ss_family, a, buf, (socklen_t)cap))
+		buf[0] = '\0';
+	return buf;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "proto/frame.h"
 #include "proto/http.h"
@@ -88,7 +89,15 @@ enum {
 	RC_CF_ACTIVE = 1 << 13,		/* bytes came in this ping period */
 	RC_CF_PINGED = 1 << 14,		/* idle: a ping is out, no reply yet */
 	RC_CF_RETIRE = 1 << 15,		/* last id of this slot: retire it */
+	RC_CF_PARTIAL = 1 << 16,	/* @glen counts in the server's
+					   partly received bytes */
+	RC_CF_DEFERRED = 1 << 17,	/* on_upgrade said "later": @ctrl
+					   holds the answer's makings */
+	RC_CF_VIA_PROXY = 1 << 18,	/* the TCP peer is a trusted proxy */
 };
+
+/* A rate bucket full: a second's worth of messages or bytes. */
+#define RC_RL_FULL 32767
 
 /*
  * A connection's id: the worker (6 bits), a generation of its slot (34
@@ -123,8 +132,15 @@ struct rc_conn {
 	uint8_t *ctrl;			/* control frame spanning reads */
 	struct rc_timer_link tl;	/* runtime/timer.c */
 	uint32_t dirty_next;		/* slot on the flush list */
-	uint32_t slot;
 	uint32_t flags;
+	uint32_t peer;			/* its entry in the server's peer
+					   table (runtime/peers.h), 0: none */
+	/* Rate limits on received data messages (conn_ws.c): two token
+	   buckets in parts of RC_RL_FULL, refilled at @rl_last (ms). */
+	int16_t rl_msgs, rl_bytes;
+	uint16_t rl_last;		/* in 4 ms units (wraps at 262 s: the
+					   ping timer refills in between) */
+	uint16_t port;			/* the peer's, 0 through a proxy */
 	uint16_t close_code;		/* sent or received, for on_close */
 	uint8_t state;
 	uint8_t timer;			/* enum rc_timer_kind (timer.c) */
@@ -134,15 +150,32 @@ struct rc_conn {
 	struct rc_frame_decoder dec;
 };
 
+/* @c's slot in its worker's table: its direct descriptor. */
+#define rc__conn_slot(c) ((uint32_t)((c) - (c)->w->conns))
+
 /* ---- what the worker calls ---- */
 
 /* Set up slot @c for a just-accepted connection. False: the slot is
    retired and was closed again (counted as refused). */
 bool rc__conn_open(struct rc_worker *w, struct rc_conn *c, uint32_t slot);
 
-/* Over the connection limit (or stopping): answer 503 and close
-   (conn_http.c). */
-void rc__conn_refuse(struct rc_conn *c);
+/* Over the connection limit or stopping (503), or over a per-address
+   limit (429): answer @status and close (conn_http.c). */
+void rc__conn_refuse(struct rc_conn *c, int status);
+
+/* Accepted from @peer: name its entry in the peer table, or refuse it
+   over a per-address limit (conn.c). */
+void rc__conn_peer_accepted(struct rc_conn *c, const struct sockaddr *peer);
+
+/* rc_conn_close_at() deadlines of worker @w: close the connections whose
+   time has come; how long until the next (at most @cap ms). */
+void rc__deadlines_fire(struct rc_worker *w);
+unsigned rc__deadlines_next_ms(struct rc_worker *w, unsigned cap);
+
+/* A deferred upgrade's decision arrived (conn_http.c): @status 0 accepts
+   with @data, else refuses with @status and @hdrs ("Name: value\r\n"). */
+void rc__conn_upgrade_decided(struct rc_conn *c, int status, void *data,
+			      const char *hdrs, size_t hlen);
 
 /* @n bytes arrived in @buf (a receive buffer, writable, padded by
    RC_SIMD_PADDING); the caller recycles it when this returns. */
@@ -229,6 +262,9 @@ void rc__conn_cancel_recv(struct rc_conn *c);
 int rc__conn_gather(struct rc_conn *c, const void *p, size_t n, size_t limit);
 /* Free @c->gather and @c->ctrl. */
 void rc__conn_drop_gather(struct rc_conn *c);
+/* Only the message being gathered (@gather), given back to the server's
+   partly-received budget. */
+void rc__conn_drop_message(struct rc_conn *c);
 
 /* conn_http.c: request heads; resume held requests after a drain. */
 void rc__http_input(struct rc_conn *c, uint8_t *buf, size_t n);

@@ -17,6 +17,8 @@ void rc__ws_start(struct rc_conn *c)
 	c->state = RC_CONN_WS;
 	rc_frame_decoder_init(&c->dec, rc__conn_cfg(c)->max_message, true);
 	c->flags &= ~RC_CF_ACTIVE;	/* the head was not a sign of life */
+	c->rl_msgs = c->rl_bytes = RC_RL_FULL;
+	c->rl_last = (uint16_t)(c->w->now_ms >> 2);
 	rc__timer_set(c, RC_TIMER_PING);
 	rc__conn_stat(c, RC_STAT_HANDSHAKES, 1);
 	if (h->on_open)
@@ -72,12 +74,78 @@ void rc__ws_fail(struct rc_conn *c, long err)
 		rc__conn_close_after_flush(c);
 }
 
+/* Close @c with @code and @reason for a limit it passed (counted). */
+static void ws_refuse(struct rc_conn *c, enum rc_stat st, uint16_t code,
+		      const char *reason)
+{
+	rc__conn_stat(c, st, 1);
+	c->flags |= RC_CF_INPUT_BAD;
+	rc__conn_drop_gather(c);
+	c->close_code = code;
+	if (!(c->flags & RC_CF_CLOSE_SENT))
+		rc__ws_send_close(c, code, reason, strlen(reason));
+	else
+		rc__conn_close_after_flush(c);
+}
+
+/* Refill @c's rate buckets for the time since the last refill (in 4 ms
+   units of a 16-bit clock: the ping timer calls this too, so the clock
+   never laps between two calls with the default idle timeout). */
+static void rl_refill(struct rc_conn *c)
+{
+	uint16_t now = (uint16_t)(c->w->now_ms >> 2);
+	uint64_t add = (uint64_t)(uint16_t)(now - c->rl_last) * 4 *
+		       RC_RL_FULL / 1000;
+
+	if (!add)
+		return;		/* too soon: let the time add up */
+	c->rl_last = now;
+	c->rl_msgs = (int16_t)(c->rl_msgs + add >= RC_RL_FULL ? RC_RL_FULL :
+			       c->rl_msgs + (int64_t)add);
+	c->rl_bytes = (int16_t)(c->rl_bytes + add >= RC_RL_FULL ?
+				RC_RL_FULL : c->rl_bytes + (int64_t)add);
+}
+
+/* Take one message of @len bytes from @c's buckets: false if one was
+   empty already. A bucket may go into debt (down to a second's worth),
+   so one message larger than a second's bytes still goes. */
+static bool rate_ok(struct rc_conn *c, size_t len)
+{
+	const struct rc_server *s = c->w->srv;
+	int32_t v;
+
+	if (!s->rl_msg_cost && !s->rl_byte_rate)
+		return true;
+	rl_refill(c);
+	if ((s->rl_msg_cost && c->rl_msgs <= 0) ||
+	    (s->rl_byte_rate && c->rl_bytes <= 0))
+		return false;
+	if (s->rl_msg_cost) {
+		v = c->rl_msgs - (int32_t)s->rl_msg_cost;
+		c->rl_msgs = (int16_t)(v < -RC_RL_FULL ? -RC_RL_FULL : v);
+	}
+	if (s->rl_byte_rate) {
+		uint64_t cost = ((uint64_t)len * RC_RL_FULL + s->rl_byte_rate -
+				 1) / s->rl_byte_rate;
+
+		v = cost >= 2 * RC_RL_FULL ? -RC_RL_FULL :
+					     c->rl_bytes - (int32_t)cost;
+		c->rl_bytes = (int16_t)(v < -RC_RL_FULL ? -RC_RL_FULL : v);
+	}
+	return true;
+}
+
 static void deliver(struct rc_conn *c, const uint8_t *data, size_t len,
 		    uint8_t op)
 {
 	const struct rc_handlers *h = rc__conn_handlers(c);
 	struct rc_delivery *cur = &c->w->cur;
 
+	if (!rate_ok(c, len)) {
+		ws_refuse(c, RC_STAT_RATE_LIMITED, RC_CLOSE_POLICY,
+			  "rate limit");
+		return;
+	}
 	rc__conn_stat(c, RC_STAT_MSGS_IN, 1);
 	rc__conn_stat(c, RC_STAT_BYTES_IN, (int64_t)len);
 	if (!h->on_message)
@@ -106,17 +174,35 @@ static void on_data(struct rc_conn *c, const struct rc_frame_event *ev)
 		deliver(c, ev->data, ev->len, ev->opcode);
 		return;
 	}
-	if (rc__conn_gather(c, ev->data, ev->len,
-			    rc__conn_cfg(c)->max_message)) {
+	/* A message spanning reads is held: its bytes count against the
+	   server's budget for such messages (an atomic add per read of a
+	   long message, none for a message that comes in one read). */
+	if (rc__conn_cfg(c)->max_partial_total != RC_UNLIMITED_SIZE) {
+		_Atomic size_t *partial = &c->w->srv->partial;
+
+		if (atomic_fetch_add(partial, ev->len) + ev->len >
+		    rc__conn_cfg(c)->max_partial_total) {
+			atomic_fetch_sub(partial, ev->len);
+			ws_refuse(c, RC_STAT_PARTIAL_REFUSED,
+				  RC_CLOSE_TRY_AGAIN, "server busy");
+			return;
+		}
+		if (rc__conn_gather(c, ev->data, ev->len,
+				    rc__conn_cfg(c)->max_message)) {
+			atomic_fetch_sub(partial, ev->len);
+			rc__ws_fail(c, -ENOMEM);
+			return;
+		}
+		c->flags |= RC_CF_PARTIAL;
+	} else if (rc__conn_gather(c, ev->data, ev->len,
+				   rc__conn_cfg(c)->max_message)) {
 		rc__ws_fail(c, -ENOMEM);
 		return;
 	}
 	if (!ev->last)
 		return;
 	deliver(c, c->gather, c->glen, ev->opcode);
-	free(c->gather);
-	c->gather = NULL;
-	c->glen = c->gcap = 0;
+	rc__conn_drop_message(c);
 }
 
 static void peer_close(struct rc_conn *c, const uint8_t *p, size_t n)
@@ -215,6 +301,7 @@ void rc__ws_ping_timeout(struct rc_conn *c)
 {
 	if (c->state != RC_CONN_WS)
 		return;
+	rl_refill(c);
 	if (c->flags & RC_CF_ACTIVE) {
 		c->flags &= ~RC_CF_ACTIVE;
 		rc__timer_set(c, RC_TIMER_PING);

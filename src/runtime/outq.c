@@ -342,16 +342,16 @@ void rc__out_kick(struct rc_conn *c)
 	n = (unsigned)(b->tail - b->head);
 	sqe = rc__ring_sqe(&c->w->ring);
 	if (n == 1) {
-		io_uring_prep_send(sqe, (int)c->slot, b->iov[b->head].iov_base,
+		io_uring_prep_send(sqe, (int)rc__conn_slot(c), b->iov[b->head].iov_base,
 				   b->iov[b->head].iov_len, MSG_NOSIGNAL);
 	} else {
 		memset(&b->mh, 0, sizeof(b->mh));
 		b->mh.msg_iov = &b->iov[b->head];
 		b->mh.msg_iovlen = n;
-		io_uring_prep_sendmsg(sqe, (int)c->slot, &b->mh, MSG_NOSIGNAL);
+		io_uring_prep_sendmsg(sqe, (int)rc__conn_slot(c), &b->mh, MSG_NOSIGNAL);
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_SEND, c->slot));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_SEND, rc__conn_slot(c)));
 	b->sending = (uint16_t)n;
 	rc__io_start(c, RC_IO_SEND);
 }

@@ -28,8 +28,14 @@ struct rc_worker;
  */
 bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m);
 
+/* Mail for @c from rc__ps_mail(), on its worker: @p[0..@len). */
+void rc__conn_mail(struct rc_conn *c, const uint8_t *p, size_t len);
+
 /* Head of @c's subscription list (owned by the pub/sub layer). */
 struct rc_sub **rc__conn_subs(struct rc_conn *c);
+/* May @c, subscribed to @have topics, take one more (max_subscriptions)?
+   False is counted. */
+bool rc__conn_sub_allowed(struct rc_conn *c, unsigned have);
 /* Is @c an open WebSocket (not closing)? */
 bool rc__conn_is_open(const struct rc_conn *c);
 /* The pub/sub part of @c's worker. */

@@ -43,6 +43,12 @@ struct rc_config rc_config_default(void)
 		.idle_timeout_ms = 60000,
 		.max_topics = 65536,
 		.slow_policy = RC_SLOW_CLOSE,
+		.max_conns_per_ip = 1024,
+		.conn_rate_per_ip = 256,
+		.msg_rate = 1000,
+		.byte_rate = 8u << 20,
+		.max_subscriptions = 128,
+		.max_partial_total = 256u << 20,
 	};
 	return c;
 }
@@ -86,6 +92,18 @@ static void fill_defaults(struct rc_config *c)
 	   from what the kernel supports. */
 	if (!c->max_topics)
 		c->max_topics = d.max_topics;
+	if (!c->max_conns_per_ip)
+		c->max_conns_per_ip = d.max_conns_per_ip;
+	if (!c->conn_rate_per_ip)
+		c->conn_rate_per_ip = d.conn_rate_per_ip;
+	if (!c->msg_rate)
+		c->msg_rate = d.msg_rate;
+	if (!c->byte_rate)
+		c->byte_rate = d.byte_rate;
+	if (!c->max_subscriptions)
+		c->max_subscriptions = d.max_subscriptions;
+	if (!c->max_partial_total)
+		c->max_partial_total = d.max_partial_total;
 }
 
 static int why_set(char *why, size_t cap, int err, const char *msg)
@@ -263,6 +281,50 @@ static int copy_protocols(struct rc_server *s)
 	return 0;
 }
 
+/* allow_origins, copied. "*" anywhere makes the list just that. */
+static int copy_origins(struct rc_server *s)
+{
+	size_t n = s->cfg.nallow_origins;
+
+	if (!n) {
+		s->cfg.allow_origins = NULL;
+		return 0;
+	}
+	if (!s->cfg.allow_origins)
+		return -EINVAL;
+	s->origins = calloc(n, sizeof(*s->origins));
+	if (!s->origins)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *o = s->cfg.allow_origins[i];
+
+		if (!o || !*o || !rc_http_is_field_value(o)) {
+			s->cfg.nallow_origins = i;
+			return -EINVAL;
+		}
+		s->origins[i] = strdup(o);
+		if (!s->origins[i]) {
+			s->cfg.nallow_origins = i;
+			return -ENOMEM;
+		}
+	}
+	s->cfg.allow_origins = (const char *const *)s->origins;
+	return 0;
+}
+
+/* The rate limits as bucket costs (conn_ws.c): a bucket holds
+   RC_RL_FULL, a second's worth. */
+static void rate_costs(struct rc_server *s)
+{
+	unsigned m = s->cfg.msg_rate;
+
+	s->rl_msg_cost = m == RC_UNLIMITED ? 0 :
+			 m >= RC_RL_FULL ? 1 :
+			 (uint32_t)((RC_RL_FULL + m - 1) / m);
+	s->rl_byte_rate = s->cfg.byte_rate == RC_UNLIMITED_SIZE ? 0 :
+			  (uint64_t)s->cfg.byte_rate;
+}
+
 struct rc_server *rc_server_new(const struct rc_config *cfg,
 				const struct rc_handlers *h, void *user)
 {
@@ -302,10 +364,23 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	if (s->cfg.threads > 64)
 		s->cfg.threads = 64;	/* workers are bits of a 64-bit mask */
 	s->nworkers = s->cfg.threads;
+	rate_costs(s);
 	ret = copy_protocols(s);
 	if (!ret)
+		ret = copy_origins(s);
+	if (!ret)
+		ret = rc__peers_init(&s->peers, s->cfg.max_conns_per_ip,
+				     s->cfg.conn_rate_per_ip,
+				     s->cfg.max_connections,
+				     s->cfg.trusted_proxies,
+				     s->cfg.ntrusted_proxies);
+	if (!ret) {
+		/* Copied into the table (the strings are not kept). */
+		s->cfg.trusted_proxies = NULL;
+		s->cfg.ntrusted_proxies = 0;
 		ret = rc__ps_init(&s->ps, s->nworkers, s->cfg.max_topics,
 				  s->cfg.max_message, &s->stopping);
+	}
 	if (!ret)
 		ret = rc__tls_init(&s->tls, &s->cfg, why, sizeof(why));
 	if (ret) {
@@ -496,6 +571,10 @@ void rc_server_free(struct rc_server *s)
 	for (size_t i = 0; s->protos && i < s->cfg.nsubprotocols; i++)
 		free((char *)s->protos[i]);
 	free(s->protos);
+	for (size_t i = 0; s->origins && i < s->cfg.nallow_origins; i++)
+		free(s->origins[i]);
+	free(s->origins);
+	rc__peers_free(&s->peers);
 	pthread_mutex_destroy(&s->run_lock);
 	free(s);
 }

@@ -9,6 +9,7 @@
 
 #include "pubsub/pubsub.h"
 #include "ringcast.h"
+#include "runtime/peers.h"
 #include "tls/tls.h"
 
 struct rc_worker;
@@ -33,6 +34,15 @@ struct rc_server {
 	/* Connections open across all workers, for max_connections: one
 	   atomic add per accept and per close, never per message. */
 	_Atomic unsigned nconns;
+	char **origins;			/* copies of cfg.allow_origins */
+	struct rc_peers peers;		/* peers.c: per-address limits */
+	/* Per-connection rate limits (conn_ws.c): what a message and a
+	   payload byte cost of a bucket that holds RC_RL_FULL. 0: off. */
+	uint32_t rl_msg_cost;
+	uint64_t rl_byte_rate;
+	/* Bytes of messages held partly received, all workers: an atomic
+	   add only when a message spans reads (conn_ws.c). */
+	_Atomic size_t partial;
 	struct rc_ps ps;		/* pubsub/ */
 	struct rc_tls tls;		/* tls/: certificates in force */
 };

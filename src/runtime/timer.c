@@ -57,10 +57,10 @@ void rc__timer_set(struct rc_conn *c, enum rc_timer_kind kind)
 	l->prev = w->timers.list[kind].tail;
 	l->next = RC_NO_SLOT;
 	if (l->prev != RC_NO_SLOT)
-		link_at(w, l->prev)->next = c->slot;
+		link_at(w, l->prev)->next = rc__conn_slot(c);
 	else
-		w->timers.list[kind].head = c->slot;
-	w->timers.list[kind].tail = c->slot;
+		w->timers.list[kind].head = rc__conn_slot(c);
+	w->timers.list[kind].tail = rc__conn_slot(c);
 }
 
 enum rc_timer_kind rc__timer_kind(const struct rc_conn *c)

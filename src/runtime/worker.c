@@ -47,7 +47,7 @@ void rc__dirty(struct rc_conn *c)
 		return;
 	c->flags |= RC_CF_DIRTY;
 	c->dirty_next = c->w->dirty_head;
-	c->w->dirty_head = c->slot;
+	c->w->dirty_head = rc__conn_slot(c);
 }
 
 static void dirty_flush(struct rc_worker *w)
@@ -63,7 +63,8 @@ static void dirty_flush(struct rc_worker *w)
 			continue;
 		}
 		if ((c->flags & RC_CF_REARM) &&
-		    !(c->flags & (RC_CF_PAUSED | RC_CF_PUB_WAIT)))
+		    !(c->flags & (RC_CF_PAUSED | RC_CF_PUB_WAIT |
+				  RC_CF_DEFERRED)))
 			rc__conn_recv_arm(c);
 		c->flags &= ~RC_CF_REARM;
 		rc__out_kick(c);
@@ -72,19 +73,40 @@ static void dirty_flush(struct rc_worker *w)
 
 /* ---- accept ---- */
 
-static void accept_arm(struct rc_worker *w, unsigned li)
+/* Every accept of a listener pending. */
+#define ACCEPTS_ALL ((uint8_t)((1u << RC_ACCEPTS) - 1))
+
+static void accept_arm(struct rc_worker *w, unsigned li, unsigned k)
 {
+	struct rc_listener *l = &w->lis[li];
 	struct io_uring_sqe *sqe = rc__ring_sqe(&w->ring);
 	/* Tests: an accept on no socket fails at once, as an accept on a
 	   broken listener would, again and again. */
-	int fd = rc__fault(RC_FAULT_ACCEPT) ? -1 : w->lis[li].fd;
+	int fd = rc__fault(RC_FAULT_ACCEPT) ? -1 : l->fd;
 
-	io_uring_prep_multishot_accept_direct(sqe, fd, NULL, NULL, 0);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_ACCEPT, li));
-	w->lis[li].armed = true;
+	/* One accept per connection (not multishot), each into its own
+	   address buffer: multishot accept would write every peer's
+	   address into one buffer, overwritten before we read it. The
+	   descriptor goes straight into the ring's table (a slot the
+	   kernel picks). */
+	l->acc[k].len = sizeof(l->acc[k].addr);
+	io_uring_prep_accept(sqe, fd, (struct sockaddr *)&l->acc[k].addr,
+			     &l->acc[k].len, 0);
+	sqe->file_index = IORING_FILE_INDEX_ALLOC;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_ACCEPT,
+					   li * RC_ACCEPTS + k));
+	l->armed |= (uint8_t)(1u << k);
 }
 
-static void accepted(struct rc_worker *w, struct rc_listener *l, uint32_t slot)
+static void accept_arm_all(struct rc_worker *w, unsigned li)
+{
+	for (unsigned k = 0; k < RC_ACCEPTS; k++)
+		if (!(w->lis[li].armed & (1u << k)))
+			accept_arm(w, li, k);
+}
+
+static void accepted(struct rc_worker *w, struct rc_listener *l, uint32_t slot,
+		     const struct sockaddr *peer)
 {
 	struct rc_conn *c = &w->conns[slot];
 	unsigned total = atomic_fetch_add(&w->srv->nconns, 1);
@@ -99,43 +121,49 @@ static void accepted(struct rc_worker *w, struct rc_listener *l, uint32_t slot)
 	   is down to its reserve: answer 503 while a slot is still there to
 	   answer from. */
 	if (total >= w->srv->cfg.max_connections || w->stopping ||
-	    w->nconns + w->nretired + SLOT_RESERVE > w->nslots)
-		rc__conn_refuse(c);
+	    w->nconns + w->nretired + SLOT_RESERVE > w->nslots) {
+		rc__conn_refuse(c, 503);
+		return;
+	}
+	rc__conn_peer_accepted(c, peer);
 }
 
 static void on_accept(struct rc_worker *w, struct io_uring_cqe *cqe)
 {
-	unsigned li = rc_ud_arg(cqe->user_data);
+	unsigned li = rc_ud_arg(cqe->user_data) / RC_ACCEPTS;
+	unsigned k = rc_ud_arg(cqe->user_data) % RC_ACCEPTS;
 	struct rc_listener *l;
 
 	if (li >= w->nlis)
 		return;
 	l = &w->lis[li];
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		l->armed = false;
+	l->armed &= (uint8_t)~(1u << k);
 	if (cqe->res >= 0 && (uint32_t)cqe->res < w->nslots) {
 		l->backoff_ms = 0;
-		accepted(w, l, (uint32_t)cqe->res);
+		accepted(w, l, (uint32_t)cqe->res,
+			 (const struct sockaddr *)&l->acc[k].addr);
 	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE) {
 		/* Even the reserve is used up: the kernel dropped this one. */
 		rc__stat_add(&w->stats, RC_STAT_REFUSED, 1);
 	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
 		rc__stat_add(&w->stats, RC_STAT_ACCEPT_ERRORS, 1);
 	}
-	if (l->armed || w->stopping)
+	if (w->stopping || cqe->res == -ECANCELED)
 		return;
 	if (cqe->res >= 0) {
-		accept_arm(w, li);
+		accept_arm_all(w, li);
 		return;
 	}
-	/* An error ended the accept. Arming it again at once would spin the
-	   loop on an error that persists (a broken listener, a full table):
-	   back off, 1 ms doubling to a second; connections wait in the
-	   listener's backlog meanwhile. */
-	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : 1;
-	if (l->backoff_ms > ACCEPT_BACKOFF_MAX_MS)
-		l->backoff_ms = ACCEPT_BACKOFF_MAX_MS;
-	l->retry_ms = w->now_ms + l->backoff_ms;
+	/* An error: arming again at once would spin the loop on an error
+	   that persists (a broken listener, a full table): back off, 1 ms
+	   doubling to a second (once per round of accepts); connections
+	   wait in the listener's backlog meanwhile. */
+	if (!l->backoff_ms || (int32_t)(w->now_ms - l->retry_ms) >= 0) {
+		l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : 1;
+		if (l->backoff_ms > ACCEPT_BACKOFF_MAX_MS)
+			l->backoff_ms = ACCEPT_BACKOFF_MAX_MS;
+		l->retry_ms = w->now_ms + l->backoff_ms;
+	}
 }
 
 /* An accept backing off: when it is due, or -1. */
@@ -147,7 +175,7 @@ static int32_t accept_due_in(struct rc_worker *w)
 		struct rc_listener *l = &w->lis[i];
 		int32_t d;
 
-		if (l->armed || !l->backoff_ms)
+		if (l->armed == ACCEPTS_ALL || !l->backoff_ms)
 			continue;
 		d = (int32_t)(l->retry_ms - w->now_ms);
 		if (d < 0)
@@ -163,9 +191,9 @@ static void accept_retry(struct rc_worker *w)
 	for (unsigned i = 0; i < w->nlis && !w->stopping; i++) {
 		struct rc_listener *l = &w->lis[i];
 
-		if (!l->armed && l->backoff_ms &&
+		if (l->armed != ACCEPTS_ALL && l->backoff_ms &&
 		    (int32_t)(w->now_ms - l->retry_ms) >= 0)
-			accept_arm(w, i);
+			accept_arm_all(w, i);
 	}
 }
 
@@ -223,7 +251,8 @@ static void go_away(struct rc_worker *w)
 		if (!w->lis[i].armed)
 			continue;
 		sqe = rc__ring_sqe(&w->ring);
-		io_uring_prep_cancel64(sqe, rc_ud(RC_UD_ACCEPT, i), 0);
+		io_uring_prep_cancel_fd(sqe, w->lis[i].fd,
+					IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_IGNORE, 0));
 	}
 	for (uint32_t i = 0; i < w->nslots; i++) {
@@ -291,6 +320,7 @@ static unsigned next_wait(struct rc_worker *w)
 	    rc__tls_waiting(&w->tlsw))
 		return 0;
 	wait = rc__timers_next_ms(w, MAX_WAIT_MS);
+	wait = rc__deadlines_next_ms(w, wait);
 	due = accept_due_in(w);
 	if (due >= 0 && (unsigned)due < wait)
 		wait = (unsigned)due;
@@ -334,6 +364,7 @@ static void loop(struct rc_worker *w)
 		if (w->tlsw.tls)
 			rc__tls_turn(w);
 		rc__timers_expire(w);
+		rc__deadlines_fire(w);
 		accept_retry(w);
 		if ((int32_t)(w->now_ms - w->pool_trim_ms) >= POOL_TRIM_MS) {
 			rc__out_pool_trim(&w->out);
@@ -505,7 +536,7 @@ void *rc__worker_main(void *arg)
 	w->now_ms = clock_ms();
 	w->pool_trim_ms = w->now_ms;
 	for (unsigned i = 0; i < w->nlis; i++)
-		accept_arm(w, i);
+		accept_arm_all(w, i);
 	wake_arm(w);
 	loop(w);
 	return NULL;
@@ -533,6 +564,7 @@ void rc__worker_free(struct rc_worker *w)
 	rc__out_pool_free(&w->out);
 	free(w->conns);
 	free(w->hdrs);
+	free(w->dl);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
 	for (unsigned i = 0; i < w->nlis; i++)

@@ -28,13 +28,33 @@ struct rc_delivery {
 	uint8_t opcode;
 };
 
+/* Accepts a listener keeps pending, each with the peer address it will
+   fill: a multishot accept has one address buffer for all its
+   completions, overwritten before we could read it. */
+#define RC_ACCEPTS 8
+
+/* Room for rc_upgrade_header()'s headers, all together. */
+#define RC_UP_HEADERS_MAX 1024
+
+/* A connection to close at a wall-clock time (rc_conn_close_at()). */
+struct rc_deadline {
+	int64_t unix_ms;
+	uint64_t id;			/* the connection, if still there */
+	const char *reason;
+	uint16_t code;
+};
+
 /* A listening socket of a worker (SO_REUSEPORT, one per worker). */
 struct rc_listener {
 	int fd;
 	bool tls;			/* its connections speak TLS */
-	bool armed;			/* its multishot accept is pending */
+	uint8_t armed;			/* bit k: accept k is pending */
 	uint32_t backoff_ms;		/* after an accept error; 0: none */
-	uint32_t retry_ms;		/* when to arm it again */
+	uint32_t retry_ms;		/* when to arm them again */
+	struct {
+		struct sockaddr_storage addr;
+		socklen_t len;
+	} acc[RC_ACCEPTS];
 };
 
 /* The main listener, and a TLS one beside it (rc_config.tls_port). */
@@ -72,6 +92,16 @@ struct rc_worker {
 	uint32_t pool_trim_ms;
 	unsigned long id_gen_start;	/* tests: generations start here */
 	struct rc_delivery cur;
+
+	/* conn_http.c: headers for the answer to the upgrade whose
+	   on_upgrade runs now (rc_upgrade_header()). */
+	struct rc_conn *up_conn;
+	uint16_t up_len;
+	char up_hdrs[RC_UP_HEADERS_MAX + 1];
+
+	/* conn.c: rc_conn_close_at() deadlines, a min-heap by time. */
+	struct rc_deadline *dl;
+	uint32_t ndl, dl_cap, dl_live;
 };
 
 /* Set up worker @idx with its listening sockets (@fds[i], TLS where

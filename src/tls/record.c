@@ -258,8 +258,8 @@ static void live_link(struct rc_conn *c)
 	rl->live_prev = NO_SLOT;
 	rl->live_next = tw->live_head;
 	if (tw->live_head != NO_SLOT)
-		rl_at(c->w, tw->live_head)->live_prev = c->slot;
-	tw->live_head = c->slot;
+		rl_at(c->w, tw->live_head)->live_prev = rc__conn_slot(c);
+	tw->live_head = rc__conn_slot(c);
 }
 
 static void live_unlink(struct rc_conn *c)

@@ -442,10 +442,10 @@ static void wait_push(struct rc_conn *c)
 	t->wait_next = NO_SLOT;
 	t->wait_prev = tw->wait_tail;
 	if (tw->wait_tail != NO_SLOT)
-		c->w->conns[tw->wait_tail].tls->wait_next = c->slot;
+		c->w->conns[tw->wait_tail].tls->wait_next = rc__conn_slot(c);
 	else
-		tw->wait_head = c->slot;
-	tw->wait_tail = c->slot;
+		tw->wait_head = rc__conn_slot(c);
+	tw->wait_tail = rc__conn_slot(c);
 }
 
 static void wait_unlink(struct rc_conn *c)

@@ -461,15 +461,19 @@ static void test_handshake_request(void **state)
 	assert_int_equal(rl_ws_key(8, req, want), 0);
 	assert_true(memcmp(key, req, RL_WS_KEY_LEN));
 
-	len = rl_ws_request(req, sizeof(req), "127.0.0.1:8080", "/ws/room",
-			    key);
+	len = rl_ws_request(req, sizeof(req), "127.0.0.1:8080",
+			    "/ws/room?token=t", key, "http://127.0.0.1:8080");
 	assert_true(len > 0);
 	assert_int_equal(rc_http_parse(req, (size_t)len, 0, &r), len);
 	assert_true(rc_http_slice_eq(r.path, "/ws/room"));
+	assert_non_null(rc_http_find(&r, "origin"));
+	assert_true(rc_http_slice_eq(rc_http_find(&r, "origin")->value,
+				     "http://127.0.0.1:8080"));
 	assert_int_equal(rc_upgrade_check(&r, NULL, 0, &up), 101);
 	assert_int_equal(up.key.n, RL_WS_KEY_LEN);
 	assert_memory_equal(up.key.p, key, RL_WS_KEY_LEN);
-	assert_int_equal(rl_ws_request(req, 40, "h:1", "/echo", key), -ENOSPC);
+	assert_int_equal(rl_ws_request(req, 40, "h:1", "/echo", key, NULL),
+			 -ENOSPC);
 }
 
 /* The server's 101 for our key passes; a wrong key, a rejection and a

@@ -28,6 +28,8 @@ struct rl_cfg {
 	const char *host;		/* as given: for the Host header */
 	uint16_t port;
 	const char *path;
+	const char *origin;		/* Origin header of upgrades, or NULL */
+	char origin_auto[320];		/* --origin auto: made from the target */
 	struct sockaddr_storage addr;	/* resolved --host/--port */
 	socklen_t addrlen;
 	char host_header[300];		/* "host:port", IPv6 in brackets */

@@ -78,7 +78,10 @@ static void usage(FILE *f)
 "  -H, --host ADDR            server address (default 127.0.0.1)\n"
 "  -p, --port N               server port (default 8080)\n"
 "  -P, --path PATH            upgrade path (default /echo; broadcast:\n"
-"                             /ws/bench, a ringcast room)\n"
+"                             /ws/bench, a ringcast room; a query such as\n"
+"                             ?token=... goes with it)\n"
+"      --origin ORIGIN        send Origin: ORIGIN with each upgrade, as a\n"
+"                             browser would (\"auto\": http[s]://HOST:PORT)\n"
 "      --tls                  wss://: TLS 1.2 or 1.3 (OpenSSL, ALPN http/1.1)\n"
 "                             under every scenario; the handshake scenario\n"
 "                             then counts full TLS + WebSocket handshakes\n"
@@ -229,6 +232,12 @@ static int resolve(struct rl_cfg *cfg)
 	snprintf(cfg->host_header, sizeof(cfg->host_header),
 		 strchr(cfg->host, ':') ? "[%s]:%u" : "%s:%u", cfg->host,
 		 cfg->port);
+	/* The page a browser would have come from: the server's own. */
+	if (cfg->origin && !strcmp(cfg->origin, "auto")) {
+		snprintf(cfg->origin_auto, sizeof(cfg->origin_auto), "%s://%s",
+			 cfg->tls ? "https" : "http", cfg->host_header);
+		cfg->origin = cfg->origin_auto;
+	}
 	return 0;
 }
 
@@ -296,6 +305,7 @@ enum {
 	OPT_TLS_CA,
 	OPT_TLS_SNI,
 	OPT_TLS_RESUME,
+	OPT_ORIGIN,
 };
 
 /* The long name of option @val, for messages. */
@@ -332,6 +342,7 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 		  OPT_CONNECT_CONC },
 		{ "server-pid", required_argument, NULL, OPT_SERVER_PID },
 		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "origin", required_argument, NULL, OPT_ORIGIN },
 		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 		{ "tls-sni", required_argument, NULL, OPT_TLS_SNI },
 		{ "tls-resume", no_argument, NULL, OPT_TLS_RESUME },
@@ -361,6 +372,10 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 		case 'P':
 			ok = optarg[0] == '/' && !strpbrk(optarg, " \r\n");
 			cfg->path = optarg;
+			break;
+		case OPT_ORIGIN:
+			ok = *optarg && !strpbrk(optarg, "\r\n");
+			cfg->origin = optarg;
 			break;
 		case 'c':
 			ok = parse_uint(optarg, 1, 10000000, &conns);

@@ -146,7 +146,8 @@ static int setup_messages(struct rl_worker *w)
 	if (ret)
 		return ret;
 	ret = rl_ws_request(w->request, sizeof(w->request),
-			    w->cfg->host_header, w->cfg->path, key);
+			    w->cfg->host_header, w->cfg->path, key,
+			    w->cfg->origin);
 	if (ret < 0)
 		return ret;
 	w->request_len = (size_t)ret;

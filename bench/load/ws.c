@@ -36,7 +36,7 @@ int rl_ws_key(uint64_t seed, char key[RL_WS_KEY_LEN + 1],
 }
 
 int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
-		  const char *key)
+		  const char *key, const char *origin)
 {
 	int n = snprintf(buf, cap,
 			 "GET %s HTTP/1.1\r\n"
@@ -45,7 +45,9 @@ int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
 			 "Connection: Upgrade\r\n"
 			 "Sec-WebSocket-Key: %s\r\n"
 			 "Sec-WebSocket-Version: 13\r\n"
-			 "\r\n", path, host, key);
+			 "%s%s%s"
+			 "\r\n", path, host, key, origin ? "Origin: " : "",
+			 origin ? origin : "", origin ? "\r\n" : "");
 
 	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
 }

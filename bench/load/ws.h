@@ -65,7 +65,7 @@ int rl_ws_key(uint64_t seed, char key[RL_WS_KEY_LEN + 1],
  * value ("127.0.0.1:8080"). Returns its length, or -ENOSPC.
  */
 int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
-		  const char *key);
+		  const char *key, const char *origin);
 
 /*
  * Parse a response head from @buf[0..@len). Returns the head's length

@@ -176,10 +176,11 @@ struct rc_config {
 	   the per-address limits apply to it when the head arrives. */
 	const char *const *trusted_proxies;
 	size_t ntrusted_proxies;
-	/* Per WebSocket, received data messages per second (default 1000)
-	   and their payload bytes per second (default 8 MiB): token buckets
-	   holding a second's worth; a message arriving at an empty one
-	   closes the connection with 1008 "rate limit". */
+	/* Per WebSocket, received data messages per second (default 1000;
+	   at most 32767, a larger value counts as that) and their payload
+	   bytes per second (default 8 MiB): token buckets holding a
+	   second's worth; a message arriving at an empty one closes the
+	   connection with 1008 "rate limit". */
 	unsigned msg_rate;
 	size_t byte_rate;
 	/* Topics one connection may be subscribed to (default 128):
@@ -255,6 +256,14 @@ struct rc_handlers {
 	   connection whose upgrade was accepted (on_upgrade returned 0), so
 	   what on_upgrade allocated can be freed here. */
 	void (*on_close)(struct rc_conn *c, uint16_t code);
+	/* The server refused @c, or closed it, for a limit of its own (no
+	   other handler decided it): @code is the HTTP status (403 Origin,
+	   429 per-address limits, 503 max_connections) or the close code
+	   (1008 "rate limit", 1013 "server busy"), @what names the limit
+	   ("origin", "connections per address", "new connections per
+	   address", "connections", "rate limit", "partial messages").
+	   For logs: rc_conn_peer_str() works here. */
+	void (*on_refuse)(struct rc_conn *c, int code, const char *what);
 };
 
 /* Counters, summed over workers by rc_server_stats(). */

@@ -72,7 +72,14 @@ if [ $tls -eq 1 ]; then
 		exit 1
 	fi
 else
-	"$hub" --port 0 --threads 1 >"$log" 2>&1 &
+	# The admin listener on any free port (its default 9090 is one port
+	# for all the hubs ctest runs at once); the per-address connection
+	# rate and the per-connection rates off: ringcast-load's scenarios
+	# run at full speed from one address on purpose (handshakes: hundreds
+	# a second; a publisher: tens of thousands of messages a second;
+	# closed-loop echo of 16 KiB: over 8 MiB a second a connection).
+	"$hub" --port 0 --threads 1 --admin-port 0 --conn-rate-per-ip 0 \
+		--msg-rate 0 --byte-rate 0 >"$log" 2>&1 &
 	pid=$!
 	port=$(port_of "ringcast [^ ]*")
 	if [ -z "$port" ]; then
@@ -172,8 +179,9 @@ if [ $tls -eq 1 ]; then
 	# certificate verified: the same tool, so the bench rows stay usable.
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	"$hub" --port 0 --threads 1 --tls-cert "$dir/cert.pem" --tls-key "$dir/cert.key" \
-		>"$log" 2>&1 &
+	# --admin-port and the rate limits: as for the plain hub.
+	"$hub" --port 0 --threads 1 --admin-port 0 --conn-rate-per-ip 0 --msg-rate 0 --byte-rate 0 \
+		--tls-cert "$dir/cert.pem" --tls-key "$dir/cert.key" >"$log" 2>&1 &
 	pid=$!
 	port=$(port_of "ringcast [^ ]*")
 	if [ -z "$port" ]; then

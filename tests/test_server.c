@@ -1458,6 +1458,23 @@ static _Atomic int sec_peer_port, sec_param_ret, sec_hdr_bad, sec_hdr_late,
 	sec_subs[4];
 static _Atomic uint64_t sec_later_id[4];
 static _Atomic int sec_nlater;
+/* on_upgrade calls so far: the strings above are read once it counts
+   them (the atomic orders them for the test thread). */
+static _Atomic int sec_seen;
+/* Two workers may run on_upgrade at once: the strings are written and
+   read under it. */
+static pthread_mutex_t sec_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Is sec_peer @want now? */
+static bool sec_peer_is(const char *want)
+{
+	bool eq;
+
+	pthread_mutex_lock(&sec_lock);
+	eq = !strcmp(sec_peer, want);
+	pthread_mutex_unlock(&sec_lock);
+	return eq;
+}
 
 static int sec_upgrade(struct rc_conn *c, const struct rc_request *req)
 {
@@ -1466,6 +1483,7 @@ static int sec_upgrade(struct rc_conn *c, const struct rc_request *req)
 	const char *p = rc_request_path(req, &n);
 	const char *q = rc_request_query(req, &qn);
 
+	pthread_mutex_lock(&sec_lock);
 	rc_conn_peer_str(c, sec_peer, sizeof(sec_peer));
 	if (!rc_conn_peer(c, &ss) && ss.ss_family == AF_INET)
 		sec_peer_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -1473,6 +1491,8 @@ static int sec_upgrade(struct rc_conn *c, const struct rc_request *req)
 		 q ? q : "");
 	sec_param_ret = rc_query_param(q, qn, "token", sec_param,
 				       sizeof(sec_param));
+	pthread_mutex_unlock(&sec_lock);
+	sec_seen++;
 	if (n == 7 && !memcmp(p, "/refuse", 7)) {
 		sec_hdr_bad = rc_upgrade_header(c, "bad name", "x");
 		expect(!rc_upgrade_header(c, "WWW-Authenticate",
@@ -1557,10 +1577,12 @@ static void test_peer_query_headers(void **state)
 	cfg.threads = 1;
 	cfg.max_subscriptions = 2;
 	s = start_with(&cfg, &sec_handlers);
+	sec_seen = 0;
 	fd = dial_port(rc_server_port(s));
 	getsockname(fd, (struct sockaddr *)&me, &ml);
 	st = upgrade_ex(fd, "/q?x=1&token=a%20b+c", "", head, sizeof(head),
 			2000);
+	wait_ge(&sec_seen, 1);
 	if (st != 101)
 		note("upgrade: status %d, want 101", st);
 	if (strcmp(sec_peer, "127.0.0.1"))
@@ -1590,6 +1612,7 @@ static void test_peer_query_headers(void **state)
 
 	fd = dial_port(rc_server_port(s));
 	st = upgrade_ex(fd, "/refuse", "", head, sizeof(head), 2000);
+	wait_ge(&sec_seen, 2);
 	if (st != 401 ||
 	    !strstr(head, "\r\nWWW-Authenticate: Bearer realm=\"rc\"\r\n"))
 		note("refusal: %d \"%s\", want 401 with WWW-Authenticate", st,
@@ -1872,6 +1895,7 @@ static void test_per_ip_limits(void **state)
 			cfg.ntrusted_proxies = 1;
 		}
 		s = start_with(&cfg, &sec_handlers);
+		sec_seen = 0;
 		for (int i = 0; i < 5; i++) {
 			const char *xff = i == 1 ? "X-Forwarded-For: 10.0.0.9, 127.0.0.5\r\n" :
 					  "X-Forwarded-For: 10.0.0.1\r\n";
@@ -1882,7 +1906,8 @@ static void test_per_ip_limits(void **state)
 			if (st[i] == 429 && !strstr(head, "Retry-After: 1\r\n"))
 				note("429 without Retry-After: \"%s\"",
 				     esc(head, e, sizeof(e)));
-			if (mode == 2 && i == 1 && strcmp(sec_peer, "10.0.0.9"))
+			if (mode == 2 && i == 1 && wait_ge(&sec_seen, 2) &&
+			    !sec_peer_is("10.0.0.9"))
 				note("through the proxy the peer is \"%s\", "
 				     "want 10.0.0.9", sec_peer);
 		}

@@ -3,20 +3,54 @@
 #ifndef RC_HUB_H
 #define RC_HUB_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ringcast.h"
 
+/* The hub runs at most this many workers (--threads). */
+#define HUB_MAX_WORKERS 64
+
+/* The hub's own counters (metrics.c names them). The first four are
+   ringcast_auth_refused_total's reasons, in this order. */
+enum hub_counter {
+	HUB_C_REFUSED_MISSING,	/* no token (401) */
+	HUB_C_REFUSED_INVALID,	/* a token that does not verify (401) */
+	HUB_C_REFUSED_EXPIRED,	/* an expired token (401) */
+	HUB_C_REFUSED_ROOM,	/* a room the token does not name (403) */
+	HUB_C_READONLY_CLOSES,	/* a read-only member posted: 1008 */
+	HUB_C_FORGED_CLOSES,	/* a message posing as hub-stamped: 1008 */
+	HUB_NCOUNTERS,
+};
+
+/* One set per worker of the main server (index: the connection id's top
+   bits), written by that worker, read by /metrics on the admin thread. A
+   cache line each, so workers do not share one. */
+struct hub_counts {
+	_Atomic uint64_t v[HUB_NCOUNTERS];
+} __attribute__((aligned(64)));
+
 /* The server the handlers serve (set once by main before it starts). */
 extern struct rc_server *hub_server;
+extern struct hub_counts hub_counts[HUB_MAX_WORKERS];
 
-/* routes.c: the handlers, and the route table the flags fill. */
+/* routes.c: the handlers, and what the flags set before the start. */
 extern const struct rc_handlers hub_handlers;
+/* The admin listener's: GET /metrics (of hub_server) and /health only. */
+extern const struct rc_handlers hub_admin_handlers;
 extern bool hub_echo_self;
+extern size_t hub_max_message;		/* the server's max_message */
+/* Tokens (auth.h), or NULL for none; owned by main. */
+extern struct hub_auth *hub_auth;
+/* --auth optional: no token is an anonymous, read-only member. */
+extern bool hub_auth_optional;
 /* "PATH=echo" or "PATH=room:NAME" (--ws-route); false if malformed or
    too many. */
 bool hub_add_route(const char *arg);
+/* Print how many refusals the log left out, if any (main, at exit). */
+void hub_log_flush(void);
 
 /* metrics.c: Prometheus text of every counter (totals and per worker).
    Returns the text in a buffer of this thread's, valid until the next

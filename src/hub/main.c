@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c -- the ringcast hub: flags, signals, start and stop. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -10,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "hub.h"
 
 #define MAX_PROTOCOLS 16
-#define MAX_WORKERS 64
+#define MAX_LISTED 64		/* --allow-origin, --trusted-proxy entries */
 
 #ifdef RC_HUB_JEMALLOC
 /* jemalloc's start-up options (read before main; MALLOC_CONF overrides):
@@ -38,8 +41,9 @@ static void usage(FILE *f)
 "  ws://HOST:PORT/ws/ROOM  a chat room: subscribes to topic ROOM, and each\n"
 "                          message sent is published to everyone in ROOM\n"
 "  GET /health             200 \"ok\"\n"
-"  GET /metrics            Prometheus text format counters\n"
 "  GET /                   a chat page (pick a room, talk)\n"
+"  GET /metrics            Prometheus text counters, on the admin listener\n"
+"                          only (--admin-port; 404 on the public port)\n"
 "\n"
 "Options:\n"
 "  -H, --host ADDR               listen address (default 0.0.0.0)\n"
@@ -91,6 +95,39 @@ static void usage(FILE *f)
 "                                any free port); --port stays plain\n"
 "      --tls-client-ca FILE      require client certificates signed by\n"
 "                                these CAs (mTLS)\n"
+"\n"
+"Who may connect (0 turns a numeric limit off; absent: the default):\n"
+"      --allow-origin ORIGIN     also admit browser upgrades from ORIGIN\n"
+"                                (scheme://host[:port]; \"*\" any, \"null\"\n"
+"                                the opaque origin; repeatable). By default\n"
+"                                only the hub's own origin; others: 403\n"
+"      --trusted-proxy CIDR      believe X-Forwarded-For/-Proto from these\n"
+"                                peers (repeatable; e.g. 127.0.0.1/32)\n"
+"      --max-conns-per-ip N      connections open at once from one address\n"
+"                                (default 1024); over it: HTTP 429\n"
+"      --conn-rate-per-ip N      new connections per second from one\n"
+"                                address (default 256); over it: HTTP 429\n"
+"      --msg-rate N              messages per second a WebSocket may send\n"
+"                                (default 1000); over it: close 1008\n"
+"      --byte-rate BYTES         payload bytes per second a WebSocket may\n"
+"                                send (default 8388608); over it: close 1008\n"
+"      --max-rooms N             subscriptions per connection (default 128)\n"
+"      --max-partial BYTES       bytes of partly received messages, all\n"
+"                                connections together (default 268435456);\n"
+"                                over it: close 1013\n"
+"      --auth-secret-file FILE   HS256 tokens signed with the file's content\n"
+"                                (less one trailing newline)\n"
+"      --auth-secret SECRET      the same, from the command line: other\n"
+"                                local users can read it (ps); prefer the file\n"
+"      --auth-public-key FILE    RS256 (RSA) or ES256 (EC P-256) tokens, a\n"
+"                                PEM public key\n"
+"      --auth required|optional  with a key, a token is required (default)\n"
+"                                to join (?token= or Authorization: Bearer);\n"
+"                                optional: no token joins a room read-only\n"
+"      --admin-port N|off        listener for /metrics and /health (default\n"
+"                                9090; 0 any free port; off: none)\n"
+"      --admin-host ADDR         its address (default 127.0.0.1)\n"
+"\n"
 "  -V, --version                 print version and SIMD kernels, exit\n"
 "  -h, --help                    this text\n"
 "\n"
@@ -153,6 +190,134 @@ static bool parse_num(const char *s, unsigned long long max,
 	return true;
 }
 
+/* A limit: 0 turns it off (RC_UNLIMITED), else 1..RC_UNLIMITED - 1. */
+static bool parse_limit(const char *s, unsigned *out)
+{
+	unsigned long long v;
+
+	if (!parse_num(s, RC_UNLIMITED - 1ull, &v))
+		return false;
+	*out = v ? (unsigned)v : RC_UNLIMITED;
+	return true;
+}
+
+/* A size limit in bytes: 0 turns it off (RC_UNLIMITED_SIZE). */
+static bool parse_size_limit(const char *s, size_t *out)
+{
+	unsigned long long v;
+
+	if (!parse_num(s, 1ull << 50, &v))
+		return false;
+	*out = v ? (size_t)v : RC_UNLIMITED_SIZE;
+	return true;
+}
+
+/* "*", "null", or scheme://host[:port] as a browser sends it: no path, no
+   trailing '/' (an origin never has one, so such an entry would never
+   match). */
+static bool origin_ok(const char *s)
+{
+	const char *host;
+
+	if (!strcmp(s, "*") || !strcmp(s, "null"))
+		return true;
+	if (!strncasecmp(s, "http://", 7))
+		host = s + 7;
+	else if (!strncasecmp(s, "https://", 8))
+		host = s + 8;
+	else
+		return false;
+	return *host && !strpbrk(host, "/?#@ \t\r\n");
+}
+
+/* An address, or an address/prefix length. */
+static bool cidr_ok(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	unsigned char a[16];
+	unsigned long long bits;
+	char addr[INET6_ADDRSTRLEN];
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	bool v4;
+
+	if (n >= sizeof(addr))
+		return false;
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	v4 = inet_pton(AF_INET, addr, a) == 1;
+	if (!v4 && inet_pton(AF_INET6, addr, a) != 1)
+		return false;
+	return !slash || parse_num(slash + 1, v4 ? 32 : 128, &bits);
+}
+
+/* The secret in @path, less one trailing newline, in a buffer the caller
+   frees (after wiping it); NULL with errno set. */
+static char *read_secret(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 65536, n;
+	char *buf;
+	int err;
+
+	if (!f)
+		return NULL;
+	setvbuf(f, NULL, _IONBF, 0);	/* no copy left in stdio's buffer */
+	buf = malloc(cap);
+	if (!buf) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, cap, f);
+	err = ferror(f) ? EIO : n == cap ? EFBIG : 0;
+	fclose(f);
+	if (err) {
+		explicit_bzero(buf, n);
+		free(buf);
+		errno = err;
+		return NULL;
+	}
+	if (n && buf[n - 1] == '\n')
+		n--;
+	*len = n;
+	return buf;
+}
+
+/* hub_auth from the flags; the secret is wiped from memory (and from
+   the command line, where ps shows it) once the verifier has its copy.
+   0, or the exit status after saying why. */
+static int make_auth(char *secret_arg, const char *secret_file,
+		     const char *pubkey, char *why, size_t cap)
+{
+	char *secret = secret_arg;
+	size_t len = secret_arg ? strlen(secret_arg) : 0;
+
+	if (secret_file) {
+		secret = read_secret(secret_file, &len);
+		if (!secret) {
+			fprintf(stderr, "ringcast: --auth-secret-file %s: %s\n",
+				secret_file, strerror(errno));
+			return 2;
+		}
+		if (!len) {
+			fprintf(stderr, "ringcast: --auth-secret-file %s is "
+				"empty\n", secret_file);
+			free(secret);
+			return 2;
+		}
+	}
+	hub_auth = hub_auth_new(secret, len, pubkey, why, cap);
+	if (secret) {
+		explicit_bzero(secret, len);
+		if (secret_file)
+			free(secret);
+	}
+	if (!hub_auth) {
+		fprintf(stderr, "ringcast: auth: %s\n", why);
+		return 2;
+	}
+	return 0;
+}
+
 enum {
 	OPT_NO_PIN = 256,
 	OPT_MAX_CONN,
@@ -173,7 +338,31 @@ enum {
 	OPT_TLS_KEY,
 	OPT_TLS_PORT,
 	OPT_TLS_CLIENT_CA,
+	OPT_ALLOW_ORIGIN,
+	OPT_TRUSTED_PROXY,
+	OPT_MAX_CONNS_IP,
+	OPT_CONN_RATE_IP,
+	OPT_MSG_RATE,
+	OPT_BYTE_RATE,
+	OPT_MAX_ROOMS,
+	OPT_MAX_PARTIAL,
+	OPT_AUTH_SECRET,
+	OPT_AUTH_SECRET_FILE,
+	OPT_AUTH_PUBKEY,
+	OPT_AUTH,
+	OPT_ADMIN_PORT,
+	OPT_ADMIN_HOST,
 };
+
+/* The admin listener first: its /metrics reads the main server. Then the
+   main server and the token verifier its handlers used. */
+static void free_servers(struct rc_server *admin)
+{
+	rc_server_free(admin);
+	rc_server_free(hub_server);
+	hub_auth_free(hub_auth);
+	hub_log_flush();
+}
 
 /* --tls-cert/--tls-key pairs, in the order given. */
 #define MAX_CERTS 16
@@ -204,19 +393,56 @@ int main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-port", required_argument, NULL, OPT_TLS_PORT },
 		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
+		{ "allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN },
+		{ "trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY },
+		{ "max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
+		{ "conn-rate-per-ip", required_argument, NULL, OPT_CONN_RATE_IP },
+		{ "msg-rate", required_argument, NULL, OPT_MSG_RATE },
+		{ "byte-rate", required_argument, NULL, OPT_BYTE_RATE },
+		{ "max-rooms", required_argument, NULL, OPT_MAX_ROOMS },
+		{ "max-partial", required_argument, NULL, OPT_MAX_PARTIAL },
+		{ "auth-secret", required_argument, NULL, OPT_AUTH_SECRET },
+		{ "auth-secret-file", required_argument, NULL,
+		  OPT_AUTH_SECRET_FILE },
+		{ "auth-public-key", required_argument, NULL, OPT_AUTH_PUBKEY },
+		{ "auth", required_argument, NULL, OPT_AUTH },
+		{ "admin-port", required_argument, NULL, OPT_ADMIN_PORT },
+		{ "admin-host", required_argument, NULL, OPT_ADMIN_HOST },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static const char *protocols[MAX_PROTOCOLS];
 	static struct rc_tls_cert certs[MAX_CERTS];
+	static const char *origins[MAX_LISTED], *proxies[MAX_LISTED];
 	size_t ncert = 0, nkey = 0;
 	struct rc_config cfg = rc_config_default();
+	struct rc_config admin_cfg = rc_config_default();
+	struct rc_server *admin = NULL;
+	const char *secret_file = NULL, *pubkey = NULL;
+	char *secret_arg = NULL;
+	const char *auth_mode = NULL;
+	bool admin_on = true;
 	unsigned long long v;
 	pthread_t sig_thread;
 	char why[256];
 	sigset_t sigs;
 	int opt, ret;
+
+	/* The admin listener: /metrics and /health for whoever watches the
+	   hub, loopback by default. One worker, unpinned, a small receive
+	   pool and few connections: it must cost next to nothing. */
+	admin_cfg.host = "127.0.0.1";
+	admin_cfg.port = 9090;
+	admin_cfg.threads = 1;
+	admin_cfg.pin_threads = false;
+	admin_cfg.recv_buffers = 8;
+	admin_cfg.recv_buffer_size = 16384;
+	admin_cfg.max_connections = 64;
+	/* Its scrapers are few and trusted, and poll as they like; 64
+	   connections bound it. */
+	admin_cfg.max_conns_per_ip = RC_UNLIMITED;
+	admin_cfg.conn_rate_per_ip = RC_UNLIMITED;
 
 	while ((opt = getopt_long(argc, argv, "H:p:t:Vh", opts, NULL)) != -1) {
 		bool ok = true;
@@ -230,7 +456,7 @@ int main(int argc, char **argv)
 			cfg.port = (uint16_t)v;
 			break;
 		case 't':
-			ok = parse_num(optarg, MAX_WORKERS, &v) && v > 0;
+			ok = parse_num(optarg, HUB_MAX_WORKERS, &v) && v > 0;
 			cfg.threads = (unsigned)v;
 			break;
 		case OPT_NO_PIN:
@@ -311,6 +537,63 @@ int main(int argc, char **argv)
 		case OPT_TLS_CLIENT_CA:
 			cfg.tls_client_ca = optarg;
 			break;
+		case OPT_ALLOW_ORIGIN:
+			ok = cfg.nallow_origins < MAX_LISTED &&
+			     origin_ok(optarg);
+			if (ok)
+				origins[cfg.nallow_origins++] = optarg;
+			cfg.allow_origins = origins;
+			break;
+		case OPT_TRUSTED_PROXY:
+			ok = cfg.ntrusted_proxies < MAX_LISTED &&
+			     cidr_ok(optarg);
+			if (ok)
+				proxies[cfg.ntrusted_proxies++] = optarg;
+			cfg.trusted_proxies = proxies;
+			break;
+		case OPT_MAX_CONNS_IP:
+			ok = parse_limit(optarg, &cfg.max_conns_per_ip);
+			break;
+		case OPT_CONN_RATE_IP:
+			ok = parse_limit(optarg, &cfg.conn_rate_per_ip);
+			break;
+		case OPT_MSG_RATE:
+			ok = parse_limit(optarg, &cfg.msg_rate);
+			break;
+		case OPT_BYTE_RATE:
+			ok = parse_size_limit(optarg, &cfg.byte_rate);
+			break;
+		case OPT_MAX_ROOMS:
+			ok = parse_limit(optarg, &cfg.max_subscriptions);
+			break;
+		case OPT_MAX_PARTIAL:
+			ok = parse_size_limit(optarg, &cfg.max_partial_total);
+			break;
+		case OPT_AUTH_SECRET:
+			ok = *optarg;
+			secret_arg = optarg;
+			break;
+		case OPT_AUTH_SECRET_FILE:
+			secret_file = optarg;
+			break;
+		case OPT_AUTH_PUBKEY:
+			pubkey = optarg;
+			break;
+		case OPT_AUTH:
+			ok = !strcmp(optarg, "required") ||
+			     !strcmp(optarg, "optional");
+			auth_mode = optarg;
+			break;
+		case OPT_ADMIN_PORT:
+			admin_on = strcmp(optarg, "off");
+			if (admin_on) {
+				ok = parse_num(optarg, 65535, &v);
+				admin_cfg.port = (uint16_t)v;
+			}
+			break;
+		case OPT_ADMIN_HOST:
+			admin_cfg.host = optarg;
+			break;
 		case 'V':
 			printf("ringcast %s (simd: %s)\n", RINGCAST_VERSION,
 			       rc_simd_name());
@@ -339,12 +622,31 @@ int main(int argc, char **argv)
 			"pairs; --tls-port and --tls-client-ca need them\n");
 		return 2;
 	}
+	if (secret_arg && secret_file) {
+		fprintf(stderr, "ringcast: --auth-secret or --auth-secret-file, "
+			"not both\n");
+		return 2;
+	}
+	if (auth_mode && !secret_arg && !secret_file && !pubkey) {
+		fprintf(stderr, "ringcast: --auth %s needs a key: "
+			"--auth-secret-file, --auth-secret or "
+			"--auth-public-key\n", auth_mode);
+		return 2;
+	}
 	cfg.tls_certs = certs;
 	cfg.ntls_certs = ncert;
 	if (rc_tls_check(&cfg, why, sizeof(why))) {
 		fprintf(stderr, "ringcast: TLS: %s\n", why);
 		return 2;
 	}
+	if (secret_arg || secret_file || pubkey) {
+		ret = make_auth(secret_arg, secret_file, pubkey, why,
+				sizeof(why));
+		if (ret)
+			return ret;
+		hub_auth_optional = auth_mode && !strcmp(auth_mode, "optional");
+	}
+	hub_max_message = cfg.max_message;
 	ret = rc_kernel_check(why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "ringcast: %s\n", why);
@@ -362,7 +664,8 @@ int main(int argc, char **argv)
 	hub_server = rc_server_new(&cfg, &hub_handlers, NULL);
 	if (!hub_server && errno == EINVAL) {
 		fprintf(stderr, "ringcast: bad configuration (a --subprotocol "
-			"that is not a token, or --host too long)\n");
+			"that is not a token, an --allow-origin or "
+			"--trusted-proxy refused, or --host too long)\n");
 		return 2;
 	}
 	if (!hub_server) {
@@ -370,11 +673,25 @@ int main(int argc, char **argv)
 			cfg.host, cfg.port, strerror(errno));
 		return 1;
 	}
+	if (admin_on) {
+		admin = rc_server_new(&admin_cfg, &hub_admin_handlers, NULL);
+		if (!admin) {
+			fprintf(stderr, "ringcast: cannot listen on %s:%u for "
+				"the admin listener (--admin-port, "
+				"--admin-host): %s\n", admin_cfg.host,
+				admin_cfg.port, strerror(errno));
+			rc_server_free(hub_server);
+			hub_auth_free(hub_auth);
+			return 1;
+		}
+	}
 	ret = rc_server_start(hub_server);
+	if (!ret && admin)
+		ret = rc_server_start(admin);
 	if (ret) {
 		fprintf(stderr, "ringcast: cannot start workers: %s\n",
 			strerror(-ret));
-		rc_server_free(hub_server);
+		free_servers(admin);
 		return 1;
 	}
 	printf("ringcast %s listening on %s:%u (%s%u workers, simd %s)",
@@ -385,6 +702,9 @@ int main(int argc, char **argv)
 		printf(", tls on %s:%u", cfg.host,
 		       rc_server_tls_port(hub_server));
 	printf("\n");
+	if (admin)
+		printf("ringcast: admin on %s:%u\n", admin_cfg.host,
+		       rc_server_port(admin));
 	fflush(stdout);
 	/* The signals go to a thread of their own, so that this one can
 	   wait for the server: it also ends by itself when a worker's ring
@@ -393,7 +713,7 @@ int main(int argc, char **argv)
 	if (ret) {
 		rc_server_stop(hub_server);
 		rc_server_run(hub_server);
-		rc_server_free(hub_server);
+		free_servers(admin);
 		fprintf(stderr, "ringcast: %s\n", strerror(-ret));
 		return 1;
 	}
@@ -406,6 +726,6 @@ int main(int argc, char **argv)
 	if (ret)
 		fprintf(stderr, "ringcast: stopped on an error: %s\n",
 			strerror(-ret));
-	rc_server_free(hub_server);
+	free_servers(admin);
 	return ret ? 1 : 0;
 }

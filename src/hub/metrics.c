@@ -49,6 +49,12 @@ static const struct {
 	{ "tls_failures_total", "counter", NULL, "reason=\"timeout\"" },
 	{ "tls_failures_total", "counter", NULL, "reason=\"eof\"" },
 	{ "tls_failures_total", "counter", NULL, "reason=\"other\"" },
+	{ "origin_refused_total", "counter", "Upgrades refused for their Origin (403).", NULL },
+	{ "ip_refused_total", "counter", "Connections over a per-address limit (429, or closed before the TLS handshake).", NULL },
+	{ "rate_limited_total", "counter", "WebSockets closed with 1008 \"rate limit\" (--msg-rate, --byte-rate).", NULL },
+	{ "subscriptions_refused_total", "counter", "Subscriptions refused over --max-rooms.", NULL },
+	{ "partial_refused_total", "counter", "WebSockets closed with 1013 \"server busy\" (--max-partial).", NULL },
+	{ "deadline_closes_total", "counter", "WebSockets closed at a set time (4001 \"token expired\").", NULL },
 	{ "tls_reloads_total", "counter", "TLS certificate reloads.", NULL },
 	{ "tls_reload_failures_total", "counter", "TLS certificate reloads refused (the certificates in force stayed).", NULL },
 };
@@ -111,7 +117,9 @@ static void put(struct text *t, const char *fmt, ...)
 		return;
 	for (;;) {
 		va_start(ap, fmt);
-		n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+		/* The first call has no buffer yet: NULL, 0 just measures. */
+		n = vsnprintf(t->p ? t->p + t->len : NULL, t->cap - t->len,
+			      fmt, ap);
 		va_end(ap);
 		if (n < 0) {
 			t->failed = 1;
@@ -135,12 +143,49 @@ static void put(struct text *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
-/* The hub runs at most this many workers (--threads). */
-#define MAX_WORKERS 64
+/* The hub's own counters (enum hub_counter), as the library's above. */
+static const struct {
+	const char *name, *help, *label;
+} hub_info[HUB_NCOUNTERS] = {
+	[HUB_C_REFUSED_MISSING] = { "auth_refused_total", "Upgrades refused for their token (401/403), by reason.", "reason=\"missing\"" },
+	[HUB_C_REFUSED_INVALID] = { "auth_refused_total", NULL, "reason=\"invalid\"" },
+	[HUB_C_REFUSED_EXPIRED] = { "auth_refused_total", NULL, "reason=\"expired\"" },
+	[HUB_C_REFUSED_ROOM] = { "auth_refused_total", NULL, "reason=\"room\"" },
+	[HUB_C_READONLY_CLOSES] = { "readonly_closes_total", "Read-only members closed with 1008 for posting.", NULL },
+	[HUB_C_FORGED_CLOSES] = { "forged_closes_total", "Room members closed with 1008 for a message posing as one the hub stamped with its sender.", NULL },
+};
+
+static uint64_t hub_count(unsigned w, enum hub_counter i)
+{
+	return atomic_load_explicit(&hub_counts[w].v[i], memory_order_relaxed);
+}
+
+static void put_hub(struct text *buf, unsigned nw)
+{
+	for (enum hub_counter i = 0; i < HUB_NCOUNTERS; i++) {
+		const char *label = hub_info[i].label;
+		uint64_t total = 0;
+
+		for (unsigned w = 0; w < nw; w++)
+			total += hub_count(w, i);
+		if (hub_info[i].help)
+			put(buf, "# HELP ringcast_%s %s\n# TYPE ringcast_%s counter\n",
+			    hub_info[i].name, hub_info[i].help,
+			    hub_info[i].name);
+		put(buf, "ringcast_%s%s%s%s %llu\n", hub_info[i].name,
+		    label ? "{" : "", label ? label : "", label ? "}" : "",
+		    (unsigned long long)total);
+		for (unsigned w = 0; w < nw; w++)
+			put(buf, "ringcast_%s{%s%sworker=\"%u\"} %llu\n",
+			    hub_info[i].name, label ? label : "",
+			    label ? "," : "", w,
+			    (unsigned long long)hub_count(w, i));
+	}
+}
 
 const char *hub_metrics(size_t *len)
 {
-	static __thread struct rc_stats per[MAX_WORKERS];
+	static __thread struct rc_stats per[HUB_MAX_WORKERS];
 	unsigned nw = rc_server_workers(hub_server);
 	struct text *buf = text_get();
 	struct rc_stats total;
@@ -148,8 +193,8 @@ const char *hub_metrics(size_t *len)
 
 	if (!buf)
 		return NULL;
-	if (nw > MAX_WORKERS)
-		nw = MAX_WORKERS;
+	if (nw > HUB_MAX_WORKERS)
+		nw = HUB_MAX_WORKERS;
 	rc_server_stats(hub_server, &total);
 	for (unsigned w = 0; w < nw; w++)
 		rc_server_worker_stats(hub_server, w, &per[w]);
@@ -169,6 +214,7 @@ const char *hub_metrics(size_t *len)
 			    label ? "," : "", w,
 			    (unsigned long long)((const uint64_t *)&per[w])[i]);
 	}
+	put_hub(buf, nw);
 	if (buf->failed)
 		return NULL;
 	*len = buf->len;

@@ -1,33 +1,53 @@
 /* SPDX-License-Identifier: MIT */
-/* routes.c -- the hub's handlers: rooms, echo, /health, /metrics, the page. */
+/* routes.c -- the hub's handlers: rooms, echo, tokens, /health, the page. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
+#include "auth.h"
 #include "hub.h"
 
 /* What an upgraded connection does; kept in rc_conn_set_data(). */
 enum route {
 	ROUTE_ECHO,		/* /echo: send each message back */
-	ROUTE_TOPIC,		/* /ws/<topic>: a chat room */
+	ROUTE_TOPIC,		/* /ws/<room>: a chat room */
 };
 
-/* Per-connection hub state: the route and, for a room, its topic (the raw
-   path bytes after "/ws/"). Allocated in on_upgrade, freed in on_close. */
+/*
+ * Per-connection hub state: the route and, for a room, its topic (the
+ * decoded room name). A connection that needs nothing of its own (echo, a
+ * --ws-route entry) points at a shared one; a /ws/ room, or any member
+ * whose token has a sub, gets its own, allocated in on_upgrade and freed
+ * in on_close. Eight bytes before the names, as before tokens: a member
+ * without a sub pays nothing more.
+ */
 struct hub_conn {
-	enum route route;
-	bool shared;		/* a --ws-route entry: not freed on close */
+	uint8_t route;		/* enum route */
+	bool shared;		/* static or a --ws-route entry: never freed */
+	bool readonly;		/* may listen, not post (a token's listen, or
+				   anonymous with --auth optional) */
 	uint16_t topic_len;
-	char topic[];
+	uint16_t stamp_len;	/* bytes of the stamp after the topic, 0 if
+				   the member's token has no sub */
+	char topic[];		/* topic_len bytes, then the stamp:
+				   {"from":"<sub, JSON-escaped>","data":" */
 };
 
 /* --ws-route PATH=echo|room:NAME: upgrades on PATH (exact match) go to echo
-   or to room NAME; checked before /echo and /ws/<room>. */
+   or to room NAME; checked before /echo and /ws/<room>. Each has a
+   read-only twin for anonymous members (--auth optional). */
 #define MAX_ROUTES 16
 static struct {
 	const char *path;
-	struct hub_conn *to;
+	struct hub_conn *to, *to_ro;
 } routes[MAX_ROUTES];
 static unsigned nroutes;
 
@@ -35,40 +55,504 @@ static struct hub_conn echo_route = { .route = ROUTE_ECHO, .shared = true };
 
 struct rc_server *hub_server;
 bool hub_echo_self = true;
+size_t hub_max_message = 16u << 20;
+struct hub_auth *hub_auth;
+bool hub_auth_optional;
+struct hub_counts hub_counts[HUB_MAX_WORKERS];
 
 /* src/hub/chat.html, embedded by cmake/embed.cmake. */
 extern const unsigned char rc_hub_chat_html[];
 extern const size_t rc_hub_chat_html_len;
+
+/* What a hub-stamped room message starts with; nobody else may send it. */
+static const char stamp_head[] = "{\"from\":\"";
+static const char stamp_mid[] = "\",\"data\":\"";
+static const char stamp_tail[] = "\"}";
+#define STAMP_HEAD_LEN (sizeof(stamp_head) - 1)
 
 static bool path_is(const char *p, size_t n, const char *lit)
 {
 	return n == strlen(lit) && !memcmp(p, lit, n);
 }
 
+static unsigned worker_of(const struct rc_conn *c)
+{
+	/* The top 6 bits of a connection id are its worker (ringcast.h). */
+	return (unsigned)(rc_conn_id(c) >> 58) % HUB_MAX_WORKERS;
+}
+
+static void count(const struct rc_conn *c, enum hub_counter i)
+{
+	atomic_fetch_add_explicit(&hub_counts[worker_of(c)].v[i], 1,
+				  memory_order_relaxed);
+}
+
+/* ---- a growing buffer per worker thread, freed when the thread ends ---- */
+
+struct tbuf {
+	char *p;
+	size_t cap;
+};
+
+static pthread_key_t tbuf_key;
+static pthread_once_t tbuf_once = PTHREAD_ONCE_INIT;
+
+static void tbuf_free(void *arg)
+{
+	struct tbuf *b = arg;
+
+	free(b->p);
+	free(b);
+}
+
+static void tbuf_key_init(void)
+{
+	pthread_key_create(&tbuf_key, tbuf_free);
+}
+
+/* This thread's buffer, at least @need bytes (allocates only when it
+   must grow); NULL if out of memory. Valid until the next call on this
+   thread or tbuf_trim(). */
+static char *tbuf_get(size_t need)
+{
+	struct tbuf *b;
+
+	pthread_once(&tbuf_once, tbuf_key_init);
+	b = pthread_getspecific(tbuf_key);
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b || pthread_setspecific(tbuf_key, b)) {
+			free(b);
+			return NULL;
+		}
+	}
+	if (b->cap < need) {
+		size_t cap = b->cap ? b->cap : 16384;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = malloc(cap);
+		if (!p)
+			return NULL;
+		free(b->p);
+		b->p = p;
+		b->cap = cap;
+	}
+	return b->p;
+}
+
+/* After an unusually large message: give the memory back rather than keep
+   up to six times --max-message per worker for good. */
+#define TBUF_KEEP (1u << 20)
+static void tbuf_trim(void)
+{
+	struct tbuf *b = pthread_getspecific(tbuf_key);
+
+	if (b && b->cap > TBUF_KEEP) {
+		free(b->p);
+		b->p = NULL;
+		b->cap = 0;
+	}
+}
+
+/* ---- refusal log: at most LOG_PER_SEC lines a second, all threads ---- */
+
+#define LOG_PER_SEC 10
+static _Atomic int64_t log_sec;
+static atomic_uint log_lines, log_dropped;
+
+/* Say how many refusals went unlogged, if any. */
+void hub_log_flush(void)
+{
+	unsigned n = atomic_exchange(&log_dropped, 0);
+
+	if (n)
+		fprintf(stderr, "ringcast: %u more refusals not logged\n", n);
+}
+
+/* Path bytes as printable ASCII (others '?'), at most 64 of them: the
+   client chose them, and a log may be read on a terminal. */
+static void printable(char *out, size_t cap, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && i + 4 < cap; i++)
+		out[i] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
+	if (i < n)
+		out[i++] = '.', out[i++] = '.', out[i++] = '.';
+	out[i] = '\0';
+}
+
+__attribute__((format(printf, 2, 3)))
+static void log_refusal(const struct rc_conn *c, const char *fmt, ...)
+{
+	struct timespec ts;
+	char peer[64], msg[256];
+	const char *who;
+	int64_t sec, was;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	sec = ts.tv_sec;
+	was = atomic_load_explicit(&log_sec, memory_order_relaxed);
+	/* A new second: whoever moves the window on reports the last one's
+	   overflow and opens the count again (a line or two may slip past
+	   the bound at the edge; that is all a race here costs). */
+	if (was != sec &&
+	    atomic_compare_exchange_strong(&log_sec, &was, sec)) {
+		hub_log_flush();
+		atomic_store(&log_lines, 0);
+	}
+	if (atomic_fetch_add(&log_lines, 1) >= LOG_PER_SEC) {
+		atomic_fetch_add(&log_dropped, 1);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	who = rc_conn_peer_str(c, peer, sizeof(peer));
+	fprintf(stderr, "ringcast: %s: %s\n", who && *who ? who : "?", msg);
+}
+
+/* ---- room names ---- */
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch |= 0x20;
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/*
+ * Is @s[0..@n) well-formed UTF-8 (RFC 3629: shortest forms, no surrogates,
+ * at most U+10FFFF) free of control characters (C0, DEL, C1)?
+ */
+static bool room_chars_ok(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char b = s[i];
+		uint32_t cp;
+		size_t k;
+
+		if (b < 0x80) {
+			if (b < 0x20 || b == 0x7f)
+				return false;
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			k = 1, cp = b & 0x1f;
+		else if (b >= 0xe0 && b <= 0xef)
+			k = 2, cp = b & 0x0f;
+		else if (b >= 0xf0 && b <= 0xf4)
+			k = 3, cp = b & 0x07;
+		else
+			return false;	/* continuation, overlong lead, > F4 */
+		if (n - i <= k)
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+		    (cp >= 0x80 && cp <= 0x9f))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+/* Percent-decode the room name @p[0..@n) into @out (RC_TOPIC_MAX bytes)
+   and check it. Returns its length, or -EINVAL: a bad escape, empty, too
+   long, not UTF-8, or a control character. '+' stays itself (a path). */
+static int room_decode(const char *p, size_t n, char *out)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (len == RC_TOPIC_MAX)
+			return -EINVAL;
+		if (p[i] != '%') {
+			out[len++] = p[i];
+			continue;
+		}
+		if (n - i < 3 || (hi = hexval(p[i + 1])) < 0 ||
+		    (lo = hexval(p[i + 2])) < 0)
+			return -EINVAL;
+		out[len++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	if (!len || !room_chars_ok((const unsigned char *)out, len))
+		return -EINVAL;
+	return (int)len;
+}
+
+/* ---- JSON strings ---- */
+
+/* Extra bytes a JSON string needs for byte @b: 1 for \" \\ \n ..., 5 for
+   \u00XX, 0 otherwise (UTF-8 passes as is). */
+static unsigned json_extra(unsigned char b)
+{
+	if (b == '"' || b == '\\')
+		return 1;
+	if (b >= 0x20)
+		return 0;
+	return b == '\n' || b == '\r' || b == '\t' || b == '\b' || b == '\f' ?
+	       1 : 5;
+}
+
+static size_t json_len(const unsigned char *s, size_t n)
+{
+	size_t len = n;
+
+	for (size_t i = 0; i < n; i++)
+		len += json_extra(s[i]);
+	return len;
+}
+
+/* Write @s[0..@n) JSON-escaped (without quotes) to @out, which holds
+   json_len(); returns the end. */
+static char *json_put(char *out, const unsigned char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char b = s[i];
+
+		if (!json_extra(b))
+			continue;
+		memcpy(out, s + run, i - run);
+		out += i - run;
+		run = i + 1;
+		*out++ = '\\';
+		switch (b) {
+		case '"': case '\\': *out++ = (char)b; break;
+		case '\n': *out++ = 'n'; break;
+		case '\r': *out++ = 'r'; break;
+		case '\t': *out++ = 't'; break;
+		case '\b': *out++ = 'b'; break;
+		case '\f': *out++ = 'f'; break;
+		default:
+			memcpy(out, "u00", 3);
+			out[3] = hex[b >> 4];
+			out[4] = hex[b & 15];
+			out += 5;
+		}
+	}
+	memcpy(out, s + run, n - run);
+	return out + (n - run);
+}
+
+/* ---- upgrades ---- */
+
+
+/* Refuse @c's upgrade for a token reason: count, log, and the status with
+   its WWW-Authenticate (RFC 6750 §3). */
+static int refuse(struct rc_conn *c, enum hub_counter why, const char *detail,
+		  const char *path, size_t plen)
+{
+	static const struct {
+		int status;
+		const char *auth;
+	} how[] = {
+		[HUB_C_REFUSED_MISSING] = { 401, "Bearer realm=\"ringcast\"" },
+		[HUB_C_REFUSED_INVALID] = { 401, "Bearer error=\"invalid_token\"" },
+		[HUB_C_REFUSED_EXPIRED] = { 401, "Bearer error=\"invalid_token\"" },
+		[HUB_C_REFUSED_ROOM] = { 403, "Bearer error=\"insufficient_scope\"" },
+	};
+	char shown[80];
+
+	count(c, why);
+	rc_upgrade_header(c, "WWW-Authenticate", how[why].auth);
+	printable(shown, sizeof(shown), path, plen);
+	log_refusal(c, "%d %s (%s)", how[why].status, detail, shown);
+	return how[why].status;
+}
+
+/* The token of the upgrade: ?token= or Authorization: Bearer. Returns its
+   length with *@tok set (in this thread's buffer, or the request), 0 if
+   there is none, -EINVAL if the query's is unreadable (too long, a bad
+   escape): a token that cannot pass. */
+static int find_token(const struct rc_request *req, const char **tok)
+{
+	size_t qlen, hlen;
+	const char *q = rc_request_query(req, &qlen);
+	const char *h;
+	char *buf;
+	int ret;
+
+	if (q) {
+		buf = tbuf_get(HUB_AUTH_MAX_TOKEN + 1);
+		if (!buf)
+			return -ENOMEM;
+		ret = rc_query_param(q, qlen, "token", buf,
+				     HUB_AUTH_MAX_TOKEN + 1);
+		if (ret != -ENOENT) {
+			*tok = buf;
+			return ret < 0 ? -EINVAL : ret;
+		}
+	}
+	h = rc_request_header(req, "Authorization", &hlen);
+	if (!h || hlen < 7 || strncasecmp(h, "Bearer ", 7))
+		return 0;
+	h += 7;
+	hlen -= 7;
+	while (hlen && *h == ' ')
+		h++, hlen--;
+	while (hlen && h[hlen - 1] == ' ')
+		hlen--;
+	*tok = h;
+	return hlen > HUB_AUTH_MAX_TOKEN ? -EINVAL : (int)hlen;
+}
+
+/* A connection's own state, for a room (@topic) or echo (@tlen 0), with
+   @sub's stamp if any. Allocates. NULL if out of memory. */
+static struct hub_conn *conn_new(enum route route, const char *topic,
+				 size_t tlen, bool readonly, const char *sub)
+{
+	size_t slen = sub ? STAMP_HEAD_LEN + json_len((const void *)sub,
+			    strlen(sub)) + sizeof(stamp_mid) - 1 : 0;
+	struct hub_conn *hc;
+	char *p;
+
+	if (slen > UINT16_MAX)
+		return NULL;	/* a sub is at most HUB_AUTH_MAX_SUB bytes */
+	hc = malloc(sizeof(*hc) + tlen + slen);
+	if (!hc)
+		return NULL;
+	hc->route = (uint8_t)route;
+	hc->shared = false;
+	hc->readonly = readonly;
+	hc->topic_len = (uint16_t)tlen;
+	hc->stamp_len = (uint16_t)slen;
+	memcpy(hc->topic, topic, tlen);
+	if (sub) {
+		p = hc->topic + tlen;
+		memcpy(p, stamp_head, STAMP_HEAD_LEN);
+		p = json_put(p + STAMP_HEAD_LEN, (const void *)sub,
+			     strlen(sub));
+		memcpy(p, stamp_mid, sizeof(stamp_mid) - 1);
+	}
+	return hc;
+}
+
+/*
+ * With tokens configured: who is asking, and may they come in here?
+ * @room (@rlen bytes) is the decoded room, NULL for echo; @shared the
+ * route's shared state (NULL for /ws/), @shared_ro its read-only twin.
+ * Sets @c's data and its close at the token's exp; returns 0 or a status.
+ */
+static int upgrade_auth(struct rc_conn *c, const struct rc_request *req,
+			const char *room, size_t rlen,
+			struct hub_conn *shared, struct hub_conn *shared_ro)
+{
+	struct hub_token t = { 0 };
+	enum hub_auth_err err;
+	enum hub_perm perm;
+	struct hub_conn *hc;
+	const char *tok = NULL, *path;
+	size_t plen;
+	int len, status = 0;
+
+	path = rc_request_path(req, &plen);
+	len = find_token(req, &tok);
+	if (len == -ENOMEM)
+		return 503;
+	if (!len) {
+		if (!hub_auth_optional || !room)
+			return refuse(c, HUB_C_REFUSED_MISSING, "no token", path, plen);
+		/* anonymous: read-only, in any room */
+		hc = shared_ro ? shared_ro :
+		     conn_new(ROUTE_TOPIC, room, rlen, true, NULL);
+		if (!hc)
+			return 503;
+		rc_conn_set_data(c, hc);
+		return 0;
+	}
+	err = len < 0 ? HUB_AUTH_MALFORMED :
+	      hub_auth_verify(hub_auth, tok, (size_t)len, (int64_t)time(NULL),
+			      &t);
+	if (err == HUB_AUTH_INTERNAL)
+		return 503;
+	if (err)
+		return refuse(c, err == HUB_AUTH_EXPIRED ? HUB_C_REFUSED_EXPIRED :
+			      HUB_C_REFUSED_INVALID, hub_auth_err_str(err), path, plen);
+	perm = room ? hub_token_perm(&t, room, rlen) : HUB_PERM_POST;
+	if (perm == HUB_PERM_NONE) {
+		status = refuse(c, HUB_C_REFUSED_ROOM, "room not in token", path, plen);
+		goto out_clear;
+	}
+	if (rc_conn_close_at(c, t.exp * 1000, 4001, "token expired")) {
+		status = 503;
+		goto out_clear;
+	}
+	if (!room)
+		hc = shared ? shared : &echo_route;	/* echo stamps nothing */
+	else if (shared && !t.sub)
+		hc = perm == HUB_PERM_POST ? shared : shared_ro;
+	else
+		hc = conn_new(ROUTE_TOPIC, room, rlen, perm != HUB_PERM_POST,
+			      t.sub);
+	if (!hc)
+		status = 503;
+	else
+		rc_conn_set_data(c, hc);
+out_clear:
+	hub_token_clear(&t);
+	return status;
+}
+
 static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
 {
 	size_t n;
 	const char *p = rc_request_path(req, &n);
+	char room[RC_TOPIC_MAX];
 	struct hub_conn *hc;
+	int len;
 
-	for (unsigned i = 0; i < nroutes; i++)
-		if (path_is(p, n, routes[i].path)) {
-			rc_conn_set_data(c, routes[i].to);
-			return 0;
-		}
+	for (unsigned i = 0; i < nroutes; i++) {
+		if (!path_is(p, n, routes[i].path))
+			continue;
+		hc = routes[i].to;
+		if (hub_auth)
+			return upgrade_auth(c, req, hc->route == ROUTE_TOPIC ?
+					    hc->topic : NULL, hc->topic_len,
+					    hc, routes[i].to_ro);
+		rc_conn_set_data(c, hc);
+		return 0;
+	}
 	if (path_is(p, n, "/echo")) {
+		if (hub_auth)
+			return upgrade_auth(c, req, NULL, 0, &echo_route, NULL);
 		rc_conn_set_data(c, &echo_route);
 		return 0;
 	}
-	if (n <= 4 || memcmp(p, "/ws/", 4) || n - 4 > RC_TOPIC_MAX)
+	if (n < 4 || memcmp(p, "/ws/", 4))
 		return 404;
-	hc = malloc(sizeof(*hc) + n - 4);
+	len = room_decode(p + 4, n - 4, room);
+	if (len < 0) {
+		char shown[80];
+
+		printable(shown, sizeof(shown), p, n);
+		log_refusal(c, "400 bad room name (%s)", shown);
+		return 400;
+	}
+	if (hub_auth)
+		return upgrade_auth(c, req, room, (size_t)len, NULL, NULL);
+	hc = conn_new(ROUTE_TOPIC, room, (size_t)len, false, NULL);
 	if (!hc)
 		return 503;
-	hc->route = ROUTE_TOPIC;
-	hc->shared = false;
-	hc->topic_len = (uint16_t)(n - 4);
-	memcpy(hc->topic, p + 4, n - 4);
 	rc_conn_set_data(c, hc);
 	return 0;
 }
@@ -82,24 +566,90 @@ static void hub_open(struct rc_conn *c)
 		rc_close(c, RC_CLOSE_INTERNAL, "cannot subscribe");
 }
 
+/* Close @c for what it sent: count, log, 1008. */
+static void refuse_message(struct rc_conn *c, enum hub_counter why,
+			   const char *reason)
+{
+	count(c, why);
+	log_refusal(c, "closed 1008 %s", reason);
+	rc_close(c, RC_CLOSE_POLICY, reason);
+}
+
+/*
+ * The member's TEXT message wrapped in its stamp, {"from":..,"data":..},
+ * in this thread's buffer; its length in *@out_len. NULL: out of memory
+ * (-ENOMEM in *@out_len) or over --max-message (-EMSGSIZE).
+ */
+static const char *stamp(const struct hub_conn *hc, const void *data,
+			 size_t len, long *out_len)
+{
+	size_t need = hc->stamp_len + json_len(data, len) +
+		      sizeof(stamp_tail) - 1;
+	char *buf, *p;
+
+	if (need > hub_max_message) {
+		*out_len = -EMSGSIZE;
+		return NULL;
+	}
+	buf = tbuf_get(need);
+	if (!buf) {
+		*out_len = -ENOMEM;
+		return NULL;
+	}
+	memcpy(buf, hc->topic + hc->topic_len, hc->stamp_len);
+	p = json_put(buf + hc->stamp_len, data, len);
+	memcpy(p, stamp_tail, sizeof(stamp_tail) - 1);
+	*out_len = (long)need;
+	return buf;
+}
+
 static void hub_message(struct rc_conn *c, const void *data, size_t len,
 			enum rc_opcode op)
 {
 	struct hub_conn *hc = rc_conn_data(c);
+	long slen = 0;
 	int ret;
 
-	if (hc->route == ROUTE_ECHO)
-		ret = rc_send(c, data, len, op);	/* fails c itself */
-	else if (hub_echo_self)
+	if (hc->route == ROUTE_ECHO) {
+		rc_send(c, data, len, op);	/* fails c itself */
+		return;
+	}
+	if (hc->readonly) {
+		refuse_message(c, HUB_C_READONLY_CLOSES,
+			       "read-only");
+		return;
+	}
+	if (op == RC_OP_TEXT && hc->stamp_len) {
+		data = stamp(hc, data, len, &slen);
+		if (!data) {
+			rc_close(c, slen == -EMSGSIZE ? RC_CLOSE_TOO_BIG :
+				 RC_CLOSE_INTERNAL, slen == -EMSGSIZE ?
+				 "too big with its sender" : "out of memory");
+			return;
+		}
+		len = (size_t)slen;
+	} else if (op == RC_OP_TEXT && len >= STAMP_HEAD_LEN &&
+		   !memcmp(data, stamp_head, STAMP_HEAD_LEN)) {
+		/* Only the hub says who sent a message: the chat page shows
+		   a message starting so as from a verified sender. */
+		refuse_message(c, HUB_C_FORGED_CLOSES,
+			       "from is the hub's to say");
+		return;
+	}
+	if (hub_echo_self)
 		ret = rc_publish(rc_conn_server(c), hc->topic, hc->topic_len,
 				 data, len, op);
 	else
 		ret = rc_conn_publish(c, hc->topic, hc->topic_len, data, len,
 				      op);
+	if (slen > (long)TBUF_KEEP)
+		tbuf_trim();
 	/* A room message that could not be published: its sender must not
 	   think it was. */
-	if (ret == -ENOMEM && hc->route == ROUTE_TOPIC)
+	if (ret == -ENOMEM)
 		rc_close(c, RC_CLOSE_INTERNAL, "out of memory");
+	else if (ret == -EMSGSIZE)
+		rc_close(c, RC_CLOSE_TOO_BIG, "too big with its sender");
 }
 
 static void hub_close(struct rc_conn *c, uint16_t code)
@@ -122,18 +672,21 @@ static void hub_http(struct rc_conn *c, const struct rc_request *req,
 		res->status = 200;
 		res->body = "ok\n";
 		res->body_len = 3;
-	} else if (path_is(p, n, "/metrics")) {
-		/* The server copies the body before the next request on this
-		   worker, so the worker's buffer can be reused. */
-		res->body = hub_metrics(&res->body_len);
-		res->status = res->body ? 200 : 503;
-		res->content_type = "text/plain; version=0.0.4";
 	} else if (path_is(p, n, "/")) {
 		res->status = 200;
 		res->content_type = "text/html; charset=utf-8";
 		res->body = rc_hub_chat_html;
 		res->body_len = rc_hub_chat_html_len;
 	}
+	/* /metrics is on the admin listener only */
+}
+
+/* The library's own refusals (Origin, per-address limits, rates, the
+   partial-message budget): logged like ours, with the address. */
+static void hub_refuse(struct rc_conn *c, int code, const char *what)
+{
+	log_refusal(c, "%s %d (%s)", code >= 1000 ? "closed" : "refused", code,
+		    what);
 }
 
 const struct rc_handlers hub_handlers = {
@@ -142,35 +695,89 @@ const struct rc_handlers hub_handlers = {
 	.on_open = hub_open,
 	.on_message = hub_message,
 	.on_close = hub_close,
+	.on_refuse = hub_refuse,
 };
+
+/* ---- the admin listener: /metrics and /health, nothing else ---- */
+
+static int admin_upgrade(struct rc_conn *c, const struct rc_request *req)
+{
+	(void)c;
+	(void)req;
+	return 404;
+}
+
+static void admin_http(struct rc_conn *c, const struct rc_request *req,
+		       struct rc_response *res)
+{
+	size_t n;
+	const char *p = rc_request_path(req, &n);
+
+	(void)c;
+	if (path_is(p, n, "/health")) {
+		res->status = 200;
+		res->body = "ok\n";
+		res->body_len = 3;
+	} else if (path_is(p, n, "/metrics")) {
+		/* The server copies the body before the next request on this
+		   worker, so the worker's buffer can be reused. */
+		res->body = hub_metrics(&res->body_len);
+		res->status = res->body ? 200 : 503;
+		res->content_type = "text/plain; version=0.0.4";
+	}
+}
+
+const struct rc_handlers hub_admin_handlers = {
+	.on_upgrade = admin_upgrade,
+	.on_http = admin_http,
+};
+
+/* A shared route's state: @readonly, for room @name (@tlen bytes) or
+   echo (0). Allocates; lives as long as the program. */
+static struct hub_conn *route_new(const char *name, size_t tlen,
+				  bool readonly)
+{
+	struct hub_conn *hc = malloc(sizeof(*hc) + tlen);
+
+	if (!hc)
+		return NULL;
+	hc->route = tlen ? ROUTE_TOPIC : ROUTE_ECHO;
+	hc->shared = true;
+	hc->readonly = readonly;
+	hc->topic_len = (uint16_t)tlen;
+	hc->stamp_len = 0;
+	memcpy(hc->topic, name, tlen);
+	return hc;
+}
 
 bool hub_add_route(const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	struct hub_conn *hc;
 	size_t tlen = 0;
-	const char *to;
+	const char *to, *name = "";
 
 	if (!eq || arg[0] != '/' || nroutes == MAX_ROUTES)
 		return false;
 	to = eq + 1;
 	if (!strncmp(to, "room:", 5)) {
-		tlen = strlen(to + 5);
-		if (!tlen || tlen > RC_TOPIC_MAX)
+		name = to + 5;
+		tlen = strlen(name);
+		if (!tlen || tlen > RC_TOPIC_MAX ||
+		    !room_chars_ok((const unsigned char *)name, tlen))
 			return false;
 	} else if (strcmp(to, "echo")) {
 		return false;
 	}
-	hc = malloc(sizeof(*hc) + tlen);
+	routes[nroutes].to = route_new(name, tlen, false);
+	routes[nroutes].to_ro = route_new(name, tlen, true);
 	routes[nroutes].path = strndup(arg, (size_t)(eq - arg));
-	if (!hc || !routes[nroutes].path) {
-		free(hc);
+	if (!routes[nroutes].to || !routes[nroutes].to_ro ||
+	    !routes[nroutes].path) {
+		free(routes[nroutes].to);
+		free(routes[nroutes].to_ro);
+		free((char *)routes[nroutes].path);
 		return false;
 	}
-	hc->route = tlen ? ROUTE_TOPIC : ROUTE_ECHO;
-	hc->shared = true;
-	hc->topic_len = (uint16_t)tlen;
-	memcpy(hc->topic, to + 5 * (tlen > 0), tlen);
-	routes[nroutes++].to = hc;
+	nroutes++;
 	return true;
 }

@@ -376,6 +376,14 @@ void rc__conn_going_away(struct rc_conn *c)
 	}
 }
 
+void rc__conn_refused(struct rc_conn *c, int code, const char *what)
+{
+	const struct rc_handlers *h = rc__conn_handlers(c);
+
+	if (h->on_refuse)
+		h->on_refuse(c, code, what);
+}
+
 void rc__conn_peer_accepted(struct rc_conn *c, const struct sockaddr *peer)
 {
 	struct rc_peers *t = &c->w->srv->peers;
@@ -391,8 +399,14 @@ void rc__conn_peer_accepted(struct rc_conn *c, const struct sockaddr *peer)
 	proxy = t->ntrusted && rc__peer_trusted(t, &a);
 	v = rc__peer_get(t, &a, c->w->now_ms, !proxy, &c->peer);
 	if (v != RC_PEER_OK) {
-		c->peer = 0;
-		rc__conn_refuse(c, v == RC_PEER_FULL ? 503 : 429);
+		/* Held (not limited) while the refusal goes out, so that
+		   on_refuse can name the address. */
+		if (v == RC_PEER_FULL ||
+		    rc__peer_get(t, &a, c->w->now_ms, false, &c->peer))
+			c->peer = 0;
+		c->port = port;
+		rc__conn_refuse(c, v == RC_PEER_FULL ? 503 : 429,
+				rc__peer_verdict_what(v));
 		return;
 	}
 	c->port = port;

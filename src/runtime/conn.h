@@ -160,8 +160,12 @@ struct rc_conn {
 bool rc__conn_open(struct rc_worker *w, struct rc_conn *c, uint32_t slot);
 
 /* Over the connection limit or stopping (503), or over a per-address
-   limit (429): answer @status and close (conn_http.c). */
-void rc__conn_refuse(struct rc_conn *c, int status);
+   limit (429, @what names it): answer @status and close (conn_http.c). */
+void rc__conn_refuse(struct rc_conn *c, int status, const char *what);
+
+/* Tell on_refuse that @c was refused or closed with @code for limit
+   @what (conn.c). */
+void rc__conn_refused(struct rc_conn *c, int code, const char *what);
 
 /* Accepted from @peer: name its entry in the peer table, or refuse it
    over a per-address limit (conn.c). */

@@ -84,10 +84,11 @@ static void http_fail(struct rc_conn *c, int status)
 	http_fail_h(c, status, NULL, 0);
 }
 
-void rc__conn_refuse(struct rc_conn *c, int status)
+void rc__conn_refuse(struct rc_conn *c, int status, const char *what)
 {
 	rc__conn_stat(c, status == 429 ? RC_STAT_IP_REFUSED : RC_STAT_REFUSED,
 		      1);
+	rc__conn_refused(c, status, what);
 	/* No handshake yet, so no way to say it over TLS: just end it. */
 	if (c->tls) {
 		rc__conn_kill(c, RC_CLOSE_ABNORMAL);
@@ -121,6 +122,15 @@ static bool forwarded_peer(struct rc_conn *c, const struct rc_http_request *req)
 	v = rc__peer_get(t, &a, c->w->now_ms, true, &idx);
 	if (v != RC_PEER_OK) {
 		rc__conn_stat(c, RC_STAT_IP_REFUSED, 1);
+		/* Named by its forwarded address while refused. */
+		if (v != RC_PEER_FULL &&
+		    !rc__peer_get(t, &a, c->w->now_ms, false, &idx)) {
+			rc__peer_put(t, c->peer);
+			c->peer = idx;
+			c->port = 0;
+		}
+		rc__conn_refused(c, v == RC_PEER_FULL ? 503 : 429,
+				 rc__peer_verdict_what(v));
 		http_fail_h(c, v == RC_PEER_FULL ? 503 : 429,
 			    "Retry-After: 1\r\n", 16);
 		return false;
@@ -306,6 +316,7 @@ static enum req_next handle_request(struct rc_conn *c,
 	}
 	if (!origin_ok(c, req)) {
 		rc__conn_stat(c, RC_STAT_ORIGIN_REFUSED, 1);
+		rc__conn_refused(c, 403, "origin");
 		http_fail(c, 403);
 		return REQ_CLOSE;
 	}

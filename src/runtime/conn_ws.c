@@ -17,7 +17,8 @@ void rc__ws_start(struct rc_conn *c)
 	c->state = RC_CONN_WS;
 	rc_frame_decoder_init(&c->dec, rc__conn_cfg(c)->max_message, true);
 	c->flags &= ~RC_CF_ACTIVE;	/* the head was not a sign of life */
-	c->rl_msgs = c->rl_bytes = RC_RL_FULL;
+	c->rl_msgs = (int16_t)c->w->srv->rl_msg_full;
+	c->rl_bytes = RC_RL_FULL;
 	c->rl_last = (uint16_t)(c->w->now_ms >> 2);
 	rc__timer_set(c, RC_TIMER_PING);
 	rc__conn_stat(c, RC_STAT_HANDSHAKES, 1);
@@ -76,9 +77,10 @@ void rc__ws_fail(struct rc_conn *c, long err)
 
 /* Close @c with @code and @reason for a limit it passed (counted). */
 static void ws_refuse(struct rc_conn *c, enum rc_stat st, uint16_t code,
-		      const char *reason)
+		      const char *reason, const char *what)
 {
 	rc__conn_stat(c, st, 1);
+	rc__conn_refused(c, code, what);
 	c->flags |= RC_CF_INPUT_BAD;
 	rc__conn_drop_gather(c);
 	c->close_code = code;
@@ -91,19 +93,27 @@ static void ws_refuse(struct rc_conn *c, enum rc_stat st, uint16_t code,
 /* Refill @c's rate buckets for the time since the last refill (in 4 ms
    units of a 16-bit clock: the ping timer calls this too, so the clock
    never laps between two calls with the default idle timeout). */
+static int16_t rl_add(int16_t v, uint64_t add, uint32_t full)
+{
+	return (int16_t)(v + (int64_t)add >= (int64_t)full ? (int64_t)full :
+			 v + (int64_t)add);
+}
+
 static void rl_refill(struct rc_conn *c)
 {
+	const struct rc_server *s = c->w->srv;
 	uint16_t now = (uint16_t)(c->w->now_ms >> 2);
-	uint64_t add = (uint64_t)(uint16_t)(now - c->rl_last) * 4 *
-		       RC_RL_FULL / 1000;
+	uint64_t el = (uint16_t)(now - c->rl_last);	/* 4 ms units */
 
-	if (!add)
-		return;		/* too soon: let the time add up */
+	/* Too soon for a unit of the fuller bucket: let the time add up
+	   (refilling both at once keeps one clock for the two). */
+	if (el * 4 * RC_RL_FULL < 1000)
+		return;
 	c->rl_last = now;
-	c->rl_msgs = (int16_t)(c->rl_msgs + add >= RC_RL_FULL ? RC_RL_FULL :
-			       c->rl_msgs + (int64_t)add);
-	c->rl_bytes = (int16_t)(c->rl_bytes + add >= RC_RL_FULL ?
-				RC_RL_FULL : c->rl_bytes + (int64_t)add);
+	c->rl_msgs = rl_add(c->rl_msgs, el * 4 * s->rl_msg_full / 1000,
+			    s->rl_msg_full);
+	c->rl_bytes = rl_add(c->rl_bytes, el * 4 * RC_RL_FULL / 1000,
+			     RC_RL_FULL);
 }
 
 /* Take one message of @len bytes from @c's buckets: false if one was
@@ -125,8 +135,11 @@ static bool rate_ok(struct rc_conn *c, size_t len)
 		c->rl_msgs = (int16_t)(v < -RC_RL_FULL ? -RC_RL_FULL : v);
 	}
 	if (s->rl_byte_rate) {
-		uint64_t cost = ((uint64_t)len * RC_RL_FULL + s->rl_byte_rate -
-				 1) / s->rl_byte_rate;
+		/* Rounded down: a message costs at most a unit (byte_rate /
+		   32767 bytes) less than its size, so the byte limit may be
+		   passed by that much per message (at most 3% at the
+		   default rates); the message bucket bounds the count. */
+		uint64_t cost = (uint64_t)len * RC_RL_FULL / s->rl_byte_rate;
 
 		v = cost >= 2 * RC_RL_FULL ? -RC_RL_FULL :
 					     c->rl_bytes - (int32_t)cost;
@@ -143,7 +156,7 @@ static void deliver(struct rc_conn *c, const uint8_t *data, size_t len,
 
 	if (!rate_ok(c, len)) {
 		ws_refuse(c, RC_STAT_RATE_LIMITED, RC_CLOSE_POLICY,
-			  "rate limit");
+			  "rate limit", "rate limit");
 		return;
 	}
 	rc__conn_stat(c, RC_STAT_MSGS_IN, 1);
@@ -184,7 +197,8 @@ static void on_data(struct rc_conn *c, const struct rc_frame_event *ev)
 		    rc__conn_cfg(c)->max_partial_total) {
 			atomic_fetch_sub(partial, ev->len);
 			ws_refuse(c, RC_STAT_PARTIAL_REFUSED,
-				  RC_CLOSE_TRY_AGAIN, "server busy");
+				  RC_CLOSE_TRY_AGAIN, "server busy",
+				  "partial messages");
 			return;
 		}
 		if (rc__conn_gather(c, ev->data, ev->len,

@@ -333,3 +333,10 @@ void rc__peer_put(struct rc_peers *t, uint32_t idx)
 	t->e[idx].conns--;
 	pthread_mutex_unlock(&t->lock);
 }
+
+const char *rc__peer_verdict_what(enum rc_peer_verdict v)
+{
+	return v == RC_PEER_TOO_MANY ? "connections per address" :
+	       v == RC_PEER_TOO_FAST ? "new connections per address" :
+				       "connections";
+}

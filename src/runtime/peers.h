@@ -74,6 +74,8 @@ void rc__peers_free(struct rc_peers *t);
 enum rc_peer_verdict rc__peer_get(struct rc_peers *t, const struct rc_addr *a,
 				  uint32_t now_ms, bool limits, uint32_t *idx);
 void rc__peer_put(struct rc_peers *t, uint32_t idx);
+/* What @v refused, in words (rc_handlers.on_refuse). */
+const char *rc__peer_verdict_what(enum rc_peer_verdict v);
 /* The address of entry @idx (held by a reference, so it cannot change). */
 static inline const struct rc_addr *rc__peer_addr(const struct rc_peers *t,
 						  uint32_t idx)

@@ -318,9 +318,12 @@ static void rate_costs(struct rc_server *s)
 {
 	unsigned m = s->cfg.msg_rate;
 
-	s->rl_msg_cost = m == RC_UNLIMITED ? 0 :
-			 m >= RC_RL_FULL ? 1 :
-			 (uint32_t)((RC_RL_FULL + m - 1) / m);
+	/* A whole number of units per message, so a full bucket is
+	   exactly msg_rate messages. */
+	if (m > RC_RL_FULL && m != RC_UNLIMITED)
+		m = RC_RL_FULL;
+	s->rl_msg_cost = m == RC_UNLIMITED ? 0 : RC_RL_FULL / m;
+	s->rl_msg_full = s->rl_msg_cost * m;
 	s->rl_byte_rate = s->cfg.byte_rate == RC_UNLIMITED_SIZE ? 0 :
 			  (uint64_t)s->cfg.byte_rate;
 }

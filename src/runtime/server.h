@@ -36,9 +36,11 @@ struct rc_server {
 	_Atomic unsigned nconns;
 	char **origins;			/* copies of cfg.allow_origins */
 	struct rc_peers peers;		/* peers.c: per-address limits */
-	/* Per-connection rate limits (conn_ws.c): what a message and a
-	   payload byte cost of a bucket that holds RC_RL_FULL. 0: off. */
-	uint32_t rl_msg_cost;
+	/* Per-connection rate limits (conn_ws.c): the message bucket holds
+	   @rl_msg_full (a second's worth, msg_rate times @rl_msg_cost, at
+	   most RC_RL_FULL), the byte bucket RC_RL_FULL, a message costing
+	   its length * RC_RL_FULL / byte_rate. 0: that limit is off. */
+	uint32_t rl_msg_cost, rl_msg_full;
 	uint64_t rl_byte_rate;
 	/* Bytes of messages held partly received, all workers: an atomic
 	   add only when a message spans reads (conn_ws.c). */

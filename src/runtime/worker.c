@@ -122,7 +122,7 @@ static void accepted(struct rc_worker *w, struct rc_listener *l, uint32_t slot,
 	   answer from. */
 	if (total >= w->srv->cfg.max_connections || w->stopping ||
 	    w->nconns + w->nretired + SLOT_RESERVE > w->nslots) {
-		rc__conn_refuse(c, 503);
+		rc__conn_refuse(c, 503, "connections");
 		return;
 	}
 	rc__conn_peer_accepted(c, peer);

@@ -52,7 +52,7 @@ if (!hubPath) {
 
 // ---- bookkeeping -------------------------------------------------------------
 let passed = 0, failed = 0;
-let hub = null, hubOutput = '', hubExit = null;
+let hub = null, hubOutput = '', hubExit = null, adminPort = 0;
 let browser = null;
 let finishing = false;
 
@@ -111,14 +111,16 @@ const overall = setTimeout(() => {
 overall.unref();
 
 // ---- the hub -------------------------------------------------------------------
+// The admin listener (/metrics) on any free port: its default, 9090, is
+// not for tests that may run beside others.
 function startHub(extra = []) {
   hubExit = null;
   return new Promise((resolve, reject) => {
-    hub = spawn(hubPath, ['--port', '0', '--threads', '2', ...extra],
+    hub = spawn(hubPath, ['--port', '0', '--threads', '2', '--admin-port', '0', ...extra],
                 { stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '', done = false;
     const t = setTimeout(() => {
-      if (!done) { done = true; reject(new Error('no "listening on" line within 10 s')); }
+      if (!done) { done = true; reject(new Error('no "listening on" and "admin on" lines within 10 s')); }
     }, 10000);
     hub.on('error', e => { if (!done) { done = true; clearTimeout(t); reject(e); } });
     hub.on('exit', (code, sig) => {
@@ -133,7 +135,12 @@ function startHub(extra = []) {
       hubOutput += d;
       buf += d;
       const m = /listening on \S*:(\d+)/.exec(buf);
-      if (m && !done) { done = true; clearTimeout(t); resolve(Number(m[1])); }
+      const a = /ringcast: admin on \S*:(\d+)/.exec(buf);
+      if (m && a && !done) {
+        done = true; clearTimeout(t);
+        adminPort = Number(a[1]);
+        resolve(Number(m[1]));
+      }
     });
   });
 }
@@ -408,7 +415,11 @@ async function tlsCases(tag) {
     });
 
     await check('TLS: the hub counted the TLS handshakes and WebSocket upgrades', async () => {
-      const r = await httpsGet(port, '/metrics', fs.readFileSync(certs.ca.cert));
+      // /metrics is on the admin listener (plain HTTP, loopback) only.
+      const res = await withTimeout(fetch(`http://127.0.0.1:${adminPort}/metrics`), 5000,
+                                    'GET /metrics (admin port)');
+      const r = { status: res.status, body: await res.text() };
+      if (r.status !== 200) throw new Error(`admin /metrics status ${r.status}`);
       const tls = metric(r.body, 'ringcast_tls_handshakes_total');
       const ws = metric(r.body, 'ringcast_handshakes_total');
       if (!(tls >= 4 && ws >= 2)) throw new Error(`tls_handshakes_total ${tls}, handshakes_total ${ws}`);

@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: MIT
 """Shared helpers for the Python interop tests.
 
-Hub     -- starts the built ringcast on a free port, stops it with SIGTERM
-           and checks that it exits 0.
+Hub     -- starts the built ringcast on a free port (and its admin
+           listener on another: --admin-port 0 unless the test names
+           one), stops it with SIGTERM and checks that it exits 0.
 Suite   -- runs named cases, prints one line each and the closing
            "N passed, M failed" line, and gives the exit status.
 http_get / metrics -- one plain HTTP request, for /health and /metrics.
+           /metrics is served on the admin port only (the public one
+           answers 404): metrics(port) and metrics_by_worker(port) take
+           either port of a Hub started here and read the admin one.
 """
 import asyncio
 import os
@@ -24,6 +28,25 @@ START_TIMEOUT = 10.0   # for the hub's "listening" line (ASan builds are slow)
 STOP_TIMEOUT = 10.0    # SIGTERM to exit
 
 _LISTENING = re.compile(rb"listening on [0-9.]+:(\d+)")
+# Printed after the "listening on" line when the admin listener is on.
+_ADMIN = re.compile(rb"ringcast: admin on ([0-9a-fA-F.:\[\]]+):(\d+)")
+
+# A hub's public port(s) -> (admin host, admin port), filled when a Hub
+# starts, so that metrics(hub.port) reads the admin listener.
+_admin_of = {}
+
+
+def admin_port_of(port):
+    """The admin port of the hub whose public port is port (port itself
+    if no Hub here started one with it: a caller that already passes the
+    admin port)."""
+    return _admin_of.get(port, (HOST, port))[1]
+
+
+def register_admin(public_port, admin_port, admin_host=HOST):
+    """Make metrics(public_port) read admin_port (for hubs started
+    elsewhere than Hub, or a Hub's extra --tls-port)."""
+    _admin_of[public_port] = (admin_host, admin_port)
 
 
 class CaseFailed(AssertionError):
@@ -54,7 +77,16 @@ class Hub:
     """
 
     def __init__(self, binary, *flags, threads=2):
-        self.args = [binary, "--port", "0", "--threads", str(threads), *flags]
+        # The admin listener (/metrics) defaults to port 9090, which two
+        # hubs at once (ctest -j) cannot share: any free port instead,
+        # unless the test names one (or "off").
+        admin = [] if "--admin-port" in flags else ["--admin-port", "0"]
+        self.args = [binary, "--port", "0", "--threads", str(threads),
+                     *admin, *flags]
+        flags_admin = (flags[flags.index("--admin-port") + 1]
+                       if "--admin-port" in flags[:-1] else "0")
+        self.want_admin = flags_admin != "off"
+        self.admin_host = self.admin_port = None
         self._out = tempfile.TemporaryFile()
         self._err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
@@ -67,31 +99,55 @@ class Hub:
             self.proc.kill()
             self.proc.wait()
             raise
+        if self.admin_port:
+            register_admin(self.port, self.admin_port, self.admin_host)
+
+    def stdout_text(self):
+        """What the hub printed on stdout so far. pread: seek() + read()
+        would move the offset the hub writes at (one open file description
+        shared by both processes), and a line printed meanwhile could land
+        over the start of the file."""
+        fd = self._out.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0)
 
     def _wait_port(self):
         deadline = time.monotonic() + START_TIMEOUT
+        what = "'listening on'"
         while time.monotonic() < deadline:
-            self._out.seek(0)
-            m = _LISTENING.search(self._out.read())
-            if m:
+            out = self.stdout_text()
+            m = _LISTENING.search(out)
+            if m and not self.want_admin:
                 return int(m.group(1))
+            a = _ADMIN.search(out)
+            if m and a:
+                self.admin_host = a.group(1).decode().strip("[]")
+                self.admin_port = int(a.group(2))
+                return int(m.group(1))
+            if m:
+                what = "'ringcast: admin on HOST:PORT'"
             if self.proc.poll() is not None:
                 break
             time.sleep(0.02)
-        raise RuntimeError(f"{' '.join(self.args)}: no 'listening on' line "
-                           f"(exit {self.proc.poll()}); stderr: "
+        raise RuntimeError(f"{' '.join(self.args)}: no {what} line "
+                           f"(exit {self.proc.poll()}); stdout: "
+                           f"{self.stdout_text()[-500:]!r}; stderr: "
                            f"{self.stderr_tail()}")
 
     def url(self, path="/echo"):
         return f"ws://{HOST}:{self.port}{path}"
 
     def stderr_tail(self, n=2000):
-        self._err.seek(0)
-        return self._err.read()[-n:].decode(errors="replace")
+        """The end of the hub's stderr (pread, as stdout_text())."""
+        fd = self._err.fileno()
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+        return data[-n:].decode(errors="replace")
 
     def terminate(self):
         """SIGTERM, without waiting."""
         self.stopping = True
+        # An idle keep-alive connection (the /metrics scraper's) would hold
+        # the hub's exit back by --close-timeout.
+        _drop_scraper(self.admin_port)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
 
@@ -121,6 +177,9 @@ class Hub:
 
     def __exit__(self, *exc):
         self.stop()
+        for port, (_, admin) in list(_admin_of.items()):
+            if admin == self.admin_port:
+                del _admin_of[port]
         self._out.close()
         self._err.close()
 
@@ -163,15 +222,70 @@ def http_get(port, path):
         return status, headers, body
 
 
+# One kept-alive connection per admin port for /metrics: cases that scrape
+# in a tight loop (ws_open_on_worker: two scrapes per try) would otherwise
+# open hundreds of connections a second from one address, past the admin
+# listener's own --conn-rate-per-ip.
+_scrapers = {}
+
+
+def _drop_scraper(port):
+    s = _scrapers.pop(port, None)
+    if s:
+        s.close()
+
+
+def admin_get(port, path):
+    """GET path on port (an admin port) over the kept-alive connection,
+    opened (again) when there is none or the hub closed it: (status,
+    headers, body)."""
+    for _ in range(2):
+        s = _scrapers.get(port)
+        fresh = s is None
+        if fresh:
+            s = socket.create_connection((HOST, port), timeout=TIMEOUT)
+            _scrapers[port] = s
+        try:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n"
+                      .encode())
+            status, headers, body, rest = recv_http_response(s)
+        except (OSError, CaseFailed):
+            _drop_scraper(port)
+            if fresh:
+                raise
+            continue        # closed while idle: once more on a new one
+        if rest or headers.get("connection", "").lower() == "close":
+            _drop_scraper(port)
+        return status, headers, body
+    raise CaseFailed(f"GET {path} on port {port}: no answer")
+
+
 def metrics(port):
-    """The hub's /metrics as {name: value} (samples without labels)."""
-    status, _, body = http_get(port, "/metrics")
+    """The hub's /metrics as {name: value} (samples without labels). port:
+    a Hub's public port (its admin port is read) or an admin port."""
+    status, _, body = admin_get(admin_port_of(port), "/metrics")
     check_eq(status, 200, "GET /metrics status")
     out = {}
     for line in body.decode().splitlines():
         m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*) (\S+)$", line)
         if m:
             out[m.group(1)] = float(m.group(2))
+    return out
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
+
+
+def metrics_labeled(port):
+    """/metrics as {name or name{labels}: value}, totals only (no
+    worker= series): e.g. 'ringcast_auth_refused_total{reason="room"}'."""
+    status, _, body = admin_get(admin_port_of(port), "/metrics")
+    check_eq(status, 200, "GET /metrics status")
+    out = {}
+    for line in body.decode().splitlines():
+        m = _SAMPLE.match(line)
+        if m and "worker=" not in (m.group(2) or ""):
+            out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
     return out
 
 
@@ -295,7 +409,7 @@ def proc_fd_count(pid):
 
 def metrics_by_worker(port):
     """/metrics as {name: {worker: value}}, from the {worker="N"} series."""
-    status, _, body = http_get(port, "/metrics")
+    status, _, body = admin_get(admin_port_of(port), "/metrics")
     check_eq(status, 200, "GET /metrics status")
     out = {}
     for line in body.decode().splitlines():

@@ -64,7 +64,9 @@ function textOf(n) {
 
 class Hub {
   constructor(binary, flags) {
-    this.proc = spawn(binary, ['--port', '0', '--threads', '2', ...flags],
+    // The admin listener on any free port (its default 9090 is one port
+    // for every hub that runs at once).
+    this.proc = spawn(binary, ['--port', '0', '--threads', '2', '--admin-port', '0', ...flags],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     this.stderr = '';
     this.proc.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-2000); });

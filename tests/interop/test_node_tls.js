@@ -82,7 +82,9 @@ function fingerprintOf(pemFile) {
 class Hub {
   static async start(binary, ...flags) {
     const hub = new Hub();
-    hub.proc = spawn(binary, ['--port', '0', '--threads', '2', ...flags],
+    // The admin listener (/metrics) on any free port: its default, 9090,
+    // is not for tests that may run beside others.
+    hub.proc = spawn(binary, ['--port', '0', '--threads', '2', '--admin-port', '0', ...flags],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     hub.stderr = '';
     hub.proc.stderr.on('data', (d) => { hub.stderr = (hub.stderr + d).slice(-4000); });
@@ -91,15 +93,16 @@ class Hub {
     const line = new Promise((resolve, reject) => {
       hub.proc.stdout.on('data', (d) => {
         out += d;
-        if (/\n/.test(out)) resolve(out);
+        if (/ringcast: admin on .*\n/.test(out)) resolve(out);
       });
       hub.exited.then((code) => reject(new Error(`hub exited ${code} before listening: ${hub.stderr}`)));
     });
     try {
-      const l = await within(line, 10000, 'the hub\'s "listening on" line');
+      const l = await within(line, 10000, 'the hub\'s "listening on" and "admin on" lines');
       hub.port = Number(/listening on [0-9.]+:(\d+)/.exec(l)[1]);
       const m = /tls on [0-9.]+:(\d+)/.exec(l);
       hub.tlsPort = m ? Number(m[1]) : hub.port;
+      hub.adminPort = Number(/ringcast: admin on \S+:(\d+)/.exec(l)[1]);
     } catch (e) {
       hub.proc.kill('SIGKILL');
       throw e;
@@ -271,8 +274,13 @@ function cases(certs) {
       checkEq(r.status, 200, 'https /health status');
       checkEq(r.body.trim(), 'ok', 'https /health body');
       checkEq(r.cert.fingerprint256, fingerprintOf(certs.localhost.cert), 'https certificate');
-      const m = await httpsGet(hub.tlsPort, '/metrics', { ca });
-      check(/ringcast_tls_handshakes_total [1-9]/.test(m.body), 'tls_handshakes_total in /metrics');
+      // /metrics is served on the admin listener (plain, loopback) only.
+      const pub = await httpsGet(hub.tlsPort, '/metrics', { ca });
+      checkEq(pub.status, 404, 'https /metrics on the public port');
+      const res = await within(fetch(`http://${HOST}:${hub.adminPort}/metrics`), TIMEOUT_MS,
+        'GET /metrics on the admin port');
+      checkEq(res.status, 200, 'admin /metrics status');
+      check(/ringcast_tls_handshakes_total [1-9]/.test(await res.text()), 'tls_handshakes_total in /metrics');
     },
 
     wrongCa: async (hub) => {

@@ -117,8 +117,11 @@ def read_after_exit(sock):
 
 def sigterm_mid_broadcast(binary, close_timeout=3, run_s=2.5):
     workers = 2
+    # --msg-rate 0: the publisher sends RATE (4000) messages a second on
+    # one connection, past the default 1000.
     with Hub(binary, "--no-echo-self", "--close-timeout", str(close_timeout),
-             "--max-backpressure", str(64 * MIB), threads=workers) as hub:
+             "--max-backpressure", str(64 * MIB), "--msg-rate", "0",
+             threads=workers) as hub:
         port = hub.port
         # On each worker: two fast readers, one that lags (reads a frame a
         # millisecond while 4 arrive) and one that never reads. Small
@@ -202,8 +205,10 @@ def sigterm_mid_broadcast(binary, close_timeout=3, run_s=2.5):
 def sigterm_one_worker(binary, readers_n=5, run_s=1.0):
     """One worker, everyone reads and answers: every reader gets the very
     same messages, and the hub does not wait for --close-timeout."""
+    # --msg-rate 0: the publisher's 4000 a second, as above.
     with Hub(binary, "--no-echo-self", "--close-timeout", "5",
-             "--max-backpressure", str(64 * MIB), threads=1) as hub:
+             "--max-backpressure", str(64 * MIB), "--msg-rate", "0",
+             threads=1) as hub:
         port = hub.port
         readers = [SeqReader(port, ROOM, name=f"reader {i}")
                    for i in range(readers_n)]

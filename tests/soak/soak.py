@@ -57,9 +57,11 @@ HANDSHAKE_TIMEOUT = 2
 # descriptor slots round the table (connection churn touches all of it in
 # seconds; 100000 by default would be ~17 MB per worker). The warm-up runs
 # the churn without pauses, so the whole table is in the baseline.
+# --conn-rate-per-ip 0: the churn client opens connections from one
+# address as fast as it can, past the default 256 a second.
 HUB_FLAGS = ["--max-message", str(MAX_MESSAGE), "--handshake-timeout",
              str(HANDSHAKE_TIMEOUT), "--close-timeout", "2",
-             "--max-connections", "10000"]
+             "--max-connections", "10000", "--conn-rate-per-ip", "0"]
 ROOM = "/ws/soak"
 SEGMENT_S = 600         # a ringcast-load run lasts at most this long
 GAUGES = ("connections_open", "websockets_open")

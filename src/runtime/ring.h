@@ -21,7 +21,7 @@ struct rc_counters;
  */
 enum rc_ud_op {
 	RC_UD_IGNORE = 0,	/* cancels: nothing to do */
-	RC_UD_ACCEPT,		/* multishot accept on the listener */
+	RC_UD_ACCEPT,		/* an accept: listener * RC_ACCEPTS + which */
 	RC_UD_RECV,		/* multishot recv into the buffer ring */
 	RC_UD_SEND,		/* one send from the connection's queue */
 	RC_UD_CLOSE,		/* close of the direct descriptor */

@@ -113,8 +113,9 @@ struct rc_config {
 					   topics wakes every worker */
 	unsigned handshake_timeout_ms;	/* head + upgrade, default 10000 */
 	unsigned close_timeout_ms;	/* wait for the peer's close, 5000 */
-	unsigned idle_timeout_ms;	/* default 60000. HTTP: keep-alive idle
-					   limit. WebSocket: a peer that sent
+	unsigned idle_timeout_ms;	/* default 60000, at most 7200000.
+					   HTTP: keep-alive idle limit.
+					   WebSocket: a peer that sent
 					   nothing (not even a pong) for 1/2
 					   to 1 of it gets a ping, and if it
 					   stays silent another half, close

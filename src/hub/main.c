@@ -72,7 +72,8 @@ static void usage(FILE *f)
 "      --handshake-timeout SEC   request head must arrive within (10)\n"
 "      --idle-timeout SEC        HTTP keep-alive idle limit; a silent\n"
 "                                WebSocket is pinged after 1/2 to 1 of it\n"
-"                                and closed (1001) a half later (60)\n"
+"                                and closed (1001) a half later (60; at\n"
+"                                most 7200)\n"
 "      --close-timeout SEC       wait for the peer's close frame (5)\n"
 "      --ws-route PATH=echo|room:NAME\n"
 "                                WebSocket upgrades on PATH (exact) echo or\n"
@@ -108,7 +109,8 @@ static void usage(FILE *f)
 "      --conn-rate-per-ip N      new connections per second from one\n"
 "                                address (default 256); over it: HTTP 429\n"
 "      --msg-rate N              messages per second a WebSocket may send\n"
-"                                (default 1000); over it: close 1008\n"
+"                                (default 1000, at most 32767); over it:\n"
+"                                close 1008\n"
 "      --byte-rate BYTES         payload bytes per second a WebSocket may\n"
 "                                send (default 8388608); over it: close 1008\n"
 "      --max-rooms N             subscriptions per connection (default 128)\n"
@@ -488,7 +490,7 @@ int main(int argc, char **argv)
 			cfg.handshake_timeout_ms = (unsigned)v * 1000;
 			break;
 		case OPT_IDLE_TIMEOUT:
-			ok = parse_num(optarg, 86400, &v) && v > 0;
+			ok = parse_num(optarg, 7200, &v) && v > 0;
 			cfg.idle_timeout_ms = (unsigned)v * 1000;
 			break;
 		case OPT_CLOSE_TIMEOUT:

@@ -98,6 +98,11 @@ enum {
 
 /* A rate bucket full: a second's worth of messages or bytes. */
 #define RC_RL_FULL 32767
+/* The rate buckets' clock: 64 ms ticks in 16 bits, lapping every 4194 s.
+   Each ping period (idle_timeout / 2, so at most an hour) refills them,
+   so no connection goes a lap without a refill. */
+#define RC_RL_TICK_SHIFT 6
+#define RC_IDLE_TIMEOUT_MAX_MS 7200000u
 
 /*
  * A connection's id: the worker (6 bits), a generation of its slot (34
@@ -138,8 +143,7 @@ struct rc_conn {
 	/* Rate limits on received data messages (conn_ws.c): two token
 	   buckets in parts of RC_RL_FULL, refilled at @rl_last (ms). */
 	int16_t rl_msgs, rl_bytes;
-	uint16_t rl_last;		/* in 4 ms units (wraps at 262 s: the
-					   ping timer refills in between) */
+	uint16_t rl_last;		/* in RC_RL_TICK_SHIFT ticks */
 	uint16_t port;			/* the peer's, 0 through a proxy */
 	uint16_t close_code;		/* sent or received, for on_close */
 	uint8_t state;

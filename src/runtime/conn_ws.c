@@ -19,7 +19,7 @@ void rc__ws_start(struct rc_conn *c)
 	c->flags &= ~RC_CF_ACTIVE;	/* the head was not a sign of life */
 	c->rl_msgs = (int16_t)c->w->srv->rl_msg_full;
 	c->rl_bytes = RC_RL_FULL;
-	c->rl_last = (uint16_t)(c->w->now_ms >> 2);
+	c->rl_last = (uint16_t)(c->w->now_ms >> RC_RL_TICK_SHIFT);
 	rc__timer_set(c, RC_TIMER_PING);
 	rc__conn_stat(c, RC_STAT_HANDSHAKES, 1);
 	if (h->on_open)
@@ -90,9 +90,9 @@ static void ws_refuse(struct rc_conn *c, enum rc_stat st, uint16_t code,
 		rc__conn_close_after_flush(c);
 }
 
-/* Refill @c's rate buckets for the time since the last refill (in 4 ms
-   units of a 16-bit clock: the ping timer calls this too, so the clock
-   never laps between two calls with the default idle timeout). */
+/* Refill @c's rate buckets for the time since the last refill, in ticks
+   of a 16-bit clock (RC_RL_TICK_SHIFT): the ping timer calls this too,
+   so the clock never laps between two calls. */
 static int16_t rl_add(int16_t v, uint64_t add, uint32_t full)
 {
 	return (int16_t)(v + (int64_t)add >= (int64_t)full ? (int64_t)full :
@@ -102,17 +102,16 @@ static int16_t rl_add(int16_t v, uint64_t add, uint32_t full)
 static void rl_refill(struct rc_conn *c)
 {
 	const struct rc_server *s = c->w->srv;
-	uint16_t now = (uint16_t)(c->w->now_ms >> 2);
-	uint64_t el = (uint16_t)(now - c->rl_last);	/* 4 ms units */
+	uint16_t now = (uint16_t)(c->w->now_ms >> RC_RL_TICK_SHIFT);
+	uint64_t ms = (uint64_t)(uint16_t)(now - c->rl_last)
+		      << RC_RL_TICK_SHIFT;
 
-	/* Too soon for a unit of the fuller bucket: let the time add up
-	   (refilling both at once keeps one clock for the two). */
-	if (el * 4 * RC_RL_FULL < 1000)
-		return;
+	if (!ms)
+		return;		/* the same tick: nothing to add */
 	c->rl_last = now;
-	c->rl_msgs = rl_add(c->rl_msgs, el * 4 * s->rl_msg_full / 1000,
+	c->rl_msgs = rl_add(c->rl_msgs, ms * s->rl_msg_full / 1000,
 			    s->rl_msg_full);
-	c->rl_bytes = rl_add(c->rl_bytes, el * 4 * RC_RL_FULL / 1000,
+	c->rl_bytes = rl_add(c->rl_bytes, ms * RC_RL_FULL / 1000,
 			     RC_RL_FULL);
 }
 

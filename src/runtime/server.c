@@ -88,6 +88,10 @@ static void fill_defaults(struct rc_config *c)
 		c->close_timeout_ms = d.close_timeout_ms;
 	if (!c->idle_timeout_ms)
 		c->idle_timeout_ms = d.idle_timeout_ms;
+	/* The ping timer is also when a connection's rate buckets catch up
+	   with a clock that laps every 70 minutes (conn_ws.c). */
+	if (c->idle_timeout_ms > RC_IDLE_TIMEOUT_MAX_MS)
+		c->idle_timeout_ms = RC_IDLE_TIMEOUT_MAX_MS;
 	/* recv_buffers, recv_buffer_size: 0 stays 0, chosen by the worker
 	   from what the kernel supports. */
 	if (!c->max_topics)

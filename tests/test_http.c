@@ -696,7 +696,7 @@ static void test_origin_own(void **state)
 /* Query parameters: decoding, and what is refused. */
 static void test_query_find(void **state)
 {
-	char out[16];
+	char out[16], big[17];
 	const char *q = "tok=1&token=a%2Fb+c&e=&n&t2=%zz&t3=%00&t4=%4&big="
 			"0123456789abcdef";
 
@@ -721,7 +721,10 @@ static void test_query_find(void **state)
 			 -EINVAL);
 	assert_int_equal(rc_query_find(q, strlen(q), "big", out, sizeof(out)),
 			 -ENOSPC);
-	assert_int_equal(rc_query_find(q, strlen(q), "big", out, 17), 16);
+	/* Exactly room for the value and its NUL. */
+	assert_int_equal(rc_query_find(q, strlen(q), "big", big, sizeof(big)),
+			 16);
+	assert_string_equal(big, "0123456789abcdef");
 	/* The length bounds the scan: "token" cut short is not there. */
 	assert_int_equal(rc_query_find(q, 3, "tok", out, sizeof(out)), 0);
 	assert_int_equal(rc_query_find("", 0, "x", out, sizeof(out)),

@@ -1230,31 +1230,51 @@ def c_keyupdate(hub):
 
 def c_backpressure(hub):
     """A wss client that sends 12 MiB of echo requests before reading any
-    reply: reading pauses (counted), nothing is lost or reordered."""
+    reply: reading pauses (counted), nothing is lost or reordered.
+
+    One thread only ever touches the TLS state: the records are all made
+    up front (ssl.MemoryBIO), and a second thread just writes their bytes
+    to the socket while the first reads. (An ssl socket written by one
+    thread while another reads it is one SSL object used concurrently,
+    which OpenSSL does not allow: it once garbled a record here.)"""
     before = hub.metrics()
-    s, rest = wss_open(hub.tls_port, client_ctx(hub.certs))
-    r = FrameReader(s, rest)
+    c = BioConn(hub.tls_port, client_ctx(hub.certs))
     msgs = [os.urandom(65536) for _ in range(8)]
     errors = []
-
-    def send():
-        try:
-            for i in range(192):
-                s.sendall(ws_frame(OP_BINARY, msgs[i % 8]))
-        except Exception as e:  # noqa: BLE001
-            errors.append(e)
     try:
+        c.sendall(ws_upgrade_request("/echo"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = c.recv(1 << 16)
+            check(chunk, "EOF before the 101")
+            head += chunk
+        head, rest = head.split(b"\r\n\r\n", 1)
+        check(head.startswith(b"HTTP/1.1 101"), f"upgrade: {head[:40]!r}")
+        for i in range(192):
+            c.obj.write(ws_frame(OP_BINARY, msgs[i % 8]))
+        wire = c.out.read()
+        sender = c.raw.dup()
+        sender.settimeout(6 * TIMEOUT)
+
+        def send():
+            try:
+                sender.sendall(wire)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
         th = threading.Thread(target=send, daemon=True)
         th.start()
         time.sleep(1.0)
+        r = FrameReader(c, rest)
         for i in range(192):
             f = r.next(timeout=3 * TIMEOUT)
             check(f is not None and f[2] == msgs[i % 8],
                   f"echo {i} of 192: {None if f is None else len(f[2])}")
         th.join(TIMEOUT)
         check(not errors, f"sender: {errors}")
+        check(not c.out.pending, "the reads made records to send")
+        sender.close()
     finally:
-        s.close()
+        c.close()
     after = hub.metrics()
     check(after["ringcast_backpressure_pauses_total"] >
           before["ringcast_backpressure_pauses_total"],

@@ -661,6 +661,17 @@ static void hub_close(struct rc_conn *c, uint16_t code)
 		free(hc);
 }
 
+/* GET /health, on both listeners: true if @p/@n was it. */
+static bool health(const char *p, size_t n, struct rc_response *res)
+{
+	if (!path_is(p, n, "/health"))
+		return false;
+	res->status = 200;
+	res->body = "ok\n";
+	res->body_len = 3;
+	return true;
+}
+
 static void hub_http(struct rc_conn *c, const struct rc_request *req,
 		     struct rc_response *res)
 {
@@ -668,11 +679,9 @@ static void hub_http(struct rc_conn *c, const struct rc_request *req,
 	const char *p = rc_request_path(req, &n);
 
 	(void)c;
-	if (path_is(p, n, "/health")) {
-		res->status = 200;
-		res->body = "ok\n";
-		res->body_len = 3;
-	} else if (path_is(p, n, "/")) {
+	if (health(p, n, res))
+		return;
+	if (path_is(p, n, "/")) {
 		res->status = 200;
 		res->content_type = "text/html; charset=utf-8";
 		res->body = rc_hub_chat_html;
@@ -714,11 +723,9 @@ static void admin_http(struct rc_conn *c, const struct rc_request *req,
 	const char *p = rc_request_path(req, &n);
 
 	(void)c;
-	if (path_is(p, n, "/health")) {
-		res->status = 200;
-		res->body = "ok\n";
-		res->body_len = 3;
-	} else if (path_is(p, n, "/metrics")) {
+	if (health(p, n, res))
+		return;
+	if (path_is(p, n, "/metrics")) {
 		/* The server copies the body before the next request on this
 		   worker, so the worker's buffer can be reused. */
 		res->body = hub_metrics(&res->body_len);

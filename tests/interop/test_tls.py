@@ -694,6 +694,28 @@ def s_client(args, stdin=b"", timeout=TIMEOUT):
     return r.returncode, r.stdout.decode(errors="replace")
 
 
+def s_client_live(hub, *args):
+    """An interactive s_client to the hub's TLS port (our CA, SNI
+    localhost): the process, the bytearray its output collects into, and
+    the thread that collects it."""
+    proc = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"{HOST}:{hub.tls_port}", *args,
+         "-servername", "localhost", "-CAfile", hub.certs.ca.cert],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    out = bytearray()
+
+    def read():
+        while True:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                return
+            out.extend(chunk)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return proc, out, reader
+
+
 def c_old_versions(hub):
     """TLS 1.0 and 1.1: a protocol_version alert, counted (version)."""
     before = hub.metrics()
@@ -879,21 +901,7 @@ def c_renegotiation(hub, probe):
     """openssl s_client -tls1_2, then R: the renegotiation is refused, the
     connection ends, and that is counted."""
     before = hub.metrics()
-    proc = subprocess.Popen(
-        ["openssl", "s_client", "-connect", f"{HOST}:{hub.tls_port}",
-         "-tls1_2", "-servername", "localhost", "-CAfile",
-         hub.certs.ca.cert], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
-    out = bytearray()
-
-    def read():
-        while True:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                return
-            out.extend(chunk)
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    proc, out, reader = s_client_live(hub, "-tls1_2")
     try:
         wait_until(lambda: b"Verify return code" in out,
                    "s_client's handshake")
@@ -1187,21 +1195,7 @@ def c_records(hub):
 def c_keyupdate(hub):
     """TLS 1.3 KeyUpdate (s_client K: update requested, k: not) between
     https requests on one connection."""
-    proc = subprocess.Popen(
-        ["openssl", "s_client", "-connect", f"{HOST}:{hub.tls_port}",
-         "-tls1_3", "-crlf", "-servername", "localhost", "-CAfile",
-         hub.certs.ca.cert], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
-    out = bytearray()
-
-    def read():
-        while True:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                return
-            out.extend(chunk)
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    proc, out, _ = s_client_live(hub, "-tls1_3", "-crlf")
     try:
         wait_until(lambda: b"Verify return code" in out, "s_client handshake")
         req = b"GET /health HTTP/1.1\nHost: x\n\n"

@@ -34,6 +34,11 @@ enum rc_opcode {
 	RC_OP_CLOSE = 0x8,
 	RC_OP_PING = 0x9,
 	RC_OP_PONG = 0xA,
+	/* A flag, or'ed into TEXT or BINARY for rc_send(), rc_send_to(),
+	   rc_publish() and rc_conn_publish(): send this message uncompressed
+	   even to peers that negotiated permessage-deflate (say, data that
+	   is compressed already). */
+	RC_OP_NO_DEFLATE = 0x100,
 };
 
 /* Close status codes used by the server (RFC 6455 §7.4.1). */
@@ -191,7 +196,32 @@ struct rc_config {
 	   connections together (default 256 MiB): a message that would take
 	   it past closes its connection with 1013 "server busy". */
 	size_t max_partial_total;
+	/*
+	 * permessage-deflate (RFC 7692), offered by every browser.
+	 * deflate_window_bits 0 (default), "shared": the server answers with
+	 * server_no_context_takeover and client_no_context_takeover, so no
+	 * connection keeps compression state (one compressor and one
+	 * decompressor per thread), and a published message is compressed
+	 * once, its compressed frame shared by every subscriber that
+	 * negotiated the extension. 9..15, "dedicated": each connection
+	 * keeps a window of 2^bits bytes each way, for a better ratio on
+	 * small messages, at a cost in memory per connection (see
+	 * docs/DEFLATE.md) and one compression per subscriber.
+	 * RC_DEFLATE_OFF: not negotiated.
+	 * Messages shorter than deflate_min_size (default 128) and those
+	 * that do not get smaller are sent uncompressed. deflate_level:
+	 * 1..12 (shared: libdeflate's levels; dedicated: zlib's 1..9, a
+	 * higher one counting as 9), default 6. A received message is
+	 * inflated within max_message (close 1009 as soon as it passes)
+	 * and max_partial_total.
+	 */
+	int deflate_window_bits;
+	int deflate_level;
+	size_t deflate_min_size;
 };
+
+/* deflate_window_bits: permessage-deflate is not negotiated. */
+#define RC_DEFLATE_OFF (-1)
 
 /*
  * A request as the parser saw it. Borrowed: every pointer points into the
@@ -326,6 +356,19 @@ struct rc_stats {
 	uint64_t tls_reloads;		/* certificate reloads (server-wide) */
 	uint64_t tls_reload_failures;	/* reloads refused; the certificates
 					   in force stayed */
+	/* permessage-deflate (rc_config.deflate_window_bits): */
+	uint64_t deflate_connections;	/* WebSockets open with it now */
+	uint64_t deflate_in_bytes;	/* payload bytes compressed (each
+					   published message once) */
+	uint64_t deflate_out_bytes;	/* what they compressed to */
+	uint64_t deflate_skipped;	/* messages sent uncompressed to
+					   such peers: opted out, shorter
+					   than deflate_min_size, or not
+					   smaller compressed */
+	uint64_t inflate_in_bytes;	/* compressed bytes received */
+	uint64_t inflate_out_bytes;	/* what they inflated to */
+	uint64_t inflate_errors;	/* closes with 1007 for data that
+					   does not inflate */
 };
 
 RC_API struct rc_config rc_config_default(void);

@@ -22,6 +22,14 @@
 #include "pubsub/siphash.h"
 #include "pubsub/topics.h"
 
+/* The targets of @h, the compressed-frame mask left out. */
+static uint64_t targets(struct rc_topic_table *t, uint64_t h, unsigned n)
+{
+	uint64_t z;
+
+	return rc__topics_targets(t, h, n, &z);
+}
+
 /* OpenSSL's SIPHASH MAC with 1 compression and 3 finalization rounds and
    an 8-byte output: SipHash-1-3, the oracle. */
 static uint64_t openssl_siphash13(const uint64_t key[2], const void *p,
@@ -134,20 +142,20 @@ static void test_join_leave_tombstones(void **state)
 	assert_ptr_equal(c, &t.slots[(home + 2) & t.mask]);
 	/* Joining again from another worker only adds its bit. */
 	assert_ptr_equal(rc__topics_join(&t, h[2], 1), c);
-	assert_true(rc__topics_targets(&t, h[0], 2) == 1);
-	assert_true(rc__topics_targets(&t, h[1], 2) == 2);
-	assert_true(rc__topics_targets(&t, h[2], 2) == 3);
+	assert_true(targets(&t, h[0], 2) == 1);
+	assert_true(targets(&t, h[1], 2) == 2);
+	assert_true(targets(&t, h[2], 2) == 3);
 
 	/* B's only worker leaves: C is behind it, so B becomes a tombstone
 	   and C is still found past it. */
 	rc__topics_leave(&t, b, 1);
 	assert_true(state_of(&t, home + 1) == RC_SLOT_TOMB);
-	assert_true(rc__topics_targets(&t, h[1], 2) == 0);
-	assert_true(rc__topics_targets(&t, h[2], 2) == 3);
+	assert_true(targets(&t, h[1], 2) == 0);
+	assert_true(targets(&t, h[2], 2) == 3);
 	/* One of C's two workers leaves: the slot stays. */
 	rc__topics_leave(&t, c, 0);
 	assert_true(state_of(&t, home + 2) == h[2]);
-	assert_true(rc__topics_targets(&t, h[2], 2) == 2);
+	assert_true(targets(&t, h[2], 2) == 2);
 	/* A new topic with the same home takes the tombstone. */
 	assert_ptr_equal(rc__topics_join(&t, h[1], 0), b);
 	rc__topics_leave(&t, b, 0);
@@ -178,9 +186,9 @@ static void test_churn(void **state)
 		struct rc_topic_slot *sl = rc__topics_join(&t, h, i & 1);
 
 		assert_non_null(sl);
-		assert_true(rc__topics_targets(&t, h, 2) == 1ull << (i & 1));
+		assert_true(targets(&t, h, 2) == 1ull << (i & 1));
 		rc__topics_leave(&t, sl, i & 1);
-		assert_true(rc__topics_targets(&t, h, 2) == 0);
+		assert_true(targets(&t, h, 2) == 0);
 	}
 	for (uint32_t i = 0; i <= t.mask; i++)
 		assert_true(state_of(&t, i) == RC_SLOT_EMPTY);
@@ -212,21 +220,54 @@ static void test_overflow(void **state)
 		}
 	}
 	assert_int_equal(none, N - 64);
-	assert_true(rc__topics_targets(&t, 12345, 3) == 7);
+	assert_true(targets(&t, 12345, 3) == 7);
 	/* A slotless topic is still delivered: to every worker. */
-	assert_true(rc__topics_targets(&t, h[N - 1], 3) == 7);
+	assert_true(targets(&t, h[N - 1], 3) == 7);
 	for (int i = 0; i < N; i++) {
 		if (sl[i])
 			rc__topics_leave(&t, sl[i], 0);
 		else
 			atomic_fetch_sub(&t.overflow, 1);
 	}
-	assert_true(rc__topics_targets(&t, 12345, 3) == 0);
+	assert_true(targets(&t, 12345, 3) == 0);
 	rc__topics_free(&t);
 }
 
 /* The hash never takes the two reserved slot states, and it depends on
    the key: the same name lands elsewhere under another server's key. */
+/* The workers wanting the compressed frame: set and cleared per worker,
+   cleared when the worker leaves, and "all" for a topic outside the
+   table while one overflowed. */
+static void test_zworkers(void **state)
+{
+	struct rc_topic_table t;
+	struct rc_topic_slot *a, *b;
+	uint64_t h, z = 99;
+
+	(void)state;
+	assert_int_equal(rc__topics_init(&t, 64), 0);
+	h = rc__topics_hash(&t, "room", 4);
+	a = rc__topics_join(&t, h, 0);
+	b = rc__topics_join(&t, h, 2);
+	assert_ptr_equal(a, b);
+	assert_true(rc__topics_targets(&t, h, 3, &z) == 5);
+	assert_true(z == 0);
+	rc__topics_zset(a, 2, true);
+	assert_true(rc__topics_targets(&t, h, 3, &z) == 5);
+	assert_true(z == 4);
+	rc__topics_zset(a, 0, true);
+	rc__topics_zset(a, 2, false);
+	assert_true(rc__topics_targets(&t, h, 3, &z) == 5 && z == 1);
+	/* Leaving takes the worker's compressed bit with it, so a slot
+	   given back and claimed again starts clean. */
+	rc__topics_leave(&t, a, 0);
+	assert_true(rc__topics_targets(&t, h, 3, &z) == 4 && z == 0);
+	rc__topics_leave(&t, a, 2);
+	assert_true(rc__topics_targets(&t, h, 3, &z) == 0);
+	assert_true(z == 7);	/* not in the table: all (none to send to) */
+	rc__topics_free(&t);
+}
+
 static void test_keyed(void **state)
 {
 	struct rc_topic_table a, b;
@@ -257,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_churn),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_keyed),
+		cmocka_unit_test(test_zworkers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,6 +96,15 @@ static void usage(FILE *f)
 "                                any free port); --port stays plain\n"
 "      --tls-client-ca FILE      require client certificates signed by\n"
 "                                these CAs (mTLS)\n"
+"      --no-deflate              do not negotiate permessage-deflate\n"
+"      --deflate-window-bits N   dedicated mode: each WebSocket keeps a\n"
+"                                2^N-byte window each way (9..15; more\n"
+"                                memory per connection, see\n"
+"                                docs/DEFLATE.md). Default: shared mode,\n"
+"                                no context kept, no memory per connection,\n"
+"                                a room message compressed once\n"
+"      --deflate-min-size BYTES  shorter messages go uncompressed (128)\n"
+"      --deflate-level N         1..12 (dedicated: 1..9), default 6\n"
 "\n"
 "Who may connect (0 turns a numeric limit off; absent: the default):\n"
 "      --allow-origin ORIGIN     also admit browser upgrades from ORIGIN\n"
@@ -354,6 +363,10 @@ enum {
 	OPT_AUTH,
 	OPT_ADMIN_PORT,
 	OPT_ADMIN_HOST,
+	OPT_NO_DEFLATE,
+	OPT_DEFLATE_BITS,
+	OPT_DEFLATE_MIN,
+	OPT_DEFLATE_LEVEL,
 };
 
 /* The admin listener first: its /metrics reads the main server. Then the
@@ -395,6 +408,12 @@ int main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-port", required_argument, NULL, OPT_TLS_PORT },
 		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
+		{ "no-deflate", no_argument, NULL, OPT_NO_DEFLATE },
+		{ "deflate-window-bits", required_argument, NULL,
+		  OPT_DEFLATE_BITS },
+		{ "deflate-min-size", required_argument, NULL,
+		  OPT_DEFLATE_MIN },
+		{ "deflate-level", required_argument, NULL, OPT_DEFLATE_LEVEL },
 		{ "allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN },
 		{ "trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY },
 		{ "max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
@@ -538,6 +557,21 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TLS_CLIENT_CA:
 			cfg.tls_client_ca = optarg;
+			break;
+		case OPT_NO_DEFLATE:
+			cfg.deflate_window_bits = RC_DEFLATE_OFF;
+			break;
+		case OPT_DEFLATE_BITS:
+			ok = parse_num(optarg, 15, &v) && v >= 9;
+			cfg.deflate_window_bits = (int)v;
+			break;
+		case OPT_DEFLATE_MIN:
+			ok = parse_num(optarg, 1ull << 32, &v) && v;
+			cfg.deflate_min_size = (size_t)v;
+			break;
+		case OPT_DEFLATE_LEVEL:
+			ok = parse_num(optarg, 12, &v) && v;
+			cfg.deflate_level = (int)v;
 			break;
 		case OPT_ALLOW_ORIGIN:
 			ok = cfg.nallow_origins < MAX_LISTED &&

@@ -57,6 +57,13 @@ static const struct {
 	{ "deadline_closes_total", "counter", "WebSockets closed at a set time (4001 \"token expired\").", NULL },
 	{ "tls_reloads_total", "counter", "TLS certificate reloads.", NULL },
 	{ "tls_reload_failures_total", "counter", "TLS certificate reloads refused (the certificates in force stayed).", NULL },
+	{ "deflate_connections", "gauge", "WebSockets open with permessage-deflate.", NULL },
+	{ "deflate_in_bytes_total", "counter", "Payload bytes compressed (a room message once).", NULL },
+	{ "deflate_out_bytes_total", "counter", "Bytes they compressed to.", NULL },
+	{ "deflate_skipped_total", "counter", "Messages sent uncompressed to permessage-deflate peers (opted out, under --deflate-min-size, or not smaller).", NULL },
+	{ "inflate_in_bytes_total", "counter", "Compressed payload bytes received.", NULL },
+	{ "inflate_out_bytes_total", "counter", "Bytes they inflated to.", NULL },
+	{ "inflate_errors_total", "counter", "WebSockets closed with 1007 for data that does not inflate.", NULL },
 };
 
 #define NMETRICS (sizeof(metric_info) / sizeof(metric_info[0]))

@@ -9,6 +9,7 @@
 /* Header bits (RFC 6455 §5.2). */
 #define FIN_BIT		0x80
 #define RSV_BITS	0x70
+#define RSV1_BIT	0x40	/* RFC 7692: a compressed message */
 #define OPCODE_BITS	0x0f
 #define MASK_BIT	0x80
 #define LEN_BITS	0x7f
@@ -77,8 +78,11 @@ static int check_start(const struct rc_frame_decoder *d, const uint8_t *h)
 {
 	unsigned opcode = h[0] & OPCODE_BITS;
 
-	/* No extension is ever negotiated, so no RSV bit may be set. */
-	if (h[0] & RSV_BITS)
+	/* RSV1 is permessage-deflate's, on a data message's first frame
+	   only (RFC 7692 §6); RSV2 and RSV3 are never negotiated. */
+	if (h[0] & RSV_BITS &&
+	    ((h[0] & RSV_BITS) != RSV1_BIT || !d->rsv1_ok ||
+	     (opcode != RC_OP_TEXT && opcode != RC_OP_BINARY)))
 		return -EPROTO;
 	if (!(h[1] & MASK_BIT) != !d->expect_masked)
 		return -EPROTO;
@@ -120,8 +124,10 @@ static int start_frame(struct rc_frame_decoder *d, const uint8_t *h, size_t hl)
 			return -EPROTO;
 	}
 	if (!is_control(opcode)) {
-		if (opcode != RC_OP_CONT)
+		if (opcode != RC_OP_CONT) {
 			d->msg_opcode = (uint8_t)opcode;
+			d->msg_z = !!(h[0] & RSV1_BIT);
+		}
 		/* Refuse at the header, before the peer has sent (and we
 		   have buffered) a message we would refuse anyway. */
 		if (d->max_message && len > d->max_message - d->msg_len)
@@ -203,7 +209,7 @@ static int take_payload(struct rc_frame_decoder *d, uint8_t *p, size_t n,
 			struct rc_frame_event *ev)
 {
 	bool control = is_control(d->opcode);
-	bool text = !control && d->msg_opcode == RC_OP_TEXT;
+	bool text = !control && d->msg_opcode == RC_OP_TEXT && !d->msg_z;
 	bool first = d->in_payload == PAYLOAD_START &&
 		     (control || d->opcode != RC_OP_CONT);
 	bool last = d->remaining == n && d->fin;
@@ -224,6 +230,7 @@ static int take_payload(struct rc_frame_decoder *d, uint8_t *p, size_t n,
 	ev->opcode = control ? d->opcode : d->msg_opcode;
 	ev->first = first;
 	ev->last = last;
+	ev->compressed = !control && d->msg_z;
 	ev->data = p;
 	ev->len = n;
 
@@ -232,6 +239,7 @@ static int take_payload(struct rc_frame_decoder *d, uint8_t *p, size_t n,
 	d->in_payload = d->remaining ? PAYLOAD_MORE : IN_HEADER;
 	if (last && !control) {
 		d->msg_opcode = 0;
+		d->msg_z = 0;
 		d->msg_len = 0;
 	}
 	return 0;
@@ -266,7 +274,7 @@ size_t rc_frame_encode_header(uint8_t out[RC_FRAME_HDR_MAX], unsigned opcode,
 {
 	size_t n = 2;
 
-	out[0] = (fin ? FIN_BIT : 0) | (opcode & OPCODE_BITS);
+	out[0] = (fin ? FIN_BIT : 0) | (opcode & (OPCODE_BITS | RSV1_BIT));
 	out[1] = mask ? MASK_BIT : 0;
 	if (len < LEN_16) {
 		out[1] |= (uint8_t)len;

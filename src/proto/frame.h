@@ -36,6 +36,9 @@ struct rc_frame_decoder {
 	uint8_t in_payload;	/* header done, payload bytes follow */
 	uint8_t expect_masked;	/* 1: server side (client frames are masked),
 				   0: client side (server frames are not) */
+	uint8_t rsv1_ok;	/* permessage-deflate negotiated: RSV1 may
+				   mark a data message compressed */
+	uint8_t msg_z;		/* the open data message is compressed */
 	struct rc_utf8 utf8;	/* validation state of an open TEXT message */
 };
 
@@ -60,6 +63,9 @@ struct rc_frame_event {
 	uint8_t opcode;
 	bool first;
 	bool last;
+	bool compressed;	/* DATA: the message is compressed (RSV1 on its
+				   first frame, RFC 7692): @data is deflate
+				   data, not validated as UTF-8 */
 	uint8_t *data;
 	size_t len;
 };
@@ -75,17 +81,23 @@ void rc_frame_decoder_init(struct rc_frame_decoder *d, uint64_t max_message,
  * (kind RC_FRAME_NONE when the consumed bytes completed no event); call
  * again with the rest. Input may be split at any byte. Errors (the
  * connection must be failed with rc_frame_close_code(err)):
- *   -EPROTO    1002: unmasked client frame (masked server frame), RSV bits
- *              set, unknown opcode, fragmented or > 125-byte control frame,
+ *   -EPROTO    1002: unmasked client frame (masked server frame), RSV2 or
+ *              RSV3 set, RSV1 set without rsv1_ok or on a control frame
+ *              or a continuation, unknown opcode, fragmented or > 125-byte control frame,
  *              continuation without a started message, new data frame
  *              inside a fragmented message, non-minimal or 2^63+ length;
  *   -EILSEQ    1007: TEXT message is not valid UTF-8 (found as early as
- *              the bytes prove it);
+ *              the bytes prove it; a compressed one is the caller's to
+ *              check once inflated);
  *   -EMSGSIZE  1009: data message longer than max_message.
  * After an error the decoder must not be used again.
  */
 long rc_frame_decode(struct rc_frame_decoder *d, uint8_t *buf, size_t len,
 		     struct rc_frame_event *ev);
+
+/* Or'ed into an opcode for rc_frame_encode_header(): set RSV1, the frame
+   begins a compressed message (RFC 7692). */
+#define RC_FRAME_RSV1 0x40
 
 /*
  * Encode a frame header for a payload of @len bytes into @out. With @mask

@@ -11,11 +11,24 @@ struct rc_msg *rc__msg_new(unsigned nnodes, uint32_t refs, const void *topic,
 			   size_t topic_len, unsigned opcode, const void *data,
 			   size_t len)
 {
-	uint8_t hdr[RC_FRAME_HDR_MAX];
+	return rc__msg_new_z(nnodes, refs, topic, topic_len, opcode, data,
+			     len, NULL, 0);
+}
+
+struct rc_msg *rc__msg_new_z(unsigned nnodes, uint32_t refs,
+			     const void *topic, size_t topic_len,
+			     unsigned opcode, const void *data, size_t len,
+			     const void *z, size_t zlen)
+{
+	uint8_t hdr[RC_FRAME_HDR_MAX], zhdr[RC_FRAME_HDR_MAX];
 	size_t hl = rc_frame_encode_header(hdr, opcode, true, len, NULL);
+	size_t zhl = zlen ? rc_frame_encode_header(zhdr,
+						   opcode | RC_FRAME_RSV1,
+						   true, zlen, NULL) : 0;
 	size_t head = sizeof(struct rc_msg) +
 		      nnodes * sizeof(struct rc_inbox_node);
-	struct rc_msg *m = rc__malloc(head + topic_len + hl + len);
+	struct rc_msg *m = rc__malloc(head + topic_len + hl + len + zhl +
+				      zlen);
 	uint8_t *p;
 
 	if (!m)
@@ -35,6 +48,16 @@ struct rc_msg *rc__msg_new(unsigned nnodes, uint32_t refs, const void *topic,
 	memcpy(m->frame, hdr, hl);
 	if (len)
 		memcpy(m->frame + hl, data, len);
+	m->hdr_len = (uint8_t)hl;
+	m->plain_only = 0;
+	m->zframe = NULL;
+	m->zframe_len = 0;
+	if (zlen) {
+		m->zframe = m->frame + hl + len;
+		m->zframe_len = (uint32_t)(zhl + zlen);
+		memcpy(m->zframe, zhdr, zhl);
+		memcpy(m->zframe + zhl, z, zlen);
+	}
 	return m;
 }
 

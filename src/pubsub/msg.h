@@ -36,13 +36,25 @@ struct rc_msg {
 	uint16_t topic_len;
 	uint32_t frame_len;		/* < 4 GiB: max_message is clamped */
 	uint32_t overhead;		/* bytes of the allocation besides the
-					   frame (header, nodes, topic): what a
-					   queue holding it also pays for */
+					   frames (header, nodes, topic): what
+					   a queue holding it also pays for,
+					   with the frame it does not send */
 	uint64_t hash;			/* of the topic */
 	uint64_t conn_id;		/* DIRECT: the target; TOPIC: a
 					   connection to skip, or 0 */
 	const uint8_t *topic;		/* inside this allocation */
 	uint8_t *frame;			/* inside this allocation */
+	/* The same message compressed (RFC 7692, RSV1 set), for
+	   subscribers that negotiated permessage-deflate: made once, by the
+	   publisher; @zframe_len 0 when there is none. */
+	uint8_t *zframe;
+	uint32_t zframe_len;
+	uint8_t hdr_len;		/* of @frame: its payload follows */
+	uint8_t plain_only;		/* RC_OP_NO_DEFLATE: never compress
+					   it. (A TOPIC message is compressed
+					   by its publisher or not at all, for
+					   subscribers without a window of
+					   their own.) */
 	struct rc_inbox_node nodes[];	/* one per worker */
 };
 
@@ -54,6 +66,20 @@ struct rc_msg {
 struct rc_msg *rc__msg_new(unsigned nnodes, uint32_t refs, const void *topic,
 			   size_t topic_len, unsigned opcode, const void *data,
 			   size_t len);
+/* The same with the compressed payload @z (@zlen bytes, 0: none) framed
+   beside the plain one. */
+struct rc_msg *rc__msg_new_z(unsigned nnodes, uint32_t refs,
+			     const void *topic, size_t topic_len,
+			     unsigned opcode, const void *data, size_t len,
+			     const void *z, size_t zlen);
+
+/* The payload of @m's plain frame, and its length. */
+static inline const uint8_t *rc__msg_payload(const struct rc_msg *m,
+					     size_t *len)
+{
+	*len = m->frame_len - m->hdr_len;
+	return m->frame + m->hdr_len;
+}
 
 static inline void rc__msg_get(struct rc_msg *m, uint32_t n)
 {

@@ -2,6 +2,7 @@
 /* publish.c -- the API: publish from any thread, frame once, one ref per worker. */
 #include <errno.h>
 
+#include "deflate/deflate.h"
 #include "pubsub/ps.h"
 #include "ringcast.h"
 #include "runtime/rt.h"
@@ -13,6 +14,7 @@ static int check_payload(struct rc_ps *ps, const void *data, size_t len,
 {
 	if (!data && len)
 		return -EINVAL;
+	op &= ~RC_OP_NO_DEFLATE;
 	if (op != RC_OP_TEXT && op != RC_OP_BINARY)
 		return -EINVAL;
 	if (len > ps->max_message)
@@ -38,13 +40,56 @@ static void count_published(struct rc_ps *ps)
 					  memory_order_relaxed);
 }
 
+/* Count compression: @in bytes made @out (0, 0: sent uncompressed). */
+static void z_count(struct rc_ps *ps, size_t in, size_t out)
+{
+	struct rc_ps_worker *self = rc__ps_self;
+
+	if (self && self->ps == ps) {
+		if (out) {
+			rc__stat_add(self->stats, RC_STAT_DEFLATE_IN,
+				     (int64_t)in);
+			rc__stat_add(self->stats, RC_STAT_DEFLATE_OUT,
+				     (int64_t)out);
+		} else {
+			rc__stat_add(self->stats, RC_STAT_DEFLATE_SKIPPED, 1);
+		}
+	} else if (out) {
+		atomic_fetch_add_explicit(&ps->z_elsewhere[0], in,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&ps->z_elsewhere[1], out,
+					  memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&ps->z_elsewhere[2], 1,
+					  memory_order_relaxed);
+	}
+}
+
+/* Compress @data once for the subscribers that take compressed frames:
+   the length (the payload at *@z), or 0 to send it plain. */
+static size_t compress_once(struct rc_ps *ps, const void *data, size_t len,
+			    enum rc_opcode op, const uint8_t **z)
+{
+	struct rc_zctx *zc;
+	size_t n = 0;
+
+	if (!(op & RC_OP_NO_DEFLATE) && len >= ps->z_min) {
+		zc = rc__z_thread(ps->z_level);
+		n = zc ? rc__z_deflate(zc, data, len, z) : 0;
+	}
+	z_count(ps, len, n);
+	return n;
+}
+
 static int publish(struct rc_server *s, const void *topic, size_t topic_len,
 		   const void *data, size_t len, enum rc_opcode op,
 		   uint64_t skip)
 {
 	struct rc_ps *ps;
 	struct rc_msg *m;
-	uint64_t h, mask;
+	uint64_t h, mask, zmask = 0;
+	const uint8_t *z = NULL;
+	size_t zlen = 0;
 	int ret;
 
 	if (!s || !topic || !topic_len || topic_len > RC_TOPIC_MAX)
@@ -55,13 +100,17 @@ static int publish(struct rc_server *s, const void *topic, size_t topic_len,
 		return ret;
 	count_published(ps);
 	h = rc__topics_hash(&ps->topics, topic, topic_len);
-	mask = rc__topics_targets(&ps->topics, h, ps->nworkers);
+	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
 	if (!mask)
 		return 0;
-	m = rc__msg_new(ps->nworkers, (uint32_t)__builtin_popcountll(mask),
-			topic, topic_len, op, data, len);
+	/* Once per message, here, not per subscriber nor per worker. */
+	if (ps->z_on && (mask & zmask))
+		zlen = compress_once(ps, data, len, op, &z);
+	m = rc__msg_new_z(ps->nworkers, (uint32_t)__builtin_popcountll(mask),
+			  topic, topic_len, op & 0xf, data, len, z, zlen);
 	if (!m)
 		return -ENOMEM;
+	m->plain_only = !!(op & RC_OP_NO_DEFLATE);
 	m->hash = h;
 	m->conn_id = skip;
 	for (unsigned i = 0; i < ps->nworkers; i++) {
@@ -104,9 +153,11 @@ int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
 	ret = check_payload(ps, data, len, op);
 	if (ret)
 		return ret;
-	m = rc__msg_new(1, 1, NULL, 0, op, data, len);
+	m = rc__msg_new(1, 1, NULL, 0, op & 0xf, data, len);
 	if (!m)
 		return -ENOMEM;
+	/* Compressed (or not) by the worker, for its one recipient. */
+	m->plain_only = !!(op & RC_OP_NO_DEFLATE);
 	m->kind = RC_MSG_DIRECT;
 	m->conn_id = conn_id;
 	m->nodes[0].msg = m;

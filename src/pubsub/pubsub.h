@@ -44,6 +44,14 @@ struct rc_ps {
 	size_t max_message;
 	const _Atomic int *stopping;	/* the server's: publish fails */
 	_Atomic uint64_t published_elsewhere;	/* from non-worker threads */
+	/* permessage-deflate (publish.c): compress a message once, when
+	   one of the workers it goes to has subscribers that take the
+	   compressed frame. */
+	bool z_on;
+	int z_level;
+	size_t z_min;
+	_Atomic uint64_t z_elsewhere[3];	/* deflate in, out, skipped:
+						   from non-worker threads */
 };
 
 /* One worker's pub/sub state; only @inbox, @bell, @inbox_bytes and

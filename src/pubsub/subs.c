@@ -115,6 +115,19 @@ static void overflow_add(struct rc_ps_worker *pw, int n)
 	pw->nslotless += n;
 }
 
+/* Tell the shared table whether this worker wants @t's hash compressed:
+   any local topic of that hash with a subscriber taking compressed
+   frames. */
+static void z_update(struct rc_ps_worker *pw, struct rc_topic *t)
+{
+	struct rc_topic *same;
+
+	if (!t->slot)
+		return;
+	same = t->nz ? NULL : same_hash(pw, t->hash, t);
+	rc__topics_zset(t->slot, pw->idx, t->nz || (same && same->nz));
+}
+
 /* @t has no subscriber left on this worker: forget it, and tell the
    shared table unless another local topic has the same hash (then that
    one keeps the slot, or takes it over if it had none). */
@@ -131,6 +144,9 @@ static void topic_drop(struct rc_ps_worker *pw, struct rc_topic *t)
 	else if (!same->slot) {
 		same->slot = t->slot;
 		overflow_add(pw, -1);
+		z_update(pw, same);
+	} else {
+		z_update(pw, same);
 	}
 	free(t->subs);
 	free(t);
@@ -140,6 +156,8 @@ static void sub_remove(struct rc_ps_worker *pw, struct rc_sub *sub)
 {
 	struct rc_topic *t = sub->topic;
 
+	if (rc__conn_takes_zframe(sub->conn) && !--t->nz && t->nsubs > 1)
+		z_update(pw, t);
 	t->subs[sub->idx] = t->subs[--t->nsubs];
 	t->subs[sub->idx]->idx = sub->idx;
 	free(sub);
@@ -216,6 +234,8 @@ int rc_subscribe(struct rc_conn *c, const void *topic, size_t len)
 	sub->next = *subs;
 	*subs = sub;
 	t->subs[t->nsubs++] = sub;
+	if (rc__conn_takes_zframe(c) && !t->nz++)
+		z_update(pw, t);
 	return 0;
 out_unused:
 	if (!t->nsubs)
@@ -269,8 +289,10 @@ void rc__ps_tick(struct rc_ps_worker *pw)
 			continue;
 		tries--;
 		t->slot = rc__topics_join(&pw->ps->topics, t->hash, pw->idx);
-		if (t->slot)
+		if (t->slot) {
 			overflow_add(pw, -1);
+			z_update(pw, t);
+		}
 	}
 }
 

@@ -100,6 +100,7 @@ void rc__topics_leave(struct rc_topic_table *t, struct rc_topic_slot *sl,
 	uint32_t i;
 
 	pthread_mutex_lock(&t->lock);
+	rc__topics_zset(sl, w, false);
 	if (atomic_fetch_and_explicit(&sl->workers, ~(1ull << w),
 				      memory_order_release) != 1ull << w)
 		goto out_unlock;
@@ -124,23 +125,39 @@ out_unlock:
 	pthread_mutex_unlock(&t->lock);
 }
 
-uint64_t rc__topics_targets(struct rc_topic_table *t, uint64_t h,
-			    unsigned nworkers)
+void rc__topics_zset(struct rc_topic_slot *sl, unsigned w, bool on)
 {
+	if (on)
+		atomic_fetch_or_explicit(&sl->zworkers, 1ull << w,
+					 memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&sl->zworkers, ~(1ull << w),
+					  memory_order_relaxed);
+}
+
+uint64_t rc__topics_targets(struct rc_topic_table *t, uint64_t h,
+			    unsigned nworkers, uint64_t *z)
+{
+	uint64_t all = nworkers >= 64 ? ~0ull : (1ull << nworkers) - 1;
+
 	for (uint32_t i = 0; i < RC_SLOT_PROBES && i <= t->mask; i++) {
 		struct rc_topic_slot *s = slot_at(t, h, i);
 		uint64_t cur = atomic_load_explicit(&s->hash,
 						    memory_order_acquire);
 
-		if (cur == h)
+		if (cur == h) {
+			*z = atomic_load_explicit(&s->zworkers,
+						  memory_order_relaxed);
 			return atomic_load_explicit(&s->workers,
 						    memory_order_acquire);
+		}
 		if (cur == RC_SLOT_EMPTY)
 			break;
 	}
 	/* Not in the table: unless some topic had to go without a slot,
 	   nobody is subscribed. */
+	*z = all;
 	if (!atomic_load_explicit(&t->overflow, memory_order_acquire))
 		return 0;
-	return nworkers >= 64 ? ~0ull : (1ull << nworkers) - 1;
+	return all;
 }

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@
 struct rc_topic_slot {
 	_Atomic uint64_t hash;		/* RC_SLOT_EMPTY, RC_SLOT_TOMB, or one */
 	_Atomic uint64_t workers;
+	/* Of those, the workers with subscribers that take the shared
+	   compressed frame (permessage-deflate, shared mode): a publish
+	   compresses only when one of its targets is here. */
+	_Atomic uint64_t zworkers;
 };
 
 #define RC_SLOT_EMPTY 0ull
@@ -64,8 +69,14 @@ struct rc_topic_slot *rc__topics_join(struct rc_topic_table *t, uint64_t h,
 void rc__topics_leave(struct rc_topic_table *t, struct rc_topic_slot *sl,
 		      unsigned w);
 
-/* The workers a message on hash @h must go to (of @nworkers). */
+/* Worker @w does (@on) or does not have subscribers of the slot's hash
+   that take compressed frames. No lock: the bit is only @w's. */
+void rc__topics_zset(struct rc_topic_slot *sl, unsigned w, bool on);
+
+/* The workers a message on hash @h must go to (of @nworkers), and in
+   *@z those of them with subscribers taking compressed frames (all of
+   them when the topic is not in the table). */
 uint64_t rc__topics_targets(struct rc_topic_table *t, uint64_t h,
-			    unsigned nworkers);
+			    unsigned nworkers, uint64_t *z);
 
 #endif /* RC_TOPICS_H */

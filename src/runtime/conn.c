@@ -176,6 +176,7 @@ void rc__conn_kill(struct rc_conn *c, uint16_t code)
 	rc__timer_clear(c);
 	c->state = RC_CONN_DEAD;
 	rc__ps_conn_gone(c);
+	rc__ws_z_free(c);
 	rc__out_discard(c);
 	rc__conn_drop_gather(c);
 	rc__conn_cancel_recv(c);
@@ -187,6 +188,8 @@ void rc__conn_kill(struct rc_conn *c, uint16_t code)
 	if (c->flags & RC_CF_OPENED) {
 		c->flags &= ~RC_CF_OPENED;
 		rc__conn_stat(c, RC_STAT_WS_OPEN, -1);
+		if (c->flags & RC_CF_Z)
+			rc__conn_stat(c, RC_STAT_DEFLATE_CONNS, -1);
 		/* State is DEAD already: rc_send() from on_close fails
 		   cleanly instead of queueing to a closed socket. */
 		if (h->on_close)
@@ -552,6 +555,7 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 {
 	const struct rc_config *cfg = rc__conn_cfg(c);
 	size_t cost;
+	bool z = false;
 
 	if (c->state != RC_CONN_WS || (c->flags & RC_CF_CLOSE_SENT) ||
 	    (m->kind == RC_MSG_TOPIC && m->conn_id == c->id)) {
@@ -586,11 +590,42 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 			return false;
 		}
 	}
-	if (rc__out_msg(c, m)) {
+	if (!(c->flags & RC_CF_Z) || m->plain_only) {
+		z = false;
+	} else if (m->kind == RC_MSG_DIRECT || rc__conn_zc(c)) {
+		/* One recipient (rc_send_to), or a window of its own:
+		   compressed for it alone. */
+		size_t len;
+		const uint8_t *p = rc__msg_payload(m, &len);
+		int ret = rc__ws_send_data(c, p, len, m->frame[0] & 0xf,
+					   m->plain_only);
+
+		rc__msg_put(m);
+		if (ret) {
+			rc__conn_oom(c);
+			return false;
+		}
+		return true;
+	} else if (m->zframe_len) {
+		/* The window the client allowed bounds how far back the
+		   compressed frame may refer: a longer message goes plain. */
+		unsigned bits = 15 - ((c->flags & RC_CF_ZBITS_MASK) >>
+				      RC_CF_ZBITS_SHIFT);
+
+		z = bits == 15 || m->frame_len - m->hdr_len <= 1u << bits;
+	}
+	/* Else published, and not compressed then: plain, never a
+	   compression per subscriber. */
+	if (rc__out_msg(c, m, z)) {
 		rc__conn_oom(c);
 		return false;
 	}
 	return true;
+}
+
+bool rc__conn_takes_zframe(const struct rc_conn *c)
+{
+	return (c->flags & RC_CF_Z) && !rc__conn_zc(c);
 }
 
 struct rc_sub **rc__conn_subs(struct rc_conn *c)

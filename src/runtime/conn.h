@@ -94,7 +94,13 @@ enum {
 	RC_CF_DEFERRED = 1 << 17,	/* on_upgrade said "later": @ctrl
 					   holds the answer's makings */
 	RC_CF_VIA_PROXY = 1 << 18,	/* the TCP peer is a trusted proxy */
+	RC_CF_Z = 1 << 19,		/* permessage-deflate negotiated */
+	/* 3 bits from RC_CF_ZBITS_SHIFT: 15 - the LZ77 window the client
+	   allows us (server_max_window_bits), in shared mode: a message
+	   longer than the window goes to it plain. */
 };
+#define RC_CF_ZBITS_SHIFT 20
+#define RC_CF_ZBITS_MASK (7u << RC_CF_ZBITS_SHIFT)
 
 /* A rate bucket full: a second's worth of messages or bytes. */
 #define RC_RL_FULL 32767
@@ -191,6 +197,20 @@ void rc__conn_input(struct rc_conn *c, uint8_t *buf, size_t n);
 /* The same for plaintext (after TLS, or the bytes themselves): into the
    connection's HTTP or WebSocket part. */
 void rc__conn_plain_input(struct rc_conn *c, uint8_t *buf, size_t n);
+
+/* permessage-deflate (conn_ws.c): @c's dedicated-mode windows, or NULL. */
+struct rc_zconn *rc__conn_zc(const struct rc_conn *c);
+/* Negotiate it for the upgrade @req of @c: the answer's header line goes
+   into the worker's upgrade headers. False on -ENOMEM. */
+bool rc__ws_negotiate(struct rc_conn *c, const struct rc_http_request *req);
+/* Free @c's dedicated-mode windows, if any. */
+void rc__ws_z_free(struct rc_conn *c);
+
+/* Send @len bytes of @op (TEXT or BINARY) on @c, compressed when @c
+   negotiated permessage-deflate and it is worth it (@plain: never);
+   counted as a message out. 0 or -ENOMEM (the caller fails @c). */
+int rc__ws_send_data(struct rc_conn *c, const void *data, size_t len,
+		     unsigned op, bool plain);
 
 /* The peer ended its side (EOF) or the socket failed (@err < 0). */
 void rc__conn_eof(struct rc_conn *c, int err);

@@ -326,6 +326,10 @@ static enum req_next handle_request(struct rc_conn *c,
 	}
 	c->protocol = (int8_t)u.protocol;
 	w->up_len = 0;
+	if (!rc__ws_negotiate(c, req)) {
+		http_fail(c, 500);
+		return REQ_CLOSE;
+	}
 	if (h->on_upgrade) {
 		w->up_conn = c;
 		st = h->on_upgrade(c, &rr);
@@ -333,8 +337,10 @@ static enum req_next handle_request(struct rc_conn *c,
 		if (st == RC_UPGRADE_LATER && c->state == RC_CONN_HTTP)
 			return upgrade_later(c, accept);
 		if (st) {
+			/* Not our extension answer: that was for a 101. */
 			http_fail_h(c, st >= 400 && st <= 599 ? st : 500,
-				    w->up_hdrs, w->up_len);
+				    w->up_hdrs + w->up_ext,
+				    (size_t)(w->up_len - w->up_ext));
 			return REQ_CLOSE;
 		}
 	}

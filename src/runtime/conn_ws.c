@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deflate/deflate.h"
+#include "proto/pmd.h"
 #include "runtime/alloc.h"
 #include "runtime/conn.h"
 #include "runtime/rt.h"
@@ -16,6 +18,10 @@ void rc__ws_start(struct rc_conn *c)
 
 	c->state = RC_CONN_WS;
 	rc_frame_decoder_init(&c->dec, rc__conn_cfg(c)->max_message, true);
+	if (c->flags & RC_CF_Z) {
+		c->dec.rsv1_ok = 1;
+		rc__conn_stat(c, RC_STAT_DEFLATE_CONNS, 1);
+	}
 	c->flags &= ~RC_CF_ACTIVE;	/* the head was not a sign of life */
 	c->rl_msgs = (int16_t)c->w->srv->rl_msg_full;
 	c->rl_bytes = RC_RL_FULL;
@@ -147,6 +153,147 @@ static bool rate_ok(struct rc_conn *c, size_t len)
 	return true;
 }
 
+/* ---- permessage-deflate (deflate/) ---- */
+
+struct rc_zconn *rc__conn_zc(const struct rc_conn *c)
+{
+	return c->w->zconns ? c->w->zconns[rc__conn_slot(c)] : NULL;
+}
+
+void rc__ws_z_free(struct rc_conn *c)
+{
+	struct rc_zconn **zc;
+
+	if (!c->w->zconns)
+		return;
+	zc = &c->w->zconns[rc__conn_slot(c)];
+	rc__zc_free(*zc);
+	*zc = NULL;
+}
+
+bool rc__ws_negotiate(struct rc_conn *c, const struct rc_http_request *req)
+{
+	const struct rc_config *cfg = rc__conn_cfg(c);
+	struct rc_worker *w = c->w;
+	struct rc_pmd_policy pol = {
+		.window_bits = cfg->deflate_window_bits > 0 ?
+				       (uint8_t)cfg->deflate_window_bits : 0,
+	};
+	struct rc_pmd_params p;
+	size_t n;
+
+	w->up_ext = 0;
+	if (cfg->deflate_window_bits == RC_DEFLATE_OFF ||
+	    rc_pmd_negotiate(req, &pol, &p) <= 0 || !p.on)
+		return true;
+	n = rc_pmd_answer(&p, w->up_hdrs, RC_UP_HEADERS_MAX);
+	if (!n)
+		return true;
+	/* Dedicated mode: windows of its own, unless the client asked for
+	   none either way (then it is served as in shared mode). */
+	if (pol.window_bits && !(p.server_no_context && p.client_no_context)) {
+		struct rc_zconn *zc = rc__zc_new(p.server_bits, p.client_bits,
+						 !p.server_no_context,
+						 !p.client_no_context);
+
+		if (!zc)
+			return false;
+		rc__ws_z_free(c);
+		w->zconns[rc__conn_slot(c)] = zc;
+	}
+	c->flags |= RC_CF_Z | (uint32_t)(15 - p.server_bits)
+				      << RC_CF_ZBITS_SHIFT;
+	w->up_len = w->up_ext = (uint16_t)n;
+	return true;
+}
+
+int rc__ws_send_data(struct rc_conn *c, const void *data, size_t len,
+		     unsigned op, bool plain)
+{
+	const struct rc_config *cfg = rc__conn_cfg(c);
+	struct rc_zconn *zc = rc__conn_zc(c);
+	unsigned bits = 15 - ((c->flags & RC_CF_ZBITS_MASK) >>
+			      RC_CF_ZBITS_SHIFT);
+	const uint8_t *z = NULL;
+	struct rc_zctx *zx;
+	size_t zl = 0;
+
+	if (!(c->flags & RC_CF_Z))
+		return rc__out_frame(c, op, data, len);
+	/* With a window of its own every message may go compressed (the
+	   window holds it once compressed, so it must); without, one longer
+	   than a window the client made smaller than libdeflate's 32 KiB
+	   goes plain. */
+	if (!plain && len >= cfg->deflate_min_size &&
+	    (zc || bits == 15 || len <= (size_t)1 << bits)) {
+		zx = rc__z_thread(cfg->deflate_level);
+		if (!zx)
+			return -ENOMEM;
+		zl = zc ? rc__zc_deflate(zc, zx, cfg->deflate_level, data,
+					 len, &z) :
+			  rc__z_deflate(zx, data, len, &z);
+		if (!zl && zc)
+			return -ENOMEM;
+	}
+	if (!zl) {
+		rc__conn_stat(c, RC_STAT_DEFLATE_SKIPPED, 1);
+		return rc__out_frame(c, op, data, len);
+	}
+	rc__conn_stat(c, RC_STAT_DEFLATE_IN, (int64_t)len);
+	rc__conn_stat(c, RC_STAT_DEFLATE_OUT, (int64_t)zl);
+	return rc__out_frame(c, op | RC_FRAME_RSV1, z, zl);
+}
+
+static void deliver(struct rc_conn *c, const uint8_t *data, size_t len,
+		    uint8_t op);
+
+/* A compressed message, whole: inflate it (within max_message and the
+   budget for partly received messages), check TEXT, deliver it. */
+static void deliver_z(struct rc_conn *c, const uint8_t *in, size_t n,
+		      uint8_t op)
+{
+	const struct rc_config *cfg = rc__conn_cfg(c);
+	struct rc_zctx *z = rc__z_thread(cfg->deflate_level);
+	struct rc_zconn *zc = rc__conn_zc(c);
+	uint8_t *out = NULL;
+	size_t olen = 0;
+	int r = z ? 0 : -ENOMEM;
+
+	if (z)
+		r = zc ? rc__zc_inflate(zc, z, in, n, cfg->max_message,
+					&c->w->srv->partial,
+					cfg->max_partial_total, &out, &olen) :
+			 rc__z_inflate(z, in, n, cfg->max_message,
+				       &c->w->srv->partial,
+				       cfg->max_partial_total, &out, &olen);
+	if (r == -EILSEQ) {
+		/* Not deflate data (RFC 7692 §6.2: fail the connection):
+		   1007, invalid payload, counted apart from UTF-8. */
+		rc__conn_stat(c, RC_STAT_INFLATE_ERRORS, 1);
+		c->flags |= RC_CF_INPUT_BAD;
+		rc__conn_drop_gather(c);
+		c->close_code = RC_CLOSE_INVALID_DATA;
+		if (!(c->flags & RC_CF_CLOSE_SENT))
+			rc__ws_send_close(c, RC_CLOSE_INVALID_DATA,
+					  "bad deflate data", 16);
+		else
+			rc__conn_close_after_flush(c);
+	} else if (r == -EBUSY) {
+		ws_refuse(c, RC_STAT_PARTIAL_REFUSED, RC_CLOSE_TRY_AGAIN,
+			  "server busy", "partial messages");
+	} else if (r) {
+		rc__ws_fail(c, r);
+	} else if (op == RC_OP_TEXT && !rc_utf8_valid(out, olen)) {
+		rc__ws_fail(c, -EILSEQ);
+	} else {
+		rc__conn_stat(c, RC_STAT_INFLATE_IN, (int64_t)n);
+		rc__conn_stat(c, RC_STAT_INFLATE_OUT, (int64_t)olen);
+		deliver(c, out, olen, op);
+	}
+	if (z)
+		rc__z_release(z);
+}
+
 static void deliver(struct rc_conn *c, const uint8_t *data, size_t len,
 		    uint8_t op)
 {
@@ -183,7 +330,10 @@ static void on_data(struct rc_conn *c, const struct rc_frame_event *ev)
 		return;
 	}
 	if (ev->first && ev->last && !c->gather) {
-		deliver(c, ev->data, ev->len, ev->opcode);
+		if (ev->compressed)
+			deliver_z(c, ev->data, ev->len, ev->opcode);
+		else
+			deliver(c, ev->data, ev->len, ev->opcode);
 		return;
 	}
 	/* A message spanning reads is held: its bytes count against the
@@ -214,7 +364,10 @@ static void on_data(struct rc_conn *c, const struct rc_frame_event *ev)
 	}
 	if (!ev->last)
 		return;
-	deliver(c, c->gather, c->glen, ev->opcode);
+	if (ev->compressed)
+		deliver_z(c, c->gather, c->glen, ev->opcode);
+	else
+		deliver(c, c->gather, c->glen, ev->opcode);
 	rc__conn_drop_message(c);
 }
 
@@ -341,8 +494,11 @@ int rc_send(struct rc_conn *c, const void *data, size_t len,
 {
 	int ret;
 
+	bool plain = op & RC_OP_NO_DEFLATE;
+
 	if (!c || (!data && len))
 		return -EINVAL;
+	op &= ~RC_OP_NO_DEFLATE;
 	switch (op) {
 	case RC_OP_TEXT:
 	case RC_OP_BINARY:
@@ -364,7 +520,9 @@ int rc_send(struct rc_conn *c, const void *data, size_t len,
 	if (op == RC_OP_TEXT && !rc__validated_text(data, len) &&
 	    !rc_utf8_valid(data, len))
 		return -EINVAL;
-	ret = rc__out_frame(c, op, data, len);
+	ret = op == RC_OP_TEXT || op == RC_OP_BINARY ?
+		      rc__ws_send_data(c, data, len, op, plain) :
+		      rc__out_frame(c, op, data, len);
 	if (ret) {
 		/* The message is lost: the peer must not go on as if it
 		   had it. */

@@ -17,16 +17,20 @@
    block's header (rounded up). */
 #define SEG_COST ((sizeof(struct rc_segs) + RC_SEGS - 1) / RC_SEGS)
 
-/* Owner tags: a shared message has the low bit set (both types are at
-   least 8-byte aligned, so the bit is free). */
-static uintptr_t tag_msg(struct rc_msg *m)
+/* Owner tags: a shared message has the low bit set, and bit 1 when the
+   segment is its compressed frame (both types are at least 8-byte
+   aligned, so the bits are free). */
+#define TAG_MSG 1u
+#define TAG_Z 2u
+
+static uintptr_t tag_msg(struct rc_msg *m, bool z)
 {
-	return (uintptr_t)m | 1;
+	return (uintptr_t)m | TAG_MSG | (z ? TAG_Z : 0);
 }
 
 static struct rc_msg *owner_msg(uintptr_t o)
 {
-	return (o & 1) ? (struct rc_msg *)(o & ~(uintptr_t)1) : NULL;
+	return (o & TAG_MSG) ? (struct rc_msg *)(o & ~(uintptr_t)3) : NULL;
 }
 
 /* Owner of segments in static memory (rc__out_static): never released, and
@@ -38,12 +42,16 @@ static size_t seg_extra(uintptr_t owner)
 {
 	struct rc_msg *m = owner_msg(owner);
 
-	return SEG_COST + (m ? m->overhead : 0);
+	/* The frame not sent is held as much as the rest. */
+	if (!m)
+		return SEG_COST;
+	return SEG_COST + m->overhead +
+	       (owner & TAG_Z ? m->frame_len : m->zframe_len);
 }
 
 size_t rc__out_msg_cost(const struct rc_msg *m)
 {
-	return SEG_COST + m->overhead + m->frame_len;
+	return SEG_COST + m->overhead + m->frame_len + m->zframe_len;
 }
 
 /* ---- pools ---- */
@@ -264,9 +272,10 @@ int rc__out_static(struct rc_conn *c, const void *p, size_t n)
 	return append(c, &c->q, (void *)p, n, (uintptr_t)&static_owner);
 }
 
-int rc__out_msg(struct rc_conn *c, struct rc_msg *m)
+int rc__out_msg(struct rc_conn *c, struct rc_msg *m, bool z)
 {
-	if (append(c, &c->q, m->frame, m->frame_len, tag_msg(m))) {
+	if (append(c, &c->q, z ? m->zframe : m->frame,
+		   z ? m->zframe_len : m->frame_len, tag_msg(m, z))) {
 		rc__msg_put(m);
 		return -ENOMEM;
 	}

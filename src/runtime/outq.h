@@ -3,6 +3,7 @@
 #ifndef RC_OUTQ_H
 #define RC_OUTQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -105,9 +106,9 @@ size_t rc__out_take(struct rc_conn *c, uint8_t *dst, size_t max);
 int rc__out_frame(struct rc_conn *c, unsigned opcode, const void *data,
 		  size_t len);
 
-/* Queue a shared message's frame, taking over one reference to @m (which
-   is released on failure too). 0 or -ENOMEM. */
-int rc__out_msg(struct rc_conn *c, struct rc_msg *m);
+/* Queue a shared message's frame (its compressed one if @z), taking over
+   one reference to @m (which is released on failure too). 0 or -ENOMEM. */
+int rc__out_msg(struct rc_conn *c, struct rc_msg *m, bool z);
 
 /* Queue @n bytes of static, read-only memory (no allocation but, at most,
    a segment block). */

@@ -36,6 +36,10 @@ struct rc_sub **rc__conn_subs(struct rc_conn *c);
 /* May @c, subscribed to @have topics, take one more (max_subscriptions)?
    False is counted. */
 bool rc__conn_sub_allowed(struct rc_conn *c, unsigned have);
+/* Does @c take published messages' shared compressed frame
+   (permessage-deflate without a window of its own)? Fixed from its
+   upgrade on, so subscriptions can count it. */
+bool rc__conn_takes_zframe(const struct rc_conn *c);
 /* Is @c an open WebSocket (not closing)? */
 bool rc__conn_is_open(const struct rc_conn *c);
 /* The pub/sub part of @c's worker. */

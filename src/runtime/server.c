@@ -49,6 +49,8 @@ struct rc_config rc_config_default(void)
 		.byte_rate = 8u << 20,
 		.max_subscriptions = 128,
 		.max_partial_total = 256u << 20,
+		.deflate_level = 6,
+		.deflate_min_size = 128,
 	};
 	return c;
 }
@@ -108,6 +110,10 @@ static void fill_defaults(struct rc_config *c)
 		c->max_subscriptions = d.max_subscriptions;
 	if (!c->max_partial_total)
 		c->max_partial_total = d.max_partial_total;
+	if (!c->deflate_level)
+		c->deflate_level = d.deflate_level;
+	if (!c->deflate_min_size)
+		c->deflate_min_size = d.deflate_min_size;
 }
 
 static int why_set(char *why, size_t cap, int err, const char *msg)
@@ -371,6 +377,14 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	if (s->cfg.threads > 64)
 		s->cfg.threads = 64;	/* workers are bits of a 64-bit mask */
 	s->nworkers = s->cfg.threads;
+	if ((s->cfg.deflate_window_bits != RC_DEFLATE_OFF &&
+	     s->cfg.deflate_window_bits != 0 &&
+	     (s->cfg.deflate_window_bits < 9 ||
+	      s->cfg.deflate_window_bits > 15)) ||
+	    s->cfg.deflate_level < 1 || s->cfg.deflate_level > 12) {
+		errno = EINVAL;
+		goto out_free;
+	}
 	rate_costs(s);
 	ret = copy_protocols(s);
 	if (!ret)
@@ -387,6 +401,9 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 		s->cfg.ntrusted_proxies = 0;
 		ret = rc__ps_init(&s->ps, s->nworkers, s->cfg.max_topics,
 				  s->cfg.max_message, &s->stopping);
+		s->ps.z_on = s->cfg.deflate_window_bits != RC_DEFLATE_OFF;
+		s->ps.z_level = s->cfg.deflate_level;
+		s->ps.z_min = s->cfg.deflate_min_size;
 	}
 	if (!ret)
 		ret = rc__tls_init(&s->tls, &s->cfg, why, sizeof(why));
@@ -604,6 +621,9 @@ int rc_server_stats(const struct rc_server *s, struct rc_stats *out)
 		add_worker_stats(s->workers[i], out);
 	out->published += atomic_load_explicit(&s->ps.published_elsewhere,
 					       memory_order_relaxed);
+	out->deflate_in_bytes += atomic_load(&s->ps.z_elsewhere[0]);
+	out->deflate_out_bytes += atomic_load(&s->ps.z_elsewhere[1]);
+	out->deflate_skipped += atomic_load(&s->ps.z_elsewhere[2]);
 	out->tls_reloads = atomic_load(&s->tls.reloads);
 	out->tls_reload_failures = atomic_load(&s->tls.reload_failures);
 	return 0;

@@ -13,6 +13,7 @@
 #include "runtime/fault.h"
 #include "runtime/rt.h"
 #include "runtime/server.h"
+#include "deflate/deflate.h"
 #include "runtime/worker.h"
 
 /* Completions handled per batch before the loop does its end-of-turn work. */
@@ -478,6 +479,11 @@ int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
 	w->hdrs = calloc(cfg->max_headers, sizeof(*w->hdrs));
 	if (!w->conns || !w->hdrs)
 		return -ENOMEM;
+	if (cfg->deflate_window_bits > 0) {
+		w->zconns = calloc(w->nslots, sizeof(*w->zconns));
+		if (!w->zconns)
+			return -ENOMEM;
+	}
 	rc__ps_worker_init(&s->ps, &w->ps, idx, w, &w->stats);
 	ret = rc__tls_worker_init(&w->tlsw, &s->tls);
 	if (ret)
@@ -557,12 +563,15 @@ void rc__worker_free(struct rc_worker *w)
 			rc__conn_drop_gather(c);
 			rc__tls_conn_free(c);
 		}
+		if (w->zconns)
+			rc__zc_free(w->zconns[i]);
 	}
 	rc__tls_worker_free(&w->tlsw);
 	if (w->ps.ps)
 		rc__ps_worker_free(&w->ps);
 	rc__out_pool_free(&w->out);
 	free(w->conns);
+	free(w->zconns);
 	free(w->hdrs);
 	free(w->dl);
 	if (w->wake_fd >= 0)

@@ -84,6 +84,10 @@ struct rc_worker {
 	/* worker.c */
 	struct rc_http_header *hdrs;	/* parser scratch, max_headers */
 	struct rc_conn *conns;		/* indexed by slot */
+	/* permessage-deflate's dedicated mode only (else NULL): each
+	   connection's windows, by slot, so a connection holds no pointer
+	   for them in shared mode (conn_ws.c). */
+	struct rc_zconn **zconns;
 	uint32_t nslots;		/* direct descriptor table size */
 	uint32_t nconns;		/* slots with a connection */
 	uint32_t nretired;		/* slots retired (rc__conn_closed) */
@@ -97,6 +101,8 @@ struct rc_worker {
 	   on_upgrade runs now (rc_upgrade_header()). */
 	struct rc_conn *up_conn;
 	uint16_t up_len;
+	uint16_t up_ext;		/* of which the first, our
+					   Sec-WebSocket-Extensions answer */
 	char up_hdrs[RC_UP_HEADERS_MAX + 1];
 
 	/* conn.c: rc_conn_close_at() deadlines, a min-heap by time. */

@@ -592,6 +592,109 @@ static void test_header_errors(void **state)
 	}
 }
 
+/* Decode @wire whole with @d: the events (at most 4) into @ev, and the
+   first error (0 if none). */
+static long decode_events(struct rc_frame_decoder *d, uint8_t *wire,
+			  size_t n, struct rc_frame_event *ev, int *nev)
+{
+	size_t off = 0;
+
+	*nev = 0;
+	while (off < n) {
+		struct rc_frame_event e;
+		long r = rc_frame_decode(d, wire + off, n - off, &e);
+
+		if (r < 0)
+			return r;
+		off += (size_t)r;
+		if (e.kind != RC_FRAME_NONE && *nev < 4)
+			ev[(*nev)++] = e;
+		if (!r && e.kind == RC_FRAME_NONE)
+			break;
+	}
+	return 0;
+}
+
+/* permessage-deflate (RFC 7692 §6): RSV1 marks a data message compressed,
+   on its first frame only; never on control frames or continuations,
+   and never without the extension; RSV2/RSV3 stay errors. */
+static void test_rsv1_deflate(void **state)
+{
+	uint32_t key = KEY;
+	static const uint8_t junk[] = { 0xff, 0xfe, 0x00, 0xc0 };
+	uint8_t wire[64], hdr[RC_FRAME_HDR_MAX];
+	struct rc_frame_event ev[4];
+	struct rc_frame_decoder d;
+	size_t n;
+	int nev;
+
+	(void)state;
+	/* A compressed TEXT: the event says so, and its bytes (deflate
+	   data, not UTF-8) are not checked. */
+	rc_frame_decoder_init(&d, 0, true);
+	d.rsv1_ok = 1;
+	n = put_frame(wire, 0xC1, junk, sizeof(junk), &key);
+	assert_int_equal(decode_events(&d, wire, n, ev, &nev), 0);
+	assert_int_equal(nev, 1);
+	assert_true(ev[0].compressed && ev[0].first && ev[0].last);
+	assert_int_equal(ev[0].opcode, RC_OP_TEXT);
+	assert_memory_equal(ev[0].data, junk, sizeof(junk));
+	/* The next message, plain, is checked again. */
+	n = put_frame(wire, 0x81, junk, sizeof(junk), &key);
+	assert_int_equal(decode_events(&d, wire, n, ev, &nev), -EILSEQ);
+
+	/* Fragmented: RSV1 on the first frame only; every event of the
+	   message is marked, and a ping in between is not. */
+	rc_frame_decoder_init(&d, 0, true);
+	d.rsv1_ok = 1;
+	n = put_frame(wire, 0x42, junk, 2, &key);
+	n += put_frame(wire + n, 0x89, "p", 1, &key);
+	n += put_frame(wire + n, 0x80, junk + 2, 2, &key);
+	n += put_frame(wire + n, 0x82, "ab", 2, &key);
+	assert_int_equal(decode_events(&d, wire, n, ev, &nev), 0);
+	assert_int_equal(nev, 4);
+	assert_true(ev[0].compressed && !ev[0].last);
+	assert_true(ev[1].kind == RC_FRAME_CONTROL && !ev[1].compressed);
+	assert_true(ev[2].compressed && ev[2].last);
+	assert_true(!ev[3].compressed && ev[3].opcode == RC_OP_BINARY);
+
+	/* RSV1 on a continuation, on control frames, RSV2 and RSV3 with
+	   the extension on, and RSV1 without it: 1002. */
+	{
+		static const struct {
+			uint8_t first, second;
+			bool ok;
+		} bad[] = {
+			{ 0x41, 0xC0, true },	/* continuation */
+			{ 0xC9, 0, true },	/* ping */
+			{ 0xCA, 0, true },	/* pong */
+			{ 0xC8, 0, true },	/* close */
+			{ 0xE1, 0, true },	/* RSV1 + RSV2 */
+			{ 0xA1, 0, true },	/* RSV2 */
+			{ 0x91, 0, true },	/* RSV3 */
+			{ 0xC1, 0, false },	/* not negotiated */
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			rc_frame_decoder_init(&d, 0, true);
+			d.rsv1_ok = bad[i].ok;
+			n = put_frame(wire, bad[i].first, "x", 1, &key);
+			if (bad[i].second)
+				n += put_frame(wire + n, bad[i].second, "y",
+					       1, &key);
+			assert_int_equal(decode_events(&d, wire, n, ev, &nev),
+					 -EPROTO);
+		}
+	}
+	/* The encoder sets RSV1 when asked, and keeps it off control
+	   frames' opcode bits. */
+	assert_int_equal(rc_frame_encode_header(hdr, RC_OP_TEXT | RC_FRAME_RSV1,
+						true, 5, NULL), 2);
+	assert_int_equal(hdr[0], 0xC1);
+	rc_frame_encode_header(hdr, RC_OP_BINARY, true, 5, NULL);
+	assert_int_equal(hdr[0], 0x82);
+}
+
 /* Limits: exactly max_message passes, and the count restarts per message. */
 static void test_max_message(void **state)
 {
@@ -912,6 +1015,7 @@ int main(void)
 		cmocka_unit_test(test_close_parse),
 		cmocka_unit_test(test_close_code),
 		cmocka_unit_test(test_encode_header),
+		cmocka_unit_test(test_rsv1_deflate),
 		cmocka_unit_test(test_encode_control),
 	};
 

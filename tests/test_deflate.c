@@ -6,12 +6,17 @@
  * sync flush we inflate; bounds, corrupt data, the budget, and the
  * dedicated mode's windows across messages.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <stdarg.h>
@@ -365,6 +370,266 @@ static void test_dedicated_size(void **state)
 	assert_true(size[15] > 4 * size[9]);
 }
 
+/* ---- through the API: a server, raw clients ---- */
+
+static _Atomic int opened;
+static _Atomic uint64_t last_id;
+
+static void api_open(struct rc_conn *c)
+{
+	assert_int_equal(rc_subscribe(c, "t", 1), 0);
+	atomic_store(&last_id, rc_conn_id(c));
+	atomic_fetch_add(&opened, 1);
+}
+
+static const struct rc_handlers api_handlers = { .on_open = api_open };
+
+static struct rc_server *api_start(int window_bits)
+{
+	struct rc_config cfg = rc_config_default();
+	struct rc_server *s;
+
+	cfg.host = "127.0.0.1";
+	cfg.port = 0;
+	cfg.threads = 2;
+	cfg.pin_threads = false;
+	cfg.deflate_window_bits = window_bits;
+	s = rc_server_new(&cfg, &api_handlers, NULL);
+	assert_non_null(s);
+	assert_int_equal(rc_server_start(s), 0);
+	return s;
+}
+
+/* Connect and upgrade, offering @ext (NULL: nothing); the answer's
+   extension line into @answer. Waits for on_open. */
+static int api_client(struct rc_server *s, const char *ext, char *answer,
+		      size_t cap)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), want = atomic_load(&opened) + 1;
+	char req[512], head[1024], *e;
+	size_t n = 0;
+
+	sa.sin_port = htons(rc_server_port(s));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	snprintf(req, sizeof(req),
+		 "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+		 "Connection: Upgrade\r\n"
+		 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		 "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+		 ext ? "Sec-WebSocket-Extensions: " : "", ext ? ext : "",
+		 ext ? "\r\n" : "");
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while (n < sizeof(head) - 1 &&
+	       (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4))) {
+		assert_int_equal(read(fd, head + n, 1), 1);
+		n++;
+	}
+	head[n] = 0;
+	assert_true(!strncmp(head, "HTTP/1.1 101", 12));
+	e = strstr(head, "Sec-WebSocket-Extensions: ");
+	answer[0] = 0;
+	if (e)
+		snprintf(answer, cap, "%.*s", (int)strcspn(e + 26, "\r"),
+			 e + 26);
+	for (int i = 0; i < 500 && atomic_load(&opened) < want; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&opened), want);
+	return fd;
+}
+
+/* Read one server frame: its first byte, payload into @p (cap @cap). */
+static size_t api_frame(int fd, uint8_t *b0, uint8_t *p, size_t cap)
+{
+	uint8_t h[10];
+	size_t len, got = 0, hl = 2;
+
+	assert_int_equal(recv(fd, h, 2, MSG_WAITALL), 2);
+	len = h[1] & 0x7f;
+	if (len == 126)
+		hl = 4;
+	else if (len == 127)
+		hl = 10;
+	if (hl > 2)
+		assert_int_equal(recv(fd, h + 2, hl - 2, MSG_WAITALL),
+				 (ssize_t)(hl - 2));
+	if (hl == 4)
+		len = (size_t)h[2] << 8 | h[3];
+	else if (hl == 10)
+		for (int i = 0, k = 2; i < 8; i++, k++)
+			len = i ? len << 8 | h[k] : h[k];
+	assert_true(len <= cap);
+	while (got < len) {
+		ssize_t r = recv(fd, p + got, len - got, 0);
+
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	*b0 = h[0];
+	return len;
+}
+
+/* Shared mode through the API: the answer; a published message reaches a
+   deflate member compressed (RSV1, inflating to it) and a plain member
+   plain, compressed once for both deflate members on two workers;
+   RC_OP_NO_DEFLATE, short messages and rc_send_to. */
+static void test_api_shared(void **state)
+{
+	struct rc_server *s = api_start(0);
+	uint8_t msg[1000], buf[4096], out[4096], b0;
+	struct rc_stats st;
+	char ans[256];
+	int z1, z2, plain;
+	uint64_t z1_id;
+	size_t n;
+
+	(void)state;
+	z1 = api_client(s, "permessage-deflate; client_max_window_bits", ans,
+			sizeof(ans));
+	assert_string_equal(ans, "permessage-deflate; "
+			    "server_no_context_takeover; "
+			    "client_no_context_takeover");
+	z1_id = atomic_load(&last_id);
+	z2 = api_client(s, "x-webkit-deflate-frame, permessage-deflate", ans,
+			sizeof(ans));
+	assert_true(strstr(ans, "permessage-deflate") == ans);
+	plain = api_client(s, NULL, ans, sizeof(ans));
+	assert_string_equal(ans, "");
+	chat_text(msg, sizeof(msg));
+	assert_int_equal(rc_publish(s, "t", 1, msg, sizeof(msg), RC_OP_TEXT),
+			 0);
+	for (int i = 0; i < 2; i++) {
+		n = api_frame(i ? z2 : z1, &b0, buf, sizeof(buf));
+		assert_int_equal(b0, 0xC1);	/* FIN, RSV1, TEXT */
+		assert_true(n < sizeof(msg) / 2);
+		assert_int_equal(zlib_inflate(NULL, buf, n, out, sizeof(out)),
+				 sizeof(msg));
+		assert_memory_equal(out, msg, sizeof(msg));
+	}
+	n = api_frame(plain, &b0, buf, sizeof(buf));
+	assert_int_equal(b0, 0x81);
+	assert_int_equal(n, sizeof(msg));
+	assert_memory_equal(buf, msg, sizeof(msg));
+	assert_int_equal(rc_server_stats(s, &st), 0);
+	/* Once, whatever the number of members taking it. */
+	assert_int_equal(st.deflate_in_bytes, sizeof(msg));
+	assert_true(st.deflate_out_bytes > 0 &&
+		    st.deflate_out_bytes < sizeof(msg) / 2);
+	assert_int_equal(st.deflate_connections, 2);
+
+	/* Opted out, and too short: plain to everyone. */
+	assert_int_equal(rc_publish(s, "t", 1, msg, sizeof(msg),
+				    RC_OP_TEXT | RC_OP_NO_DEFLATE), 0);
+	assert_int_equal(rc_publish(s, "t", 1, msg, 100, RC_OP_BINARY), 0);
+	for (int i = 0; i < 2; i++) {
+		n = api_frame(i ? z2 : z1, &b0, buf, sizeof(buf));
+		assert_int_equal(b0, 0x81);
+		assert_int_equal(n, sizeof(msg));
+		n = api_frame(i ? z2 : z1, &b0, buf, sizeof(buf));
+		assert_int_equal(b0, 0x82);
+		assert_int_equal(n, 100);
+		assert_memory_equal(buf, msg, 100);
+	}
+	/* To one connection: compressed for it. */
+	assert_int_equal(rc_send_to(s, z1_id, msg, sizeof(msg), RC_OP_BINARY),
+			 0);
+	n = api_frame(z1, &b0, buf, sizeof(buf));
+	assert_int_equal(b0, 0xC2);
+	assert_int_equal(zlib_inflate(NULL, buf, n, out, sizeof(out)),
+			 sizeof(msg));
+	assert_memory_equal(out, msg, sizeof(msg));
+	assert_int_equal(rc_server_stats(s, &st), 0);
+	assert_int_equal(st.deflate_in_bytes, 2 * sizeof(msg));
+	assert_true(st.deflate_skipped >= 2);
+	close(z1);
+	close(z2);
+	close(plain);
+	rc_server_stop(s);
+	rc_server_free(s);
+}
+
+/* Nobody took compressed frames: a publish compresses nothing. And with
+   deflate off, the offer is not answered. */
+static void test_api_no_waste(void **state)
+{
+	struct rc_server *s = api_start(0);
+	uint8_t msg[1000], buf[2048], b0;
+	struct rc_stats st;
+	char ans[256];
+	int fd;
+
+	(void)state;
+	fd = api_client(s, NULL, ans, sizeof(ans));
+	chat_text(msg, sizeof(msg));
+	assert_int_equal(rc_publish(s, "t", 1, msg, sizeof(msg), RC_OP_TEXT),
+			 0);
+	assert_int_equal(api_frame(fd, &b0, buf, sizeof(buf)), sizeof(msg));
+	assert_int_equal(rc_server_stats(s, &st), 0);
+	assert_int_equal(st.deflate_in_bytes, 0);
+	assert_int_equal(st.deflate_skipped, 0);
+	close(fd);
+	rc_server_stop(s);
+	rc_server_free(s);
+
+	s = api_start(RC_DEFLATE_OFF);
+	fd = api_client(s, "permessage-deflate", ans, sizeof(ans));
+	assert_string_equal(ans, "");
+	close(fd);
+	rc_server_stop(s);
+	rc_server_free(s);
+	/* A window outside 9..15 is refused. */
+	{
+		struct rc_config cfg = rc_config_default();
+
+		cfg.port = 0;
+		cfg.deflate_window_bits = 8;
+		assert_null(rc_server_new(&cfg, &api_handlers, NULL));
+		assert_int_equal(errno, EINVAL);
+	}
+}
+
+/* Dedicated mode: windows kept, so the second of two equal published
+   messages is tiny, and each member inflates with its own stream. */
+static void test_api_dedicated(void **state)
+{
+	struct rc_server *s = api_start(12);
+	uint8_t msg[1000], buf[2048], out[2048], b0;
+	z_stream peer = { 0 };
+	size_t n1, n2;
+	char ans[256];
+	int fd;
+
+	(void)state;
+	fd = api_client(s, "permessage-deflate; client_max_window_bits", ans,
+			sizeof(ans));
+	assert_string_equal(ans, "permessage-deflate; "
+			    "server_max_window_bits=12; "
+			    "client_max_window_bits=12");
+	assert_int_equal(inflateInit2(&peer, -12), Z_OK);
+	chat_text(msg, sizeof(msg));
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(rc_publish(s, "t", 1, msg, sizeof(msg),
+					    RC_OP_TEXT), 0);
+	n1 = api_frame(fd, &b0, buf, sizeof(buf));
+	assert_int_equal(b0, 0xC1);
+	assert_int_equal(zlib_inflate(&peer, buf, n1, out, sizeof(out)),
+			 sizeof(msg));
+	assert_memory_equal(out, msg, sizeof(msg));
+	n2 = api_frame(fd, &b0, buf, sizeof(buf));
+	assert_int_equal(b0, 0xC1);
+	assert_true(n2 < 32 && n2 < n1 / 4);
+	assert_int_equal(zlib_inflate(&peer, buf, n2, out, sizeof(out)),
+			 sizeof(msg));
+	assert_memory_equal(out, msg, sizeof(msg));
+	inflateEnd(&peer);
+	close(fd);
+	rc_server_stop(s);
+	rc_server_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +639,9 @@ int main(void)
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_dedicated_context),
 		cmocka_unit_test(test_dedicated_size),
+		cmocka_unit_test(test_api_shared),
+		cmocka_unit_test(test_api_no_waste),
+		cmocka_unit_test(test_api_dedicated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

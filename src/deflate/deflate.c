@@ -364,7 +364,10 @@ int rc__zc_inflate(struct rc_zconn *zc, struct rc_zctx *z, const uint8_t *in,
 		s = zc_stream(zc);
 		if (!s)
 			return -ENOMEM;
-		if (inflateInit2(s, -(int)zc->client_bits) != Z_OK) {
+		/* A window at least as large as the client's: zlib inflates
+		   raw deflate with 9..15 (8 is taken as 9). */
+		if (inflateInit2(s, -(int)(zc->client_bits < 9 ? 9 :
+					   zc->client_bits)) != Z_OK) {
 			free(s);
 			return -ENOMEM;
 		}

@@ -13,6 +13,9 @@
  *            bits 1-2: max_message 0 (none), 125, 1000, 65536
  *            bits 3-4: kernels of the chunked run: scalar, avx2, avx512,
  *            scalar (a set the CPU lacks falls back to scalar)
+ *            bit 5: permessage-deflate negotiated (RSV1 allowed on a data
+ *            message's first frame: its events are marked compressed,
+ *            and its bytes are not UTF-8-checked)
  *   bytes 1-7  chunk sizes, used in turn: 0 is an empty call then one
  *            byte; 1..127 that many bytes; 128..255 (b - 127) * 16
  * Every chunk is decoded from a buffer of exactly its size, so ASan
@@ -46,7 +49,7 @@ static const char *fuzz_context(void)
 struct token {
 	enum rc_frame_event_kind kind;
 	uint8_t opcode;
-	bool first, last;
+	bool first, last, z;
 	size_t off, len;	/* bytes in struct run's @bytes */
 };
 
@@ -59,6 +62,7 @@ struct run {
 	/* the open data message and control frame, as events arrive */
 	bool data_open, ctl_open;
 	uint8_t data_op, ctl_op;
+	bool data_z;		/* the open data message is compressed */
 	size_t data_start;	/* @bytes offset of the open TEXT message */
 	uint8_t *text;		/* the open TEXT message's bytes so far */
 	size_t text_len, text_cap;
@@ -126,12 +130,14 @@ static void log_event(struct run *r, const struct rc_frame_event *ev)
 			CHECK(!r->data_open);
 			r->data_open = true;
 			r->data_op = ev->opcode;
+			r->data_z = ev->compressed;
 			r->text_len = 0;
 		} else {
 			CHECK(r->data_open);
 			CHECK(ev->opcode == r->data_op);
+			CHECK(ev->compressed == r->data_z);
 		}
-		if (ev->opcode == RC_OP_TEXT) {
+		if (ev->opcode == RC_OP_TEXT && !r->data_z) {
 			r->text = grow(r->text, &r->text_cap,
 				       r->text_len + ev->len, 1);
 			if (ev->len)
@@ -140,12 +146,13 @@ static void log_event(struct run *r, const struct rc_frame_event *ev)
 		}
 		if (ev->last) {
 			/* a TEXT message is whole and valid at its end */
-			if (ev->opcode == RC_OP_TEXT)
+			if (ev->opcode == RC_OP_TEXT && !r->data_z)
 				CHECK(ref_utf8_scan(r->text, r->text_len) == 0);
 			r->data_open = false;
 		}
 		break;
 	case RC_FRAME_CONTROL:
+		CHECK(!ev->compressed);
 		CHECK(ev->opcode == RC_OP_CLOSE || ev->opcode == RC_OP_PING ||
 		      ev->opcode == RC_OP_PONG);
 		if (ev->first) {
@@ -173,7 +180,8 @@ static void log_event(struct run *r, const struct rc_frame_event *ev)
 
 	/* more of the token before it? */
 	if (last && ev->len && last->len && !ev->first && !last->last &&
-	    last->kind == ev->kind && last->opcode == ev->opcode) {
+	    last->kind == ev->kind && last->opcode == ev->opcode &&
+	    last->z == ev->compressed) {
 		add_bytes(r, ev->data, ev->len);
 		last->len += ev->len;
 		last->last = ev->last;
@@ -182,7 +190,8 @@ static void log_event(struct run *r, const struct rc_frame_event *ev)
 	r->tok = grow(r->tok, &r->tcap, r->ntok + 1, sizeof(*r->tok));
 	r->tok[r->ntok++] = (struct token){
 		.kind = ev->kind, .opcode = ev->opcode, .first = ev->first,
-		.last = ev->last, .off = r->nbytes, .len = ev->len,
+		.last = ev->last, .z = ev->compressed, .off = r->nbytes,
+		.len = ev->len,
 	};
 	add_bytes(r, ev->data, ev->len);
 }
@@ -226,12 +235,14 @@ static long decode_chunk(struct rc_frame_decoder *d, struct run *r,
 
 /* Decode @wire in chunks as @sizes says (NULL: in one piece). */
 static void decode(struct run *r, const uint8_t *wire, size_t n,
-		   bool server, uint64_t max_message, const uint8_t *sizes)
+		   bool server, uint64_t max_message, bool rsv1,
+		   const uint8_t *sizes)
 {
 	struct rc_frame_decoder d;
 	size_t pos = 0, turn = 0;
 
 	rc_frame_decoder_init(&d, max_message, server);
+	d.rsv1_ok = rsv1;
 	while (pos < n) {
 		size_t want = n - pos;
 		uint8_t *chunk;
@@ -267,7 +278,7 @@ static void decode(struct run *r, const uint8_t *wire, size_t n,
 	}
 	/* a TEXT message cut off by the end of the input or by an error is
 	   still a valid prefix as far as it was handed out */
-	if (r->data_open && r->data_op == RC_OP_TEXT)
+	if (r->data_open && r->data_op == RC_OP_TEXT && !r->data_z)
 		CHECK(ref_utf8_scan(r->text, r->text_len) >= 0);
 }
 
@@ -275,7 +286,7 @@ static bool same_token(const struct run *a, const struct token *x,
 		       const struct run *b, const struct token *y)
 {
 	return x->kind == y->kind && x->opcode == y->opcode &&
-	       x->first == y->first && x->last == y->last &&
+	       x->first == y->first && x->last == y->last && x->z == y->z &&
 	       x->len == y->len &&
 	       (!x->len || !memcmp(a->bytes + x->off, b->bytes + y->off,
 				   x->len));
@@ -346,7 +357,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 					     "scalar" };
 	struct run one = { 0 }, chunked = { 0 };
 	const struct rc_simd *k;
-	bool server;
+	bool server, rsv1;
 	uint64_t max_message;
 
 	if (len < SETUP)
@@ -354,11 +365,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	server = !(data[0] & 1);
 	max_message = limits[(data[0] >> 1) & 3];
 	k = rc_simd_get(sets[(data[0] >> 3) & 3]);
+	rsv1 = data[0] >> 5 & 1;
 
 	rc_simd = &rc_simd_scalar;
-	decode(&one, data + SETUP, len - SETUP, server, max_message, NULL);
+	decode(&one, data + SETUP, len - SETUP, server, max_message, rsv1,
+	       NULL);
 	rc_simd = k ? k : &rc_simd_scalar;
-	decode(&chunked, data + SETUP, len - SETUP, server, max_message,
+	decode(&chunked, data + SETUP, len - SETUP, server, max_message, rsv1,
 	       data + 1);
 	rc_simd = &rc_simd_scalar;
 

@@ -211,15 +211,16 @@ int rc__ws_send_data(struct rc_conn *c, const void *data, size_t len,
 		     unsigned op, bool plain)
 {
 	const struct rc_config *cfg = rc__conn_cfg(c);
-	struct rc_zconn *zc = rc__conn_zc(c);
 	unsigned bits = 15 - ((c->flags & RC_CF_ZBITS_MASK) >>
 			      RC_CF_ZBITS_SHIFT);
 	const uint8_t *z = NULL;
+	struct rc_zconn *zc;
 	struct rc_zctx *zx;
 	size_t zl = 0;
 
 	if (!(c->flags & RC_CF_Z))
 		return rc__out_frame(c, op, data, len);
+	zc = rc__conn_zc(c);
 	/* With a window of its own every message may go compressed (the
 	   window holds it once compressed, so it must); without, one longer
 	   than a window the client made smaller than libdeflate's 32 KiB

@@ -104,7 +104,7 @@ static void usage(FILE *f)
 "                                no context kept, no memory per connection,\n"
 "                                a room message compressed once\n"
 "      --deflate-min-size BYTES  shorter messages go uncompressed (128)\n"
-"      --deflate-level N         1..12 (dedicated: 1..9), default 6\n"
+"      --deflate-level N         1..12 (dedicated: 1..9), default 4\n"
 "\n"
 "Who may connect (0 turns a numeric limit off; absent: the default):\n"
 "      --allow-origin ORIGIN     also admit browser upgrades from ORIGIN\n"
@@ -737,6 +737,12 @@ int main(int argc, char **argv)
 	if (rc_server_tls_port(hub_server))
 		printf(", tls on %s:%u", cfg.host,
 		       rc_server_tls_port(hub_server));
+	if (cfg.deflate_window_bits == RC_DEFLATE_OFF)
+		printf(", no deflate");
+	else if (cfg.deflate_window_bits)
+		printf(", deflate windows of 2^%d", cfg.deflate_window_bits);
+	else
+		printf(", deflate shared");
 	printf("\n");
 	if (admin)
 		printf("ringcast: admin on %s:%u\n", admin_cfg.host,

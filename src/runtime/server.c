@@ -49,7 +49,7 @@ struct rc_config rc_config_default(void)
 		.byte_rate = 8u << 20,
 		.max_subscriptions = 128,
 		.max_partial_total = 256u << 20,
-		.deflate_level = 6,
+		.deflate_level = 4,
 		.deflate_min_size = 128,
 	};
 	return c;

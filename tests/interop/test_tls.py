@@ -572,7 +572,7 @@ def c_both_listeners(hub):
     """--tls-port 0: ws on --port and wss on the TLS port, open at once."""
     check(hub.tls_port != hub.plain_port, "the same port twice")
     check(re.search(r"listening on [0-9.]+:\d+ \(2 workers, simd \w+\), "
-                    r"tls on [0-9.]+:\d+$", hub.line),
+                    r"tls on [0-9.]+:\d+, deflate shared$", hub.line),
           f"start-up line: {hub.line!r}")
     s_tls, rest = wss_open(hub.tls_port, client_ctx(hub.certs))
     r_tls = FrameReader(s_tls, rest)
@@ -1359,7 +1359,8 @@ def section_edges(binary, certs, suite):
 # ---- 2. the main listener speaking TLS ----
 
 def c_tls_main(hub):
-    check(re.search(r"listening on [0-9.]+:\d+ \(tls, 2 workers, simd \w+\)$",
+    check(re.search(r"listening on [0-9.]+:\d+ \(tls, 2 workers, simd \w+\)"
+                    r", deflate shared$",
                     hub.line), f"start-up line: {hub.line!r}")
     ctx = client_ctx(hub.certs)
     status, _, body = https_get(hub.port, "/health", ctx)

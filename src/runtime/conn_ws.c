@@ -182,7 +182,11 @@ bool rc__ws_negotiate(struct rc_conn *c, const struct rc_http_request *req)
 	struct rc_pmd_params p;
 	size_t n;
 
+	/* A keep-alive connection's earlier upgrade may have been refused
+	   after it negotiated: start over. */
 	w->up_ext = 0;
+	c->flags &= ~(RC_CF_Z | RC_CF_ZBITS_MASK);
+	rc__ws_z_free(c);
 	if (cfg->deflate_window_bits == RC_DEFLATE_OFF ||
 	    rc_pmd_negotiate(req, &pol, &p) <= 0 || !p.on)
 		return true;

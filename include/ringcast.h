@@ -208,8 +208,9 @@ struct rc_config {
 	 * small messages, at a cost in memory per connection (see
 	 * docs/DEFLATE.md) and one compression per subscriber.
 	 * RC_DEFLATE_OFF: not negotiated.
-	 * Messages shorter than deflate_min_size (default 128) and those
-	 * that do not get smaller are sent uncompressed. deflate_level:
+	 * Messages shorter than deflate_min_size (default 128) are sent
+	 * uncompressed, and in shared mode those that do not get smaller
+	 * (dedicated mode cannot take one back: the window holds it). deflate_level:
 	 * 1..12 (shared: libdeflate's levels; dedicated: zlib's 1..9, a
 	 * higher one counting as 9), default 4 (docs/DEFLATE.md has the
 	 * measured trade-off). A received message is

@@ -162,6 +162,15 @@ const pageErrors = [];
 async function openChat(port, room, label, base = `http://127.0.0.1:${port}`, sockets = null) {
   const ctx = await browser.newContext({ viewport: { width: 900, height: 600 },
                                          ignoreHTTPSErrors: base.startsWith('https:') });
+  // Every WebSocket the page makes, kept where the test can read its
+  // negotiated extensions (the page holds its own in a closure).
+  await ctx.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__rcSockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) { super(...args); window.__rcSockets.push(this); }
+    };
+  });
   const page = await ctx.newPage();
   page.on('pageerror', e => pageErrors.push(`${label}: ${e.message}`));
   if (sockets) page.on('websocket', ws => sockets.push(ws.url()));
@@ -197,6 +206,24 @@ function waitLine(page, line, who) {
 async function typeAndEnter(page, text) {
   await page.fill('#text', text);
   await page.press('#text', 'Enter');
+}
+
+// The extensions of the page's open WebSocket(s): each must have
+// negotiated permessage-deflate (Chromium offers it; the hub accepts).
+async function assertDeflate(page, who) {
+  const exts = await page.evaluate(() =>
+    window.__rcSockets.filter(s => s.readyState === 1).map(s => s.extensions));
+  if (exts.length !== 1) throw new Error(`${who}: ${exts.length} open WebSockets`);
+  if (!/(^|,\s*)permessage-deflate(;|,|$)/.test(exts[0])) {
+    throw new Error(`${who}: WebSocket extensions "${exts[0]}", want permessage-deflate`);
+  }
+}
+
+async function adminMetrics() {
+  const res = await withTimeout(fetch(`http://127.0.0.1:${adminPort}/metrics`), 5000,
+                                'GET /metrics (admin port)');
+  if (res.status !== 200) throw new Error(`admin /metrics status ${res.status}`);
+  return res.text();
 }
 
 async function assertAbsent(page, needle, who) {
@@ -272,6 +299,29 @@ async function main() {
     await b.click('#send');
     await Promise.all([waitLine(a, `${nickB}: ${m2}`, 'page 1'),
                        waitLine(b, `${nickB}: ${m2}`, 'page 2')]);
+  });
+
+  await check('both pages\' WebSockets negotiated permessage-deflate', async () => {
+    await assertDeflate(a, 'page 1');
+    await assertDeflate(b, 'page 2');
+  });
+
+  // Long enough (over --deflate-min-size) and repetitive: the hub
+  // inflates Chromium's compressed frame and sends a compressed one.
+  const long = `compressed ${tag} ` + 'la la la lalala, '.repeat(120) + crypto.randomBytes(6).toString('hex');
+  await check('a 2 KB message flows compressed page 1 -> page 2', async () => {
+    const before = await adminMetrics();
+    await typeAndEnter(a, long);
+    await Promise.all([waitLine(b, `${nickA}: ${long}`, 'page 2'),
+                       waitLine(a, `${nickA}: ${long}`, 'page 1')]);
+    const after = await adminMetrics();
+    for (const name of ['ringcast_inflate_out_bytes_total', 'ringcast_deflate_in_bytes_total']) {
+      const d = metric(after, name) - metric(before, name);
+      if (!(d >= long.length)) throw new Error(`${name} grew by ${d}, want >= ${long.length}`);
+    }
+    const din = metric(after, 'ringcast_deflate_in_bytes_total') - metric(before, 'ringcast_deflate_in_bytes_total');
+    const dout = metric(after, 'ringcast_deflate_out_bytes_total') - metric(before, 'ringcast_deflate_out_bytes_total');
+    if (!(dout > 0 && dout * 4 < din)) throw new Error(`deflate out grew by ${dout} for ${din} in`);
   });
 
   const m3 = `<img src=x onerror="window.__xss=1">&amp; ${tag}`;
@@ -412,6 +462,11 @@ async function tlsCases(tag) {
       await b.click('#send');
       await Promise.all([waitLine(a, `${nickB}: ${m2}`, 'tls page 1'),
                          waitLine(b, `${nickB}: ${m2}`, 'tls page 2')]);
+    });
+
+    await check('TLS: both pages\' WebSockets negotiated permessage-deflate', async () => {
+      await assertDeflate(a, 'tls page 1');
+      await assertDeflate(b, 'tls page 2');
     });
 
     await check('TLS: the hub counted the TLS handshakes and WebSocket upgrades', async () => {

@@ -27,6 +27,9 @@ import tempfile
 SERVERS = [
     ('ringcast', 'ringcast'),
     ('ringcast-base', 'ringcast-base'),
+    # The deflate rows' hub with --no-deflate (scripts/bench): its ratio is
+    # deflate/no-deflate, a cost rather than a race (see deflate_lines()).
+    ('ringcast-nodeflate', 'ringcast, no deflate'),
     ('ringcast-2w', 'ringcast, 2 workers'),
     ('node-ws', 'node ws'),
     ('lws', 'libwebsockets'),
@@ -51,6 +54,9 @@ ROWS = [
     ('wss-handshake', 'wss:// handshakes (TLS + upgrade), 50 at once', 'handshakes/s', 'rate', True),
     ('wss-resume', 'wss:// resumed handshakes (TLS 1.3 ticket + upgrade), 50 at once', 'handshakes/s', 'rate', True),
     ('idle-tls', 'idle TLS connections: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
+    ('bcast-json', 'fan-out 1 → N, ~300 B JSON, deflate offered (ringcast: shared mode)', 'deliveries/s', 'rate', True),
+    ('bcast-json-dedicated', 'fan-out ~300 B JSON, ringcast in dedicated deflate mode', 'deliveries/s', 'rate', True),
+    ('idle-deflate', 'idle connections, deflate offered: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
     ('uws-load', 'uWS `load_test`, 20 B echo', 'msg/s', 'rate', True),
     ('uws-bcast', 'uWS `broadcast_test`, every client publishes, all receive', 'deliveries/s', 'rate', True),
     ('uws-scale', 'uWS `scale_test`: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
@@ -58,6 +64,8 @@ ROWS = [
 ROW = {r[0]: r for r in ROWS}
 LATENCY = ('p50_us', 'p90_us', 'p99_us', 'p999_us')
 CPU = 'cpu_ns_per_msg'
+WIRE = 'wire_bytes_per_msg'
+NODEFLATE = 'ringcast-nodeflate'
 NUMERIC_SKIP = {'round'}
 
 
@@ -164,7 +172,7 @@ def ratio(row, base, peer, higher_better=None):
 
 
 def param_label(pkey, pval):
-    names = {'conns': 'conns', 'subs': 'subscribers', 'clients': 'clients'}
+    names = {'conns': 'conns', 'subs': 'subscribers', 'clients': 'clients', 'wbits': 'window bits'}
     return f'{int(pval):,} {names.get(pkey, pkey)}'.replace(',', ' ') if pval.isdigit() else f'{pkey} {pval}'
 
 
@@ -278,7 +286,7 @@ def not_ahead(cells, order):
         base = cells[key].get(BASE)
         bval = base.median(fig) if base else None
         for k, title in SERVERS:
-            if k in (BASE, 'ringcast-2w') or k not in cells[key]:
+            if k in (BASE, 'ringcast-2w', NODEFLATE) or k not in cells[key]:
                 continue
             pv = cells[key][k].median(fig)
             r = ratio(row, bval, pv)
@@ -293,6 +301,56 @@ def not_ahead(cells, order):
                 out.append(f'- {ROW[row][1]}, {param_label(pkey, pval)}: server CPU per message '
                            f'{r:.2f}× {title} (ringcast {fmt_ns(bc)}, {title} {fmt_ns(pc)})')
     return out or ['- none in this run']
+
+
+def wire_table(cells, order, servers):
+    """Median frame bytes per delivery as received (rows that give them and
+    where some server compressed), payload/wire in brackets."""
+    rows = [k for k in order if k[0] in ('bcast-json', 'bcast-json-dedicated') and
+            any(c.median(WIRE) is not None for c in cells[k].values())]
+    if not rows:
+        return []
+    out = ['| row | N | ' + ' | '.join(t for k, t in SERVERS if k in servers) + ' |',
+           '|---|---|' + '---|' * len(servers)]
+    for key in rows:
+        row, (pkey, pval) = key
+        line = [ROW[row][1], param_label(pkey, pval)]
+        for k, _ in SERVERS:
+            if k not in servers:
+                continue
+            c = cells[key].get(k)
+            w = c.median(WIRE) if c else None
+            p = c.median('payload_bytes_per_msg') if c else None
+            line.append('' if w is None else f'{w:.0f} B' + (f' ({p / w:.2f}×)' if p and w else ''))
+        out.append('| ' + ' | '.join(line) + ' |')
+    return out
+
+
+def deflate_lines(cells, order):
+    """Per deflate row: ringcast with permessage-deflate against the same hub
+    with --no-deflate (the issue's goal: compressed fan-out >= 0.8x the
+    uncompressed deliveries/s), CPU per delivery and bytes on the wire."""
+    out = []
+    for key in order:
+        row, (pkey, pval) = key
+        if row not in ('bcast-json', 'bcast-json-dedicated'):
+            continue
+        d, n = cells[key].get(BASE), cells[key].get(NODEFLATE)
+        if not d or not n:
+            continue
+        dr, nr = d.median('rate'), n.median('rate')
+        dc, nc = d.median(CPU), n.median(CPU)
+        dw, nw = d.median(WIRE), n.median(WIRE)
+        if dr is None or nr is None:
+            continue
+        parts = [f'deliveries/s {dr / nr:.2f}× ({si(dr)} vs {si(nr)}; '
+                 f'{"meets" if dr / nr >= 0.8 else "below"} the 0.8× goal)']
+        if dc and nc:
+            parts.append(f'server CPU per delivery {dc / nc:.2f}× ({fmt_ns(dc)} vs {fmt_ns(nc)})')
+        if dw and nw:
+            parts.append(f'bytes on the wire per delivery {dw / nw:.2f}× ({dw:.0f} B vs {nw:.0f} B)')
+        out.append(f'- {ROW[row][1]}, {param_label(pkey, pval)}: ' + '; '.join(parts))
+    return out
 
 
 def plots(cells, order, servers, prefix, plot_script):
@@ -416,6 +474,20 @@ def main():
                'peer/ringcast; below 1 it spends more. When the load tool is what limits '
                'the rates, this is where the servers differ.', '']
         md += cpu + ['']
+    wire = wire_table(cells, order, servers)
+    if wire:
+        md += ['## Bytes on the wire per delivery', '',
+               'Frame bytes per message the load tool received (headers included, as they '
+               'came: compressed or not), medians; in brackets payload/wire, the '
+               'compression ratio.', '']
+        md += wire + ['']
+    dl = deflate_lines(cells, order)
+    if dl:
+        md += ['## permessage-deflate against no deflate', '',
+               'deflate/no-deflate: ringcast with permessage-deflate (as the row says) '
+               'against the same hub with `--no-deflate`, both offered it by the same '
+               'load; medians:', '']
+        md += dl + ['']
     lat = latency_table(cells, order, servers)
     if lat:
         md += ['## Latency (median p50 / p99 over the rounds)', ''] + lat + ['']
@@ -427,6 +499,10 @@ def main():
     kern = [(s, f) for r, p, s, f, _ in results if r == 'kernels']
     if kern:
         md += kernels_table(kern)
+    codec = [line for r, p, s, f, line in results if r == 'codec']
+    if codec:
+        md += ['## permessage-deflate codecs (`bench/deflate_bench`, one run)', '', '```']
+        md += [line.replace('RESULT row=codec ', '').replace(' server=none', '').split(' round=')[0] for line in codec] + ['```', '']
     simd = [line for r, p, s, f, line in results if r == 'simd']
     if simd:
         md += ['## Payload kernels at 16 KiB (`bench/simd_bench`, one run)', '', '```']

@@ -41,6 +41,10 @@ struct rl_cfg {
 	size_t size;			/* payload bytes per message */
 	unsigned inflight;		/* echo: messages in flight per conn */
 	bool text;			/* echo: TEXT frames (valid UTF-8) */
+	bool json;			/* broadcast: ~--size-byte JSON chat
+					   messages (TEXT) */
+	bool deflate;			/* offer permessage-deflate; compress
+					   and inflate where agreed */
 	double rate;			/* msgs/s per connection (echo) or
 					   per publisher (broadcast); 0: max */
 	unsigned window;		/* broadcast, max rate: messages per

@@ -13,6 +13,7 @@
 
 #include "ringcast.h"
 #include "conn.h"
+#include "pmd.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -161,6 +162,7 @@ static void finalize(struct rl_worker *w, struct rl_conn *c)
 	c->head = NULL;
 	free(c->pong);
 	c->pong = NULL;
+	rl_pmd_rx_release(&c->rx);
 	c->state = RL_CONN_IDLE;
 	c->deadline = 0;
 	w->nactive--;
@@ -306,6 +308,7 @@ static long take_response(struct rl_worker *w, struct rl_conn *c,
 {
 	const char *p = (const char *)buf;
 	size_t len = n, prev = c->nhead, add;
+	struct rl_pmd_params pmd;
 	int status;
 	long hl;
 
@@ -318,7 +321,8 @@ static long take_response(struct rl_worker *w, struct rl_conn *c,
 		p = c->head;
 		len = c->nhead;
 	}
-	hl = rl_ws_response(p, len, w->accept, &status);
+	hl = rl_ws_response_ext(p, len, w->accept, &status,
+				w->cfg->deflate ? &pmd : NULL);
 	if (hl == -EAGAIN) {
 		if (!c->head) {
 			c->head = malloc(RL_WS_RESPONSE_MAX);
@@ -344,6 +348,17 @@ static long take_response(struct rl_worker *w, struct rl_conn *c,
 	}
 	free(c->head);
 	c->head = NULL;
+	if (w->cfg->deflate && pmd.on) {
+		if (rl_pmd_rx_setup(&c->rx, &w->pmd, &pmd)) {
+			rl_stats_errno(&w->stats, RL_E_IO, -ENOMEM);
+			rl_conn_abort(w, c);
+			return -1;
+		}
+		c->flags |= RL_F_PMD;
+		w->stats.c[RL_C_PMD_OPENED]++;
+		if (!pmd.server_no_context)
+			w->stats.c[RL_C_PMD_CONTEXT]++;
+	}
 	opened(w, c);
 	return hl - (long)prev;
 }
@@ -413,6 +428,10 @@ static void take_frames(struct rl_worker *w, struct rl_conn *c, uint8_t *buf,
 		n -= (size_t)r;
 		switch (m.kind) {
 		case RL_WS_DATA:
+			if (m.compressed) {
+				w->stats.c[RL_C_Z_IN]++;
+				w->stats.c[RL_C_Z_CACHED] += m.cached;
+			}
 			w->sc->message(w, c, &m);
 			break;
 		case RL_WS_PING:

@@ -40,6 +40,7 @@ enum rl_conn_flag {
 	RL_F_RAMP = 1 << 9,		/* counted in the worker's ramp-up */
 	RL_F_TLS_UP = 1 << 10,		/* --tls: handshake done */
 	RL_F_TLS_BYE = 1 << 11,		/* --tls: the server sent close_notify */
+	RL_F_PMD = 1 << 12,		/* --deflate: permessage-deflate agreed */
 };
 
 /* What the in-flight send carries; acted on when it completes. */

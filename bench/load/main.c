@@ -14,6 +14,7 @@
 
 #include "ringcast.h"
 #include "cfg.h"
+#include "payload.h"
 #include "procs.h"
 #include "report.h"
 #include "shared.h"
@@ -97,10 +98,25 @@ static void usage(FILE *f)
 "  -c, --conns N              echo: connections (100); idle: connections\n"
 "                             (1000); handshake: cycles at once (50)\n"
 "  -s, --size BYTES           payload per message (echo 32, broadcast 64;\n"
-"                             broadcast needs >= 16 for its stamp)\n"
+"                             broadcast needs >= 16 for its stamp); with\n"
+"                             --json the average (300, at least %d)\n"
 "      --inflight N           echo: messages in flight per connection (1)\n"
 "      --text                 echo: TEXT frames of valid mixed-script UTF-8\n"
 "                             (default BINARY)\n"
+"      --json                 broadcast: TEXT chat messages, JSON of about\n"
+"                             --size bytes ({\"id\",\"ts\",\"type\",\"room\",\n"
+"                             \"from\",\"text\"}), %d of them in turn, the\n"
+"                             text English words from a seeded PRNG; the\n"
+"                             stamp in \"id\" (publisher-sequence) and \"ts\"\n"
+"      --deflate              offer permessage-deflate (RFC 7692) with\n"
+"                             client_max_window_bits; where the server\n"
+"                             agrees, messages go out compressed (each made\n"
+"                             once) and what comes compressed is inflated\n"
+"                             and checked like the rest: without context\n"
+"                             (server_no_context_takeover) once per\n"
+"                             distinct message and thread, a cache finding\n"
+"                             the same bytes after; with it, through a zlib\n"
+"                             stream per connection\n"
 "  -S, --subscribers N        broadcast: subscribers (100)\n"
 "      --publishers N         broadcast: publishers (1); they join the room\n"
 "                             too, and ignore what they receive\n"
@@ -147,10 +163,15 @@ static void usage(FILE *f)
 "handshake_status, handshake_invalid, tls_handshake, protocol, tls,\n"
 "unexpected_message, unexpected_close with close_codes (1006: no close\n"
 "frame), timeout_handshake, timeout_response, timeout_close, io); with\n"
-"--tls, tls=1 on the bench= line and a \"tls\" object in the JSON. The\n"
+"--tls, tls=1 on the bench= line and a \"tls\" object in the JSON. Echo\n"
+"and broadcast also give wire_bytes_in= (frame bytes of the messages\n"
+"received, as they came) and payload_bytes_in= (their payloads, inflated);\n"
+"with --deflate, deflate_conns= (connections that agreed on it) and\n"
+"compressed_in= (messages received compressed). The\n"
 "first TLS failure of each thread is told on stderr, with OpenSSL's reason.\n"
 "Exit status: 0 clean, 1 any error or lost message, 2 bad usage.\n",
-		RL_MAX_DURATION_S, RL_RAMP_MAX_S);
+		RL_JSON_MIN_SIZE, RL_JSON_VARIANTS, RL_MAX_DURATION_S,
+		RL_RAMP_MAX_S);
 }
 
 static bool parse_uint(const char *s, unsigned long min, unsigned long max,
@@ -306,6 +327,8 @@ enum {
 	OPT_TLS_SNI,
 	OPT_TLS_RESUME,
 	OPT_ORIGIN,
+	OPT_JSON,
+	OPT_DEFLATE,
 };
 
 /* The long name of option @val, for messages. */
@@ -328,6 +351,8 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 		{ "size", required_argument, NULL, 's' },
 		{ "inflight", required_argument, NULL, OPT_INFLIGHT },
 		{ "text", no_argument, NULL, OPT_TEXT },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "deflate", no_argument, NULL, OPT_DEFLATE },
 		{ "subscribers", required_argument, NULL, 'S' },
 		{ "publishers", required_argument, NULL, OPT_PUBLISHERS },
 		{ "rate", required_argument, NULL, 'r' },
@@ -389,6 +414,12 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 			break;
 		case OPT_TEXT:
 			cfg->text = true;
+			break;
+		case OPT_JSON:
+			cfg->json = true;
+			break;
+		case OPT_DEFLATE:
+			cfg->deflate = true;
 			break;
 		case 'S':
 			ok = parse_uint(optarg, 1, 10000000, &cfg->subscribers);
@@ -494,11 +525,21 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 	cfg->conns = conns ? conns :
 		     cfg->scenario == RL_SC_IDLE ? 1000 :
 		     cfg->scenario == RL_SC_HANDSHAKE ? 50 : 100;
+	if (cfg->json && cfg->scenario != RL_SC_BROADCAST) {
+		fprintf(stderr, "ringcast-load: --json goes with broadcast\n");
+		return 2;
+	}
 	cfg->size = size_set ? size :
+		    cfg->json ? 300 :
 		    cfg->scenario == RL_SC_BROADCAST ? 64 : 32;
-	if (cfg->scenario == RL_SC_BROADCAST && cfg->size < RL_WS_HEAD) {
+	if (cfg->json && (cfg->size < RL_JSON_MIN_SIZE || cfg->size > 1u << 20)) {
+		fprintf(stderr, "ringcast-load: --json needs --size from %d to %u\n",
+			RL_JSON_MIN_SIZE, 1u << 20);
+		return 2;
+	}
+	if (cfg->scenario == RL_SC_BROADCAST && cfg->size < RL_STAMP_BIN) {
 		fprintf(stderr, "ringcast-load: broadcast needs --size >= %d (send time, publisher, sequence number)\n",
-			RL_WS_HEAD);
+			RL_STAMP_BIN);
 		return 2;
 	}
 	return 0;

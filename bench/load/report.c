@@ -128,8 +128,13 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 		fprintf(f, " conns=%u", cfg->conns);
 		break;
 	}
+	if (cfg->json)
+		fprintf(f, " payload=json");
 	if (cfg->tls)
 		fprintf(f, " tls=1");
+	if (cfg->deflate)
+		fprintf(f, " deflate=1 deflate_conns=%llu",
+			(unsigned long long)ctr(s)[RL_C_PMD_OPENED]);
 	fprintf(f, " procs=%u threads=%u seconds=%.2f %s=%llu", cfg->procs,
 		cfg->threads, s->run_s, what, (unsigned long long)measured(s));
 	if (cfg->scenario != RL_SC_IDLE)
@@ -139,6 +144,17 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 			(unsigned long long)(ctr(s)[RL_C_GAPS] +
 					     ctr(s)[RL_C_TAIL_LOST]),
 			(unsigned long long)ctr(s)[RL_C_OUT_OF_ORDER]);
+	/* Over the whole run, like the received count of the summary. */
+	if (cfg->scenario == RL_SC_ECHO || cfg->scenario == RL_SC_BROADCAST)
+		fprintf(f, " received=%llu wire_bytes_in=%llu payload_bytes_in=%llu",
+			(unsigned long long)ctr(s)[RL_C_RECV],
+			(unsigned long long)ctr(s)[RL_C_WIRE_IN],
+			(unsigned long long)ctr(s)[RL_C_BYTES_IN]);
+	if (cfg->deflate && (cfg->scenario == RL_SC_ECHO ||
+			     cfg->scenario == RL_SC_BROADCAST))
+		fprintf(f, " compressed_in=%llu compressed_out=%llu",
+			(unsigned long long)ctr(s)[RL_C_Z_IN],
+			(unsigned long long)ctr(s)[RL_C_Z_OUT]);
 	if (cfg->scenario == RL_SC_IDLE && rss_known(s))
 		fprintf(f, " rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_b=%ld",
 			s->rss_before_kb, s->rss_after_kb, rss_per_conn(s));
@@ -168,6 +184,24 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 			(unsigned long long)ctr(s)[RL_C_SENT],
 			(unsigned long long)ctr(s)[RL_C_RECV],
 			per_s(s, ctr(s)[RL_C_BYTES_IN]) / 1e6);
+	if ((cfg->scenario == RL_SC_ECHO || cfg->scenario == RL_SC_BROADCAST) &&
+	    ctr(s)[RL_C_RECV])
+		fprintf(f, "  bytes in     %.1f on the wire, %.1f of payload per message (%.2fx)\n",
+			(double)ctr(s)[RL_C_WIRE_IN] / (double)ctr(s)[RL_C_RECV],
+			(double)ctr(s)[RL_C_BYTES_IN] / (double)ctr(s)[RL_C_RECV],
+			ctr(s)[RL_C_WIRE_IN] ?
+			(double)ctr(s)[RL_C_BYTES_IN] /
+			(double)ctr(s)[RL_C_WIRE_IN] : 0.0);
+	if (cfg->deflate)
+		fprintf(f, "  deflate      %llu of %llu connections agreed (%llu with the server's context), %llu messages in compressed (%llu inflated, %llu from the cache), %llu out\n",
+			(unsigned long long)ctr(s)[RL_C_PMD_OPENED],
+			(unsigned long long)ctr(s)[RL_C_OPENED],
+			(unsigned long long)ctr(s)[RL_C_PMD_CONTEXT],
+			(unsigned long long)ctr(s)[RL_C_Z_IN],
+			(unsigned long long)(ctr(s)[RL_C_Z_IN] -
+					     ctr(s)[RL_C_Z_CACHED]),
+			(unsigned long long)ctr(s)[RL_C_Z_CACHED],
+			(unsigned long long)ctr(s)[RL_C_Z_OUT]);
 	if (h->count)
 		fprintf(f, "  latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f  (n=%llu)\n",
 			us(rl_hist_percentile(h, 50)),
@@ -287,9 +321,9 @@ static void json_params(FILE *f, const struct rl_cfg *cfg)
 			cfg->text ? "true" : "false");
 		break;
 	case RL_SC_BROADCAST:
-		fprintf(f, ",\"subscribers\":%u,\"publishers\":%u,\"size\":%zu,\"window\":%u",
+		fprintf(f, ",\"subscribers\":%u,\"publishers\":%u,\"size\":%zu,\"window\":%u,\"json\":%s",
 			cfg->subscribers, cfg->publishers, cfg->size,
-			cfg->window);
+			cfg->window, cfg->json ? "true" : "false");
 		break;
 	default:
 		fprintf(f, ",\"conns\":%u", cfg->conns);
@@ -303,9 +337,10 @@ static void json_params(FILE *f, const struct rl_cfg *cfg)
 			fprintf(f, "\"max\"");
 	}
 	fprintf(f, ",\"duration_s\":%.3f,\"timeout_s\":%.3f,\"procs\":%u,"
-		"\"threads\":%u,\"src_ips\":%u,\"tls\":%s}",
+		"\"threads\":%u,\"src_ips\":%u,\"tls\":%s,\"deflate\":%s}",
 		cfg->duration_s, cfg->timeout_s, cfg->procs, cfg->threads,
-		cfg->src_ips, cfg->tls ? "true" : "false");
+		cfg->src_ips, cfg->tls ? "true" : "false",
+		cfg->deflate ? "true" : "false");
 }
 
 void rl_report_json(FILE *f, const struct rl_summary *s)
@@ -328,12 +363,26 @@ void rl_report_json(FILE *f, const struct rl_summary *s)
 		(unsigned long long)c[RL_C_OPENED],
 		(unsigned long long)c[RL_C_CLOSED]);
 	fprintf(f, ",\"messages\":{\"sent\":%llu,\"received\":%llu,"
-		"\"measured\":%llu,\"bytes_out\":%llu,\"bytes_in\":%llu}",
+		"\"measured\":%llu,\"bytes_out\":%llu,\"bytes_in\":%llu,"
+		"\"wire_bytes_out\":%llu,\"wire_bytes_in\":%llu,"
+		"\"payload_bytes_in\":%llu}",
 		(unsigned long long)c[RL_C_SENT],
 		(unsigned long long)c[RL_C_RECV],
 		(unsigned long long)c[RL_C_MSGS],
 		(unsigned long long)c[RL_C_BYTES_OUT],
+		(unsigned long long)c[RL_C_BYTES_IN],
+		(unsigned long long)c[RL_C_WIRE_OUT],
+		(unsigned long long)c[RL_C_WIRE_IN],
 		(unsigned long long)c[RL_C_BYTES_IN]);
+	if (cfg->deflate)
+		fprintf(f, ",\"deflate\":{\"conns\":%llu,\"context_conns\":%llu,"
+			"\"compressed_in\":%llu,\"inflate_cached\":%llu,"
+			"\"compressed_out\":%llu}",
+			(unsigned long long)c[RL_C_PMD_OPENED],
+			(unsigned long long)c[RL_C_PMD_CONTEXT],
+			(unsigned long long)c[RL_C_Z_IN],
+			(unsigned long long)c[RL_C_Z_CACHED],
+			(unsigned long long)c[RL_C_Z_OUT]);
 	fprintf(f, ",\"%s\":%llu", what, (unsigned long long)measured(s));
 	if (cfg->scenario != RL_SC_IDLE)
 		fprintf(f, ",\"%s_per_s\":%.1f,\"rate_per_s\":%.1f", what,

@@ -4,27 +4,23 @@
  * subscriber should get every message; deliveries/s, publish-to-receive
  * latency, lost and out-of-order messages.
  *
- * Payload: send time (ns, CLOCK_MONOTONIC: one clock for every process on
- * the host), publisher id, sequence number, all little-endian, then filler.
+ * Payload (payload.h): a stamp of send time (ns, CLOCK_MONOTONIC: one clock
+ * for every process on the host), publisher id and sequence number, then
+ * filler; or with --json a chat message of that many bytes on average, the
+ * stamp its first fields. With --deflate, a publisher whose server agreed
+ * sends its messages compressed: each made once, the stamp rewritten per
+ * message as in a plain one.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringcast.h"
+#include "payload.h"
 #include "worker.h"
 
 #define ROLE_SUB	0
 #define ROLE_PUB	1
-
-/* The part of the payload that changes per message. */
-struct stamp {
-	uint64_t sent;		/* intended send time (rate) or actual (max) */
-	uint32_t pub;
-	uint32_t seq;
-};
-
-_Static_assert(sizeof(struct stamp) == RL_WS_HEAD, "the stamp is the head");
 
 /* Rate-limited: the soonest publishers are looked at again, so that
    schedules falling due together are served in one pass. */
@@ -41,7 +37,10 @@ struct pub {
 	uint32_t seq;		/* next sequence number = messages sent */
 	uint64_t next;		/* rate: intended time of message seq */
 	uint64_t blocked;	/* max: window full since, 0 if not */
-	uint8_t *frames;	/* @batch frames, only their stamps change */
+	uint8_t *frames;	/* up to @batch frames being sent */
+	bool z;			/* sends compressed (--deflate, agreed) */
+	unsigned filled;	/* one variant: frames already in place,
+				   only their stamps change */
 };
 
 struct broadcast {
@@ -53,8 +52,7 @@ struct broadcast {
 	uint64_t *delivered;	/* [npub_all] not yet added to shared */
 	uint32_t *dirty;	/* publishers with delivered[] non-zero */
 	unsigned ndirty;
-	size_t frame_len;
-	size_t hdr_len;
+	struct rl_payload pl;
 	unsigned batch;
 	uint64_t interval;	/* rate: ns between messages; 0: max */
 	uint64_t timeout;
@@ -67,26 +65,11 @@ static unsigned bc_count(const struct rl_cfg *cfg, unsigned worker,
 	       rl_cfg_share(cfg->publishers, worker, nworkers);
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = n; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int bc_init(struct rl_worker *w)
 {
 	const struct rl_cfg *cfg = w->cfg;
 	struct broadcast *b = calloc(1, sizeof(*b));
-	uint8_t *payload, hdr[RC_FRAME_HDR_MAX];
+	int ret;
 
 	if (!b)
 		return -ENOMEM;
@@ -98,10 +81,10 @@ static int bc_init(struct rl_worker *w)
 	if (cfg->rate > 0 && !b->interval)
 		b->interval = 1;
 	b->timeout = (uint64_t)(cfg->timeout_s * 1e9);
-	b->frame_len = rl_ws_frame_len(cfg->size);
-	b->hdr_len = rc_frame_encode_header(hdr, RC_OP_BINARY, true, cfg->size,
-					    &w->mask_key);
-	b->batch = (unsigned)(BATCH_BYTES / b->frame_len);
+	ret = rl_payload_init(&b->pl, cfg, w->mask_key);
+	if (ret)
+		return ret;
+	b->batch = (unsigned)(BATCH_BYTES / b->pl.max_frame);
 	if (b->batch < 1)
 		b->batch = 1;
 	if (!b->interval && b->batch > cfg->window)
@@ -114,14 +97,8 @@ static int bc_init(struct rl_worker *w)
 			     sizeof(*b->next_seq));
 	b->delivered = calloc(b->npub_all, sizeof(*b->delivered));
 	b->dirty = calloc(b->npub_all, sizeof(*b->dirty));
-	payload = calloc(1, cfg->size);
-	if (!b->pubs || !b->next_seq || !b->delivered || !b->dirty ||
-	    !payload) {
-		free(payload);
+	if (!b->pubs || !b->next_seq || !b->delivered || !b->dirty)
 		return -ENOMEM;
-	}
-	for (size_t i = RL_WS_HEAD; i < cfg->size; i++)
-		payload[i] = (uint8_t)('a' + i % 26);
 	for (unsigned i = 0; i < b->nsubs; i++) {
 		w->conns[i].role = ROLE_SUB;
 		w->conns[i].slot = i;
@@ -133,17 +110,10 @@ static int bc_init(struct rl_worker *w)
 		p->c->role = ROLE_PUB;
 		p->c->slot = j;
 		p->id = w->index + j * w->nworkers;
-		p->frames = malloc(b->frame_len * b->batch);
-		if (!p->frames) {
-			free(payload);
+		p->frames = malloc(b->pl.max_frame * b->batch);
+		if (!p->frames)
 			return -ENOMEM;
-		}
-		for (unsigned k = 0; k < b->batch; k++)
-			rl_ws_encode(p->frames + k * b->frame_len,
-				     RC_OP_BINARY, payload, cfg->size,
-				     w->mask_key);
 	}
-	free(payload);
 	return 0;
 }
 
@@ -159,6 +129,7 @@ static void bc_exit(struct rl_worker *w)
 	free(b->next_seq);
 	free(b->delivered);
 	free(b->dirty);
+	rl_payload_free(&b->pl);
 	free(b);
 	w->sc_data = NULL;
 }
@@ -191,6 +162,9 @@ static unsigned sendable(struct rl_worker *w, struct broadcast *b,
 
 static void publish(struct rl_worker *w, struct broadcast *b, struct pub *p)
 {
+	const struct rl_payload *pl = &b->pl;
+	uint64_t bytes = 0;
+	size_t off = 0;
 	unsigned n;
 
 	if (!rl_conn_can_write(p->c) || w->now >= w->stop_ns)
@@ -203,22 +177,32 @@ static void publish(struct rl_worker *w, struct broadcast *b, struct pub *p)
 	}
 	p->blocked = 0;
 	for (unsigned k = 0; k < n; k++) {
-		uint8_t *stamp = p->frames + k * b->frame_len + b->hdr_len;
+		const struct rl_variant *v =
+			&pl->v[rl_payload_pick(pl, p->id, p->seq)];
+		const struct rl_frame_tpl *f = &v->f[p->z];
 
-		put_le(stamp, b->interval ? p->next : w->now, 8);
-		put_le(stamp + 8, p->id, 4);
-		put_le(stamp + 12, p->seq, 4);
-		/* The stamp starts the payload: key offset 0. */
-		rl_ws_mask(stamp, RL_WS_HEAD, w->mask_key, 0);
+		/* One variant: the frames stay, only stamps change. */
+		if (pl->n > 1 || k >= p->filled)
+			memcpy(p->frames + off, f->frame, f->len);
+		rl_payload_stamp(pl, f, p->frames + off, w->mask_key,
+				 b->interval ? p->next : w->now, p->id,
+				 p->seq);
+		off += f->len;
+		bytes += v->len;
 		p->seq++;
 		p->next += b->interval;
 	}
+	if (n > p->filled)
+		p->filled = n;
 	w->stats.c[RL_C_SENT] += n;
-	w->stats.c[RL_C_BYTES_OUT] += (uint64_t)n * w->cfg->size;
+	w->stats.c[RL_C_BYTES_OUT] += bytes;
+	w->stats.c[RL_C_WIRE_OUT] += off;
+	if (p->z)
+		w->stats.c[RL_C_Z_OUT] += n;
 	__atomic_store_n(&w->shm->pub_sent[p->id], p->seq, __ATOMIC_RELAXED);
 	if (b->interval)
 		rl_worker_wake_at(w, p->next);
-	rl_conn_write(w, p->c, p->frames, (size_t)n * b->frame_len);
+	rl_conn_write(w, p->c, p->frames, off);
 }
 
 static void bc_run(struct rl_worker *w)
@@ -292,8 +276,15 @@ static uint64_t bc_tick(struct rl_worker *w, uint64_t now)
 
 static void bc_opened(struct rl_worker *w, struct rl_conn *c)
 {
-	if (c->role == ROLE_SUB)
+	struct broadcast *b = w->sc_data;
+
+	if (c->role == ROLE_SUB) {
 		__atomic_fetch_add(&w->shm->subs_open, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	/* Compressed if the server agreed: the frames are made anew. */
+	b->pubs[c->slot].z = !!(c->flags & RL_F_PMD);
+	b->pubs[c->slot].filled = 0;
 }
 
 static void bc_closed(struct rl_worker *w, struct rl_conn *c)
@@ -314,18 +305,14 @@ static void bc_message(struct rl_worker *w, struct rl_conn *c,
 		       const struct rl_ws_msg *m)
 {
 	struct broadcast *b = w->sc_data;
-	struct stamp s;
-	uint32_t *next;
+	const struct rl_payload *pl = &b->pl;
+	uint64_t sent;
+	uint32_t pub, seq, *next;
 
-	if (m->opcode != RC_OP_BINARY || m->len != w->cfg->size ||
-	    m->head_len < RL_WS_HEAD) {
-		w->stats.c[RL_E_PAYLOAD]++;
-		return;
-	}
-	s.sent = get_le(m->head, 8);
-	s.pub = (uint32_t)get_le(m->head + 8, 4);
-	s.seq = (uint32_t)get_le(m->head + 12, 4);
-	if (s.pub >= b->npub_all) {
+	if (m->opcode != pl->opcode ||
+	    !rl_payload_unstamp(pl, m->head, m->head_len, &sent, &pub, &seq) ||
+	    pub >= b->npub_all ||
+	    m->len != pl->v[rl_payload_pick(pl, pub, seq)].len) {
 		w->stats.c[RL_E_PAYLOAD]++;
 		return;
 	}
@@ -335,18 +322,19 @@ static void bc_message(struct rl_worker *w, struct rl_conn *c,
 		return;
 	w->stats.c[RL_C_RECV]++;
 	w->stats.c[RL_C_BYTES_IN] += m->len;
+	w->stats.c[RL_C_WIRE_IN] += m->wire_len;
 	if (w->now < w->stop_ns)
 		w->stats.c[RL_C_MSGS]++;
-	rl_hist_record(&w->hist, w->now > s.sent ? w->now - s.sent : 0);
-	if (!b->delivered[s.pub]++)
-		b->dirty[b->ndirty++] = s.pub;
+	rl_hist_record(&w->hist, w->now > sent ? w->now - sent : 0);
+	if (!b->delivered[pub]++)
+		b->dirty[b->ndirty++] = pub;
 
-	next = &b->next_seq[(size_t)c->slot * b->npub_all + s.pub];
-	if (s.seq == *next) {
+	next = &b->next_seq[(size_t)c->slot * b->npub_all + pub];
+	if (seq == *next) {
 		(*next)++;
-	} else if (s.seq > *next) {
-		w->stats.c[RL_C_GAPS] += s.seq - *next;
-		*next = s.seq + 1;
+	} else if (seq > *next) {
+		w->stats.c[RL_C_GAPS] += seq - *next;
+		*next = seq + 1;
 	} else {
 		w->stats.c[RL_C_OUT_OF_ORDER]++;
 	}

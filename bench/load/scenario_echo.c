@@ -23,6 +23,9 @@ struct echo_conn {
 struct echo {
 	uint8_t *frames;	/* @batch copies of the masked frame */
 	size_t frame_len;
+	uint8_t *zframes;	/* --deflate: the same compressed (RSV1),
+				   for connections that agreed on it */
+	size_t zframe_len;
 	unsigned batch;
 	unsigned opcode;
 	unsigned inflight;
@@ -53,6 +56,29 @@ static void fill_payload(uint8_t *p, size_t n, bool text)
 			memcpy(p + i, phrase, len);
 	for (; i < n; i++)
 		p[i] = (uint8_t)('a' + i % 26);
+}
+
+static int make_zframes(struct rl_worker *w, struct echo *e,
+			const uint8_t *payload)
+{
+	size_t zlen, zoff;
+	uint8_t *z = rl_pmd_compress(NULL, 0, payload, w->cfg->size, &zlen,
+				     &zoff);
+
+	if (!z)
+		return -ENOMEM;
+	e->zframe_len = rl_ws_frame_len(zlen);
+	e->zframes = malloc(e->zframe_len * e->batch);
+	if (!e->zframes) {
+		free(z);
+		return -ENOMEM;
+	}
+	rl_ws_encode_z(e->zframes, e->opcode, z, zlen, w->mask_key, true);
+	free(z);
+	for (unsigned i = 1; i < e->batch; i++)
+		memcpy(e->zframes + i * e->zframe_len, e->zframes,
+		       e->zframe_len);
+	return 0;
 }
 
 static int echo_init(struct rl_worker *w)
@@ -91,6 +117,11 @@ static int echo_init(struct rl_worker *w)
 	rl_ws_encode(e->frames, e->opcode, payload, cfg->size, w->mask_key);
 	for (unsigned i = 1; i < e->batch; i++)
 		memcpy(e->frames + i * e->frame_len, e->frames, e->frame_len);
+	/* --deflate: compressed once, here, too. */
+	if (cfg->deflate && make_zframes(w, e, payload)) {
+		free(payload);
+		return -ENOMEM;
+	}
 	free(payload);
 	return 0;
 }
@@ -102,6 +133,7 @@ static void echo_exit(struct rl_worker *w)
 	if (!e)
 		return;
 	free(e->frames);
+	free(e->zframes);
 	free(e->ec);
 	free(e->times);
 	free(e);
@@ -157,6 +189,13 @@ static void echo_writable(struct rl_worker *w, struct rl_conn *c)
 		rl_worker_wake_at(w, ec->next);
 	w->stats.c[RL_C_SENT] += k;
 	w->stats.c[RL_C_BYTES_OUT] += (uint64_t)k * w->cfg->size;
+	if (c->flags & RL_F_PMD) {
+		w->stats.c[RL_C_Z_OUT] += k;
+		w->stats.c[RL_C_WIRE_OUT] += (uint64_t)k * e->zframe_len;
+		rl_conn_write(w, c, e->zframes, (size_t)k * e->zframe_len);
+		return;
+	}
+	w->stats.c[RL_C_WIRE_OUT] += (uint64_t)k * e->frame_len;
 	rl_conn_write(w, c, e->frames, (size_t)k * e->frame_len);
 }
 
@@ -178,6 +217,7 @@ static void echo_message(struct rl_worker *w, struct rl_conn *c,
 	ec->count--;
 	w->stats.c[RL_C_RECV]++;
 	w->stats.c[RL_C_BYTES_IN] += m->len;
+	w->stats.c[RL_C_WIRE_IN] += m->wire_len;
 	if (w->now < w->stop_ns)
 		w->stats.c[RL_C_MSGS]++;
 	rl_hist_record(&w->hist, w->now > t ? w->now - t : 0);

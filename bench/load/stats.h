@@ -27,6 +27,17 @@ enum rl_ctr {
 	RL_C_OUT_OF_ORDER,	/* broadcast: older than one already seen */
 	RL_C_TLS_HANDSHAKES,	/* --tls: TLS handshakes completed */
 	RL_C_TLS_RESUMED,	/* of those, sessions resumed (--tls-resume) */
+	RL_C_WIRE_OUT,		/* frame bytes of the data messages sent */
+	RL_C_WIRE_IN,		/* frame bytes of those counted in BYTES_IN,
+				   as received (compressed or not) */
+	RL_C_PMD_OPENED,	/* --deflate: upgrades that agreed on it */
+	RL_C_PMD_CONTEXT,	/* of those, the server keeping context
+				   (no server_no_context_takeover) */
+	RL_C_Z_OUT,		/* data messages sent compressed */
+	RL_C_Z_IN,		/* data messages received compressed (any
+				   connection's) */
+	RL_C_Z_CACHED,		/* of those, found inflated already in the
+				   worker's cache */
 
 	RL_E_FIRST,
 	RL_E_SOCKET = RL_E_FIRST, /* socket(), bind(): EMFILE, ... */

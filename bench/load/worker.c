@@ -145,9 +145,10 @@ static int setup_messages(struct rl_worker *w)
 			w->accept);
 	if (ret)
 		return ret;
-	ret = rl_ws_request(w->request, sizeof(w->request),
-			    w->cfg->host_header, w->cfg->path, key,
-			    w->cfg->origin);
+	ret = rl_ws_request_ext(w->request, sizeof(w->request),
+				w->cfg->host_header, w->cfg->path, key,
+				w->cfg->origin,
+				w->cfg->deflate ? RL_PMD_OFFER : NULL);
 	if (ret < 0)
 		return ret;
 	w->request_len = (size_t)ret;
@@ -211,6 +212,11 @@ int rl_worker_init(struct rl_worker *w, const struct rl_cfg *cfg,
 	ret = setup_messages(w);
 	if (ret)
 		return ret;
+	if (cfg->deflate) {
+		ret = rl_pmd_worker_init(&w->pmd);
+		if (ret)
+			return ret;
+	}
 	return w->sc->init(w);
 }
 
@@ -226,8 +232,10 @@ void rl_worker_exit(struct rl_worker *w)
 			close(w->conns[i].fd);
 		free(w->conns[i].head);
 		free(w->conns[i].pong);
+		rl_pmd_rx_release(&w->conns[i].rx);
 		rl_tls_free(w->conns[i].tls);
 	}
+	rl_pmd_worker_exit(&w->pmd);
 	free(w->tls_plain);
 	if (w->bufs)
 		munmap(w->bufs, w->bufs_len);

@@ -11,6 +11,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "hist.h"
+#include "pmd.h"
 #include "scenario.h"
 #include "shared.h"
 #include "stats.h"
@@ -60,6 +61,8 @@ struct rl_worker {
 	char accept[RC_ACCEPT_LEN];
 	uint32_t mask_key;
 	uint8_t close_frame[8];		/* masked close, code 1000 */
+	/* --deflate: inflating for the connections that agreed on it. */
+	struct rl_pmd_worker pmd;
 
 	uint64_t now;			/* ns, refreshed per completion */
 	uint64_t start_ns;		/* the measured window, from the parent */

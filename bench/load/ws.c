@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "ringcast.h"
+#include "pmd.h"
 #include "ws.h"
 
 /* splitmix64: spreads a small seed (a thread number) over 64 bits. */
@@ -35,8 +36,9 @@ int rl_ws_key(uint64_t seed, char key[RL_WS_KEY_LEN + 1],
 	return rc_upgrade_accept_key(key, RL_WS_KEY_LEN, accept);
 }
 
-int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
-		  const char *key, const char *origin)
+int rl_ws_request_ext(char *buf, size_t cap, const char *host,
+		      const char *path, const char *key, const char *origin,
+		      const char *extensions)
 {
 	int n = snprintf(buf, cap,
 			 "GET %s HTTP/1.1\r\n"
@@ -46,10 +48,20 @@ int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
 			 "Sec-WebSocket-Key: %s\r\n"
 			 "Sec-WebSocket-Version: 13\r\n"
 			 "%s%s%s"
+			 "%s%s%s"
 			 "\r\n", path, host, key, origin ? "Origin: " : "",
-			 origin ? origin : "", origin ? "\r\n" : "");
+			 origin ? origin : "", origin ? "\r\n" : "",
+			 extensions ? "Sec-WebSocket-Extensions: " : "",
+			 extensions ? extensions : "",
+			 extensions ? "\r\n" : "");
 
 	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
+int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
+		  const char *key, const char *origin)
+{
+	return rl_ws_request_ext(buf, cap, host, path, key, origin, NULL);
 }
 
 static bool is_digit(char c)
@@ -89,8 +101,10 @@ static bool name_is(const char *p, size_t n, const char *lit)
 	return n == strlen(lit) && !strncasecmp(p, lit, n);
 }
 
-/* Check the header lines of a 101 in @p[0..n) (each ends in CRLF). */
-static int check_101(const char *p, size_t n, const char accept[RC_ACCEPT_LEN])
+/* Check the header lines of a 101 in @p[0..n) (each ends in CRLF); with
+   @pmd, extensions as rl_pmd_answer() takes them. */
+static int check_101(const char *p, size_t n, const char accept[RC_ACCEPT_LEN],
+		     struct rl_pmd_params *pmd)
 {
 	bool upgrade = false, connection = false, key = false;
 	const char *end = p + n;
@@ -117,16 +131,20 @@ static int check_101(const char *p, size_t n, const char accept[RC_ACCEPT_LEN])
 		else if (name_is(p, nl, "sec-websocket-accept"))
 			key = ve - v == RC_ACCEPT_LEN &&
 			      !memcmp(v, accept, RC_ACCEPT_LEN);
-		else if (name_is(p, nl, "sec-websocket-extensions"))
+		else if (name_is(p, nl, "sec-websocket-extensions")) {
 			/* §4.1: we asked for none, so none may be in use. */
-			return -EPROTO;
+			if (!pmd ||
+			    rl_pmd_answer(v, (size_t)(ve - v), pmd))
+				return -EPROTO;
+		}
 		p = eol + 2;
 	}
 	return upgrade && connection && key ? 0 : -EPROTO;
 }
 
-long rl_ws_response(const char *buf, size_t len,
-		    const char accept[RC_ACCEPT_LEN], int *status)
+long rl_ws_response_ext(const char *buf, size_t len,
+			const char accept[RC_ACCEPT_LEN], int *status,
+			struct rl_pmd_params *pmd)
 {
 	size_t scan = len < RL_WS_RESPONSE_MAX ? len : RL_WS_RESPONSE_MAX;
 	const char *end = memmem(buf, scan, "\r\n\r\n", 4);
@@ -134,6 +152,8 @@ long rl_ws_response(const char *buf, size_t len,
 	size_t hl;
 
 	*status = 0;
+	if (pmd)
+		memset(pmd, 0, sizeof(*pmd));
 	if (!end)
 		return len >= RL_WS_RESPONSE_MAX ? -EMSGSIZE : -EAGAIN;
 	hl = (size_t)(end - buf) + 4;
@@ -146,9 +166,15 @@ long rl_ws_response(const char *buf, size_t len,
 	if (*status != 101)
 		return (long)hl;
 	headers = (const char *)memmem(buf, hl, "\r\n", 2) + 2;
-	if (check_101(headers, (size_t)(buf + hl - headers), accept))
+	if (check_101(headers, (size_t)(buf + hl - headers), accept, pmd))
 		return -EPROTO;
 	return (long)hl;
+}
+
+long rl_ws_response(const char *buf, size_t len,
+		    const char accept[RC_ACCEPT_LEN], int *status)
+{
+	return rl_ws_response_ext(buf, len, accept, status, NULL);
 }
 
 void rl_ws_mask(uint8_t *p, size_t n, uint32_t key, size_t off)
@@ -167,14 +193,23 @@ size_t rl_ws_frame_len(uint64_t len)
 	return hl + 4 + (size_t)len;
 }
 
-size_t rl_ws_encode(uint8_t *out, unsigned opcode, const void *payload,
-		    size_t len, uint32_t key)
+size_t rl_ws_encode_z(uint8_t *out, unsigned opcode, const void *payload,
+		      size_t len, uint32_t key, bool compressed)
 {
 	size_t hl = rc_frame_encode_header(out, opcode, true, len, &key);
 
+	/* RSV1: RFC 7692 §6, on the first (here the only) frame. */
+	if (compressed)
+		out[0] |= 0x40;
 	memcpy(out + hl, payload, len);
 	rl_ws_mask(out + hl, len, key, 0);
 	return hl + len;
+}
+
+size_t rl_ws_encode(uint8_t *out, unsigned opcode, const void *payload,
+		    size_t len, uint32_t key)
+{
+	return rl_ws_encode_z(out, opcode, payload, len, key, false);
 }
 
 void rl_ws_rx_init(struct rl_ws_rx *rx)
@@ -189,31 +224,53 @@ long rl_ws_rx_feed(struct rl_ws_rx *rx, uint8_t *buf, size_t len,
 {
 	struct rc_frame_event ev;
 	long n = rc_frame_decode(&rx->dec, buf, len, &ev);
+	bool cached = false;
 	size_t keep;
+	int err;
 
 	msg->kind = RL_WS_NONE;
-	if (n < 0 || ev.kind == RC_FRAME_NONE)
+	if (n < 0)
+		return n;
+	/* A call takes at most one frame's header and then payload of that
+	   same frame: bytes are the frame's whose payload comes next. */
+	rx->pend += (uint64_t)n;
+	if (ev.kind == RC_FRAME_NONE)
 		return n;
 	if (ev.kind == RC_FRAME_DATA) {
 		if (ev.first) {
 			rx->len = 0;
+			rx->wire = 0;
 			rx->nhead = 0;
 		}
-		keep = RL_WS_HEAD - rx->nhead;
-		if (keep > ev.len)
-			keep = ev.len;
-		memcpy(rx->head + rx->nhead, ev.data, keep);
-		rx->nhead += (uint8_t)keep;
-		rx->len += ev.len;
+		rx->wire += rx->pend;
+		rx->pend = 0;
+		if (ev.compressed) {
+			err = rl_pmd_take(rx, ev.data, ev.len, ev.first,
+					  ev.last, ev.opcode == RC_OP_TEXT,
+					  &cached);
+			if (err)
+				return err;
+		} else {
+			keep = RL_WS_HEAD - rx->nhead;
+			if (keep > ev.len)
+				keep = ev.len;
+			memcpy(rx->head + rx->nhead, ev.data, keep);
+			rx->nhead += (uint8_t)keep;
+			rx->len += ev.len;
+		}
 		if (!ev.last)
 			return n;
 		msg->kind = RL_WS_DATA;
 		msg->opcode = ev.opcode;
 		msg->len = rx->len;
+		msg->wire_len = rx->wire;
+		msg->compressed = ev.compressed;
+		msg->cached = cached;
 		msg->head = rx->head;
 		msg->head_len = rx->nhead;
 		return n;
 	}
+	rx->pend = 0;
 	/* The decoder refuses control frames over 125 bytes, so the whole
 	   payload fits in ctl[]. */
 	if (ev.first)

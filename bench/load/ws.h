@@ -10,9 +10,14 @@
 #include "proto/frame.h"
 #include "proto/upgrade.h"
 
-/* Bytes of each data message kept for the scenarios: the broadcast header
-   (send time, publisher, sequence number). */
-#define RL_WS_HEAD	16
+struct rl_pmd_params;
+struct rl_pmd_worker;
+struct rl_pmd_conn;
+
+/* Bytes of each data message kept for the scenarios: the broadcast stamp
+   (send time, publisher, sequence number), 16 bytes in binary, 51 as the
+   start of a --json message. */
+#define RL_WS_HEAD	64
 /* Largest response head accepted; a longer one is a bad handshake. */
 #define RL_WS_RESPONSE_MAX	8192
 /* A Sec-WebSocket-Key: base64 of 16 bytes. */
@@ -35,7 +40,11 @@ enum rl_ws_kind {
 struct rl_ws_msg {
 	enum rl_ws_kind kind;
 	unsigned opcode;	/* RC_OP_TEXT or RC_OP_BINARY for DATA */
-	uint64_t len;
+	uint64_t len;		/* DATA: payload bytes, inflated */
+	uint64_t wire_len;	/* DATA: bytes of its frames as received */
+	bool compressed;	/* DATA: RSV1 (permessage-deflate) */
+	bool cached;		/* compressed: the worker had inflated the
+				   very same bytes (rl_pmd_worker) */
 	const uint8_t *head;
 	size_t head_len;
 };
@@ -47,7 +56,14 @@ struct rl_ws_msg {
  */
 struct rl_ws_rx {
 	struct rc_frame_decoder dec;
-	uint64_t len;		/* bytes of the open data message so far */
+	uint64_t len;		/* bytes of the open data message so far
+				   (inflated) */
+	uint64_t wire;		/* its frame bytes so far */
+	uint64_t pend;		/* bytes consumed not yet told apart: the
+				   header of a frame whose payload is next */
+	struct rl_pmd_worker *zw;	/* permessage-deflate: the worker's
+					   inflater; NULL: not negotiated */
+	struct rl_pmd_conn *zc;		/* this connection's, if needed */
 	uint8_t nhead;
 	uint8_t nctl;
 	uint8_t head[RL_WS_HEAD];
@@ -67,6 +83,12 @@ int rl_ws_key(uint64_t seed, char key[RL_WS_KEY_LEN + 1],
 int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
 		  const char *key, const char *origin);
 
+/* The same with a Sec-WebSocket-Extensions: @extensions header (NULL:
+   none). */
+int rl_ws_request_ext(char *buf, size_t cap, const char *host,
+		      const char *path, const char *key, const char *origin,
+		      const char *extensions);
+
 /*
  * Parse a response head from @buf[0..@len). Returns the head's length
  * (bytes after it are frames), with *@status set; for 101 the Upgrade,
@@ -78,6 +100,17 @@ int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
  */
 long rl_ws_response(const char *buf, size_t len,
 		    const char accept[RC_ACCEPT_LEN], int *status);
+
+/*
+ * The same, for a request that offered permessage-deflate when @pmd is not
+ * NULL: a 101's Sec-WebSocket-Extensions are checked against the offer
+ * (rl_pmd_answer(), -EPROTO if they do not fit it) and *@pmd says what was
+ * agreed (pmd->on false: nothing). With @pmd NULL, as rl_ws_response():
+ * no extension may be answered.
+ */
+long rl_ws_response_ext(const char *buf, size_t len,
+			const char accept[RC_ACCEPT_LEN], int *status,
+			struct rl_pmd_params *pmd);
 
 /* XOR @p[0..n) with @key (bytes as on the wire), starting at key byte
    @off & 3. Its own inverse. */
@@ -94,6 +127,14 @@ size_t rl_ws_frame_len(uint64_t len);
 size_t rl_ws_encode(uint8_t *out, unsigned opcode, const void *payload,
 		    size_t len, uint32_t key);
 
+/* The same with RSV1 set when @compressed: @payload is then deflate data
+   (RFC 7692), the message's one frame. */
+size_t rl_ws_encode_z(uint8_t *out, unsigned opcode, const void *payload,
+		      size_t len, uint32_t key, bool compressed);
+
+/* A fresh receive state: no extension (rl_pmd_rx_setup() adds
+   permessage-deflate). rl_pmd_rx_release() must have freed what a
+   previous connection on @rx had. */
 void rl_ws_rx_init(struct rl_ws_rx *rx);
 
 /*
@@ -101,9 +142,11 @@ void rl_ws_rx_init(struct rl_ws_rx *rx);
  * not masked); @buf must be readable RC_SIMD_PADDING bytes past @len (the
  * UTF-8 kernels read ahead).
  * Returns the bytes consumed and fills @msg (kind RL_WS_NONE if nothing
- * completed); call again with the rest. Errors as rc_frame_decode():
- * -EPROTO (masked frame, bad opcode, ...), -EILSEQ (TEXT not UTF-8);
- * after one the state must not be used again.
+ * completed); call again with the rest. A compressed message (RSV1, after
+ * rl_pmd_rx_setup()) is inflated as it comes: @msg has its inflated length
+ * and head. Errors as rc_frame_decode(): -EPROTO (masked frame, bad
+ * opcode, corrupt deflate data, ...), -EILSEQ (TEXT not UTF-8, inflated or
+ * not), -ENOMEM; after one the state must not be used again.
  */
 long rl_ws_rx_feed(struct rl_ws_rx *rx, uint8_t *buf, size_t len,
 		   struct rl_ws_msg *msg);

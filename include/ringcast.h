@@ -360,8 +360,9 @@ struct rc_stats {
 					   in force stayed */
 	/* permessage-deflate (rc_config.deflate_window_bits): */
 	uint64_t deflate_connections;	/* WebSockets open with it now */
-	uint64_t deflate_in_bytes;	/* payload bytes compressed (each
-					   published message once) */
+	uint64_t deflate_in_bytes;	/* payload bytes compressed (shared
+					   mode: a published message once;
+					   dedicated: once per member) */
 	uint64_t deflate_out_bytes;	/* what they compressed to */
 	uint64_t deflate_skipped;	/* messages sent uncompressed to
 					   such peers: opted out, shorter

@@ -400,6 +400,23 @@ static struct rc_server *api_start(int window_bits)
 	return s;
 }
 
+/* Read exactly @n bytes (SO_RCVTIMEO bounds it). EINTR is retried: the
+   kernel's io_uring task work may interrupt a socket read with a timeout
+   in this thread (a ring's tear-down). */
+static void read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (uint8_t *)p + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+}
+
 /* Connect and upgrade, offering @ext (NULL: nothing); the answer's
    extension line into @answer. Waits for on_open. */
 static int api_client(struct rc_server *s, const char *ext, char *answer,
@@ -425,7 +442,7 @@ static int api_client(struct rc_server *s, const char *ext, char *answer,
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
 	while (n < sizeof(head) - 1 &&
 	       (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4))) {
-		assert_int_equal(read(fd, head + n, 1), 1);
+		read_full(fd, head + n, 1);
 		n++;
 	}
 	head[n] = 0;
@@ -445,29 +462,23 @@ static int api_client(struct rc_server *s, const char *ext, char *answer,
 static size_t api_frame(int fd, uint8_t *b0, uint8_t *p, size_t cap)
 {
 	uint8_t h[10];
-	size_t len, got = 0, hl = 2;
+	size_t len, hl = 2;
 
-	assert_int_equal(recv(fd, h, 2, MSG_WAITALL), 2);
+	read_full(fd, h, 2);
 	len = h[1] & 0x7f;
 	if (len == 126)
 		hl = 4;
 	else if (len == 127)
 		hl = 10;
 	if (hl > 2)
-		assert_int_equal(recv(fd, h + 2, hl - 2, MSG_WAITALL),
-				 (ssize_t)(hl - 2));
+		read_full(fd, h + 2, hl - 2);
 	if (hl == 4)
 		len = (size_t)h[2] << 8 | h[3];
 	else if (hl == 10)
 		for (int i = 0, k = 2; i < 8; i++, k++)
 			len = i ? len << 8 | h[k] : h[k];
 	assert_true(len <= cap);
-	while (got < len) {
-		ssize_t r = recv(fd, p + got, len - got, 0);
-
-		assert_true(r > 0);
-		got += (size_t)r;
-	}
+	read_full(fd, p, len);
 	*b0 = h[0];
 	return len;
 }

@@ -25,16 +25,14 @@
 #include <cmocka.h>
 
 #include "deflate/deflate.h"
+#include "ref/testutil.h"
 #include "ringcast.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint64_t next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return rng_next(&rng);
 }
 
 /* Chat-like JSON text of @n bytes. */
@@ -398,23 +396,6 @@ static struct rc_server *api_start(int window_bits)
 	assert_non_null(s);
 	assert_int_equal(rc_server_start(s), 0);
 	return s;
-}
-
-/* Read exactly @n bytes (SO_RCVTIMEO bounds it). EINTR is retried: the
-   kernel's io_uring task work may interrupt a socket read with a timeout
-   in this thread (a ring's tear-down). */
-static void read_full(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, (uint8_t *)p + got, n - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		assert_true(r > 0);
-		got += (size_t)r;
-	}
 }
 
 /* Connect and upgrade, offering @ext (NULL: nothing); the answer's

@@ -23,6 +23,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "ref/testutil.h"
 #include "ringcast.h"
 
 /* What the handlers saw; written on a worker, read by the test thread. */
@@ -160,25 +161,6 @@ static void put(int fd, const void *p, size_t n)
 	assert_int_equal(write(fd, p, n), (ssize_t)n);
 }
 
-/*
- * Read exactly @n bytes (bounded by SO_RCVTIMEO). EINTR is retried: the
- * kernel's io_uring task work (the probe ring's tear-down) may interrupt a
- * socket read that has a timeout in this thread.
- */
-static void get(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, (char *)p + got, n - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		assert_true(r > 0);
-		got += (size_t)r;
-	}
-}
-
 /* Read an HTTP response head; return its status. */
 static int get_head(int fd)
 {
@@ -186,7 +168,7 @@ static int get_head(int fd)
 	size_t n = 0;
 
 	while (n < sizeof(buf) - 1) {
-		get(fd, buf + n, 1);
+		read_full(fd, buf + n, 1);
 		n++;
 		if (n >= 4 && !memcmp(buf + n - 4, "\r\n\r\n", 4))
 			break;
@@ -229,12 +211,12 @@ static size_t recv_frame(int fd, uint8_t *op, uint8_t *p)
 {
 	uint8_t h[2];
 
-	get(fd, h, 2);
+	read_full(fd, h, 2);
 	*op = h[0] & 0x0f;
 	assert_true(h[0] & 0x80);
 	assert_int_equal(h[1] & 0x80, 0);
 	assert_true((h[1] & 0x7f) < 126);
-	get(fd, p, h[1] & 0x7f);
+	read_full(fd, p, h[1] & 0x7f);
 	return h[1] & 0x7f;
 }
 
@@ -315,7 +297,7 @@ static void test_refuse_and_http(void **state)
 	fd = dial(s);
 	put(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32);
 	assert_int_equal(get_head(fd), 200);
-	get(fd, body, 2);
+	read_full(fd, body, 2);
 	assert_string_equal(body, "hi");
 	/* Keep-alive: a second request on the same connection. */
 	put(fd, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", 34);

@@ -3,9 +3,11 @@
 #ifndef RC_TEST_TESTUTIL_H
 #define RC_TEST_TESTUTIL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "simd/simd.h"
 
@@ -50,6 +52,27 @@ static inline void expect_bytes(const void *got, const void *want, size_t n)
 		if (g[i] != w[i])
 			fail_msg("byte %zu of %zu: %#x, want %#x", i, n, g[i],
 				 w[i]);
+}
+
+/*
+ * Read exactly @n bytes from socket @fd (a SO_RCVTIMEO bounds it). EINTR is
+ * retried: the kernel's io_uring task work (a ring's tear-down) may
+ * interrupt a socket read with a timeout on the test's thread.
+ */
+static inline void read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (uint8_t *)p + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			fail_msg("read %zu of %zu bytes: %s", got, n,
+				 r ? strerror(errno) : "EOF");
+		got += (size_t)r;
+	}
 }
 #endif
 

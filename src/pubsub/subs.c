@@ -144,10 +144,9 @@ static void topic_drop(struct rc_ps_worker *pw, struct rc_topic *t)
 	else if (!same->slot) {
 		same->slot = t->slot;
 		overflow_add(pw, -1);
-		z_update(pw, same);
-	} else {
-		z_update(pw, same);
 	}
+	if (same)
+		z_update(pw, same);
 	free(t->subs);
 	free(t);
 }

@@ -555,7 +555,7 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 {
 	const struct rc_config *cfg = rc__conn_cfg(c);
 	size_t cost;
-	bool z = false;
+	bool z;
 
 	if (c->state != RC_CONN_WS || (c->flags & RC_CF_CLOSE_SENT) ||
 	    (m->kind == RC_MSG_TOPIC && m->conn_id == c->id)) {
@@ -590,15 +590,14 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 			return false;
 		}
 	}
-	if (!(c->flags & RC_CF_Z) || m->plain_only) {
-		z = false;
-	} else if (m->kind == RC_MSG_DIRECT || rc__conn_zc(c)) {
+	if ((c->flags & RC_CF_Z) && !m->plain_only &&
+	    (m->kind == RC_MSG_DIRECT || rc__conn_zc(c))) {
 		/* One recipient (rc_send_to), or a window of its own:
 		   compressed for it alone. */
 		size_t len;
 		const uint8_t *p = rc__msg_payload(m, &len);
 		int ret = rc__ws_send_data(c, p, len, m->frame[0] & 0xf,
-					   m->plain_only);
+					   false);
 
 		rc__msg_put(m);
 		if (ret) {
@@ -606,16 +605,11 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 			return false;
 		}
 		return true;
-	} else if (m->zframe_len) {
-		/* The window the client allowed bounds how far back the
-		   compressed frame may refer: a longer message goes plain. */
-		unsigned bits = 15 - ((c->flags & RC_CF_ZBITS_MASK) >>
-				      RC_CF_ZBITS_SHIFT);
-
-		z = bits == 15 || m->frame_len - m->hdr_len <= 1u << bits;
 	}
-	/* Else published, and not compressed then: plain, never a
-	   compression per subscriber. */
+	/* Published: the shared compressed frame if there is one and the
+	   peer takes it; else plain, never a compression per subscriber. */
+	z = (c->flags & RC_CF_Z) && !m->plain_only && m->zframe_len &&
+	    rc__conn_zfits(c, m->frame_len - m->hdr_len);
 	if (rc__out_msg(c, m, z)) {
 		rc__conn_oom(c);
 		return false;

@@ -102,6 +102,7 @@ enum {
 #define RC_CF_ZBITS_SHIFT 20
 #define RC_CF_ZBITS_MASK (7u << RC_CF_ZBITS_SHIFT)
 
+
 /* A rate bucket full: a second's worth of messages or bytes. */
 #define RC_RL_FULL 32767
 /* The rate buckets' clock: 64 ms ticks in 16 bits, lapping every 4194 s.
@@ -162,6 +163,17 @@ struct rc_conn {
 
 /* @c's slot in its worker's table: its direct descriptor. */
 #define rc__conn_slot(c) ((uint32_t)((c) - (c)->w->conns))
+
+/* Without a window of its own, may @c get a @len-byte message compressed
+   by a 32 KiB-window compressor? Only if it allowed 15 bits, or the
+   message is no longer than the window it allowed. */
+static inline bool rc__conn_zfits(const struct rc_conn *c, size_t len)
+{
+	unsigned bits = 15 - ((c->flags & RC_CF_ZBITS_MASK) >>
+			      RC_CF_ZBITS_SHIFT);
+
+	return bits == 15 || len <= (size_t)1 << bits;
+}
 
 /* ---- what the worker calls ---- */
 

@@ -215,8 +215,6 @@ int rc__ws_send_data(struct rc_conn *c, const void *data, size_t len,
 		     unsigned op, bool plain)
 {
 	const struct rc_config *cfg = rc__conn_cfg(c);
-	unsigned bits = 15 - ((c->flags & RC_CF_ZBITS_MASK) >>
-			      RC_CF_ZBITS_SHIFT);
 	const uint8_t *z = NULL;
 	struct rc_zconn *zc;
 	struct rc_zctx *zx;
@@ -230,7 +228,7 @@ int rc__ws_send_data(struct rc_conn *c, const void *data, size_t len,
 	   than a window the client made smaller than libdeflate's 32 KiB
 	   goes plain. */
 	if (!plain && len >= cfg->deflate_min_size &&
-	    (zc || bits == 15 || len <= (size_t)1 << bits)) {
+	    (zc || rc__conn_zfits(c, len))) {
 		zx = rc__z_thread(cfg->deflate_level);
 		if (!zx)
 			return -ENOMEM;

@@ -8,117 +8,14 @@
 // Usage: node test_node.js /path/to/ringcast   (exit 77 if ws is missing)
 'use strict';
 
-const { spawn } = require('child_process');
 const crypto = require('crypto');
-const fs = require('fs');
+const path = require('path');
+const { TIMEOUT_MS, requireWs, check, checkEq, within, textOf, opening, using, Hub, runner } =
+  require(path.join(__dirname, 'node_hub.js'));
 
-let WebSocket;
-try {
-  WebSocket = require('ws');
-} catch (e) {
-  console.log('SKIP: node ws is not installed (NODE_PATH=/usr/share/nodejs?)');
-  process.exit(77);
-}
-
-const HOST = '127.0.0.1';
-const TIMEOUT_MS = 5000;      // every wait for the hub gives up after this
-const STOP_TIMEOUT_MS = 10000;
+const WebSocket = requireWs();
 const SIZES = [0, 1, 125, 126, 127, 65535, 65536, 1 << 20];
-
-// ---- small helpers ----
-
-class CaseFailed extends Error {}
-
-function check(cond, msg) {
-  if (!cond) throw new CaseFailed(msg);
-}
-
-function short(v) {
-  const s = Buffer.isBuffer(v) ? `<Buffer ${v.length} bytes>` : JSON.stringify(v);
-  return s !== undefined && s.length > 120 ? `${s.slice(0, 120)}... (${v.length} long)` : s;
-}
-
-function checkEq(got, want, what) {
-  const same = Buffer.isBuffer(want) ? Buffer.isBuffer(got) && got.equals(want) : got === want;
-  check(same, `${what}: expected ${short(want)}, got ${short(got)}`);
-}
-
-// Rejects with a clear message if promise has not settled within ms.
-function within(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new CaseFailed(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-// n bytes of UTF-8 text with multi-byte characters where they fit.
-function textOf(n) {
-  const buf = Buffer.from('ringcast é€😀 '.repeat(Math.floor(n / 10) + 1)).subarray(0, n);
-  let s = buf.toString('utf8');
-  s = s.replace(/\ufffd+$/, ''); // a code point cut in two decodes as U+FFFD
-  return s + 'x'.repeat(n - Buffer.byteLength(s));
-}
-
-// ---- the hub process ----
-
-class Hub {
-  constructor(binary, flags) {
-    // The admin listener on any free port (its default 9090 is one port
-    // for every hub that runs at once).
-    this.proc = spawn(binary, ['--port', '0', '--threads', '2', '--admin-port', '0', ...flags],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.stderr = '';
-    this.proc.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-2000); });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve(sig || code)));
-  }
-
-  static async start(binary, ...flags) {
-    const hub = new Hub(binary, flags);
-    let out = '';
-    const port = new Promise((resolve, reject) => {
-      hub.proc.stdout.on('data', (d) => {
-        out += d;
-        const m = /listening on [0-9.]+:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      hub.exited.then((code) => reject(new Error(`hub exited ${code} before listening: ${hub.stderr}`)));
-    });
-    try {
-      hub.port = await within(port, 10000, 'the hub\'s "listening on" line');
-    } catch (e) {
-      hub.proc.kill('SIGKILL');
-      throw e;
-    }
-    return hub;
-  }
-
-  url(path = '/echo') {
-    return `ws://${HOST}:${this.port}${path}`;
-  }
-
-  terminate() {
-    this.stopping = true;
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
-  }
-
-  // SIGTERM; the hub must exit 0 within STOP_TIMEOUT_MS.
-  async checkCleanExit() {
-    this.terminate();
-    let code;
-    try {
-      code = await within(this.exited, STOP_TIMEOUT_MS, 'hub exit after SIGTERM');
-    } catch (e) {
-      this.proc.kill('SIGKILL');
-      throw e;
-    }
-    checkEq(code, 0, `hub exit code after SIGTERM (stderr: ${this.stderr})`);
-  }
-
-  kill() {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-  }
-}
+const { run, watch, main } = runner(20000);
 
 // ---- a ws client whose events can be awaited one at a time ----
 
@@ -136,12 +33,7 @@ class Client {
 
   static open(url, protocols) {
     const ws = new WebSocket(url, protocols, { maxPayload: 0 });
-    return within(new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new Client(ws)));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (req, res) =>
-        reject(new CaseFailed(`handshake answered HTTP ${res.statusCode}`)));
-    }), TIMEOUT_MS, `open ${url}`).catch((e) => { ws.terminate(); throw e; });
+    return opening(ws, url, () => new Client(ws));
   }
 
   push(kind, item) {
@@ -179,13 +71,8 @@ class Client {
 }
 
 // Open a client, run fn(client), and always let it go.
-async function withClient(url, fn, protocols) {
-  const c = await Client.open(url, protocols);
-  try {
-    return await fn(c);
-  } finally {
-    c.terminate();
-  }
+function withClient(url, fn, protocols) {
+  return using(Client.open(url, protocols), fn);
 }
 
 // ---- cases ----
@@ -275,42 +162,11 @@ const cases = {
   },
 };
 
-// ---- runner ----
+// ---- main ----
 
-let passed = 0;
-let failed = 0;
-const watched = []; // hubs whose unexpected death a failure should name
-
-function died() {
-  for (const hub of watched) {
-    if (!hub.stopping && !hub.deathReported && hub.proc.exitCode !== null) {
-      hub.deathReported = true;
-      return `\n  the hub died (exit ${hub.proc.exitCode}) -- its stderr:\n${hub.stderr}`;
-    }
-  }
-  return '';
-}
-
-async function run(name, fn, ...args) {
-  try {
-    await within(Promise.resolve().then(() => fn(...args)), 20000, name);
-    passed++;
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failed++;
-    const at = e instanceof CaseFailed ? '' : ` ${(e.stack || '').split('\n')[1] || ''}`.trimEnd();
-    console.log(`FAIL ${name}: ${e.message}${at}${died()}`);
-  }
-}
-
-async function main() {
-  const binary = process.argv[2];
-  if (!binary || !fs.existsSync(binary)) {
-    console.error('usage: node test_node.js /path/to/ringcast');
-    process.exit(2);
-  }
+main('test_node.js', async (binary) => {
   const hub = await Hub.start(binary, '--subprotocol', 'chat', '--subprotocol', 'superchat');
-  watched.push(hub);
+  watch(hub);
   try {
     await run('handshake', cases.handshake, hub);
     await run(`text echo, sizes ${SIZES}`, cases.textEcho, hub);
@@ -330,12 +186,4 @@ async function main() {
     hub.kill();
   }
   await run('SIGTERM: every client gets close 1001, exit 0', cases.sigterm, binary);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-}
-
-main().catch((e) => {
-  console.log(`FAIL harness: ${e.stack}`);
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
 });

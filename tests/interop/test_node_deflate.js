@@ -11,50 +11,18 @@
 // Usage: node test_node_deflate.js /path/to/ringcast   (exit 77 without ws)
 'use strict';
 
-const { spawn } = require('child_process');
 const crypto = require('crypto');
-const fs = require('fs');
+const path = require('path');
+const { TIMEOUT_MS, requireWs, CaseFailed, check, short, checkEq, within, opening, using, Hub, runner } =
+  require(path.join(__dirname, 'node_hub.js'));
 
-let WebSocket;
-try {
-  WebSocket = require('ws');
-} catch (e) {
-  console.log('SKIP: node ws is not installed (NODE_PATH=/usr/share/nodejs?)');
-  process.exit(77);
-}
-
-const HOST = '127.0.0.1';
-const TIMEOUT_MS = 5000;
-const STOP_TIMEOUT_MS = 10000;
+const WebSocket = requireWs();
 const MIN_SIZE = 128; // the hub's default --deflate-min-size
 const SHARED_ANSWER = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
 // No per-socket rate limits: the cases send hundreds of messages a second.
 const COMMON = ['--max-message', String(1 << 20), '--msg-rate', '0', '--byte-rate', '0',
   '--conn-rate-per-ip', '0'];
-
-class CaseFailed extends Error {}
-
-function check(cond, msg) {
-  if (!cond) throw new CaseFailed(msg);
-}
-
-function short(v) {
-  const s = Buffer.isBuffer(v) ? `<Buffer ${v.length} bytes>` : JSON.stringify(v);
-  return s !== undefined && s.length > 120 ? `${s.slice(0, 120)}... (${v.length} long)` : s;
-}
-
-function checkEq(got, want, what) {
-  const same = Buffer.isBuffer(want) ? Buffer.isBuffer(got) && got.equals(want) : got === want;
-  check(same, `${what}: expected ${short(want)}, got ${short(got)}`);
-}
-
-function within(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new CaseFailed(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const { run, watch, main } = runner(30000);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -103,59 +71,6 @@ function farRepeat(bits) {
   return run + hexText((1 << bits) + 500) + run;
 }
 
-// ---- the hub process ----
-
-class Hub {
-  constructor(binary, flags) {
-    this.proc = spawn(binary, ['--port', '0', '--threads', '2', '--admin-port', '0', ...flags],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.stderr = '';
-    this.proc.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-2000); });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve(sig || code)));
-  }
-
-  static async start(binary, ...flags) {
-    const hub = new Hub(binary, flags);
-    let out = '';
-    const port = new Promise((resolve, reject) => {
-      hub.proc.stdout.on('data', (d) => {
-        out += d;
-        const m = /listening on [0-9.]+:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      hub.exited.then((code) => reject(new Error(`hub exited ${code} before listening: ${hub.stderr}`)));
-    });
-    try {
-      hub.port = await within(port, 10000, 'the hub\'s "listening on" line');
-    } catch (e) {
-      hub.proc.kill('SIGKILL');
-      throw e;
-    }
-    return hub;
-  }
-
-  url(path = '/echo') {
-    return `ws://${HOST}:${this.port}${path}`;
-  }
-
-  async checkCleanExit() {
-    this.stopping = true;
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
-    let code;
-    try {
-      code = await within(this.exited, STOP_TIMEOUT_MS, 'hub exit after SIGTERM');
-    } catch (e) {
-      this.proc.kill('SIGKILL');
-      throw e;
-    }
-    checkEq(code, 0, `hub exit code after SIGTERM (stderr: ${this.stderr})`);
-  }
-
-  kill() {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-  }
-}
-
 // ---- a ws client whose messages can be awaited one at a time ----
 
 class Client {
@@ -187,12 +102,7 @@ class Client {
     const ws = new WebSocket(url, { perMessageDeflate: pmd, maxPayload: 0 });
     let res;
     ws.once('upgrade', (r) => { res = r; });
-    return within(new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new Client(ws, res)));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (req, r) =>
-        reject(new CaseFailed(`handshake answered HTTP ${r.statusCode}`)));
-    }), TIMEOUT_MS, `open ${url}`).catch((e) => { ws.terminate(); throw e; });
+    return opening(ws, url, () => new Client(ws, res));
   }
 
   next() {
@@ -219,13 +129,8 @@ class Client {
   }
 }
 
-async function withClient(url, deflate, fn) {
-  const c = await Client.open(url, deflate);
-  try {
-    return await fn(c);
-  } finally {
-    c.terminate();
-  }
+function withClient(url, deflate, fn) {
+  return using(Client.open(url, deflate), fn);
 }
 
 // Frame head size for a server frame of n payload bytes.
@@ -408,37 +313,10 @@ async function noDeflate(hub) {
   });
 }
 
-// ---- runner ----
-
-let passed = 0;
-let failed = 0;
-const watched = [];
-
-function died() {
-  for (const hub of watched) {
-    if (!hub.stopping && !hub.deathReported && hub.proc.exitCode !== null) {
-      hub.deathReported = true;
-      return `\n  the hub died (exit ${hub.proc.exitCode}) -- its stderr:\n${hub.stderr}`;
-    }
-  }
-  return '';
-}
-
-async function run(name, fn, ...args) {
-  try {
-    await within(Promise.resolve().then(() => fn(...args)), 30000, name);
-    passed++;
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failed++;
-    const at = e instanceof CaseFailed ? '' : ` ${(e.stack || '').split('\n')[1] || ''}`.trimEnd();
-    console.log(`FAIL ${name}: ${e.message}${at}${died()}`);
-  }
-}
+// ---- main ----
 
 async function withHub(binary, flags, fn) {
-  const hub = await Hub.start(binary, ...COMMON, ...flags);
-  watched.push(hub);
+  const hub = watch(await Hub.start(binary, ...COMMON, ...flags));
   try {
     await fn(hub);
     await run(`${flags.join(' ') || 'shared'}: hub exits 0 on SIGTERM`, () => hub.checkCleanExit());
@@ -447,12 +325,7 @@ async function withHub(binary, flags, fn) {
   }
 }
 
-async function main() {
-  const binary = process.argv[2];
-  if (!binary || !fs.existsSync(binary)) {
-    console.error('usage: node test_node_deflate.js /path/to/ringcast');
-    process.exit(2);
-  }
+main('test_node_deflate.js', async (binary) => {
   const t0 = Date.now();
   await withHub(binary, [], async (hub) => {
     await run('shared: answer, ws.extensions, echo of each kind', handshakeShared, hub);
@@ -470,12 +343,4 @@ async function main() {
     await run('--no-deflate: no extension, echo uncompressed', noDeflate, hub);
   });
   console.log(`     (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-}
-
-main().catch((e) => {
-  console.log(`FAIL harness: ${e.stack}`);
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
 });

@@ -13,45 +13,18 @@
 //        (exit 77 if ws, python3 or openssl is missing)
 'use strict';
 
-const { spawn, execFileSync } = require('child_process');
+const { execFileSync } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const https = require('https');
 const os = require('os');
 const path = require('path');
+const { HOST, TIMEOUT_MS, requireWs, CaseFailed, check, checkEq, within, textOf, opening, using, Hub, runner } =
+  require(path.join(__dirname, 'node_hub.js'));
 
-let WebSocket;
-try {
-  WebSocket = require('ws');
-} catch (e) {
-  console.log('SKIP: node ws is not installed (NODE_PATH=/usr/share/nodejs?)');
-  process.exit(77);
-}
-
-const HOST = '127.0.0.1';
-const TIMEOUT_MS = 5000;
-const STOP_TIMEOUT_MS = 10000;
+const WebSocket = requireWs();
 const SIZES = [0, 1, 125, 126, 65535, 65536, 1 << 20];
-
-class CaseFailed extends Error {}
-
-function check(cond, msg) {
-  if (!cond) throw new CaseFailed(msg);
-}
-
-function checkEq(got, want, what) {
-  const same = Buffer.isBuffer(want) ? Buffer.isBuffer(got) && got.equals(want) : got === want;
-  const show = (v) => (Buffer.isBuffer(v) ? `<Buffer ${v.length} bytes>` : JSON.stringify(v)).slice(0, 120);
-  check(same, `${what}: expected ${show(want)}, got ${show(got)}`);
-}
-
-function within(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new CaseFailed(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const { run, watch, main } = runner(30000);
 
 // ---- certificates ----
 
@@ -77,61 +50,6 @@ function fingerprintOf(pemFile) {
   return new crypto.X509Certificate(fs.readFileSync(pemFile)).fingerprint256;
 }
 
-// ---- the hub ----
-
-class Hub {
-  static async start(binary, ...flags) {
-    const hub = new Hub();
-    // The admin listener (/metrics) on any free port: its default, 9090,
-    // is not for tests that may run beside others.
-    hub.proc = spawn(binary, ['--port', '0', '--threads', '2', '--admin-port', '0', ...flags],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
-    hub.stderr = '';
-    hub.proc.stderr.on('data', (d) => { hub.stderr = (hub.stderr + d).slice(-4000); });
-    hub.exited = new Promise((resolve) => hub.proc.on('exit', (code, sig) => resolve(sig || code)));
-    let out = '';
-    const line = new Promise((resolve, reject) => {
-      hub.proc.stdout.on('data', (d) => {
-        out += d;
-        if (/ringcast: admin on .*\n/.test(out)) resolve(out);
-      });
-      hub.exited.then((code) => reject(new Error(`hub exited ${code} before listening: ${hub.stderr}`)));
-    });
-    try {
-      const l = await within(line, 10000, 'the hub\'s "listening on" and "admin on" lines');
-      hub.port = Number(/listening on [0-9.]+:(\d+)/.exec(l)[1]);
-      const m = /tls on [0-9.]+:(\d+)/.exec(l);
-      hub.tlsPort = m ? Number(m[1]) : hub.port;
-      hub.adminPort = Number(/ringcast: admin on \S+:(\d+)/.exec(l)[1]);
-    } catch (e) {
-      hub.proc.kill('SIGKILL');
-      throw e;
-    }
-    return hub;
-  }
-
-  url(path = '/echo', host = HOST) {
-    return `wss://${host}:${this.tlsPort}${path}`;
-  }
-
-  async checkCleanExit() {
-    this.stopping = true;
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
-    let code;
-    try {
-      code = await within(this.exited, STOP_TIMEOUT_MS, 'hub exit after SIGTERM');
-    } catch (e) {
-      this.proc.kill('SIGKILL');
-      throw e;
-    }
-    checkEq(code, 0, `hub exit code after SIGTERM (stderr: ${this.stderr})`);
-  }
-
-  kill() {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-  }
-}
-
 // ---- a ws client whose messages can be awaited one at a time ----
 
 class Client {
@@ -150,13 +68,8 @@ class Client {
   // opts: tls options for ws (ca, servername, cert, key, rejectUnauthorized...)
   static open(url, opts = {}) {
     const ws = new WebSocket(url, { maxPayload: 0, family: 4, ...opts });
-    return within(new Promise((resolve, reject) => {
-      ws.once('upgrade', (res) => { ws.peerCert = res.socket.getPeerCertificate(); });
-      ws.once('open', () => resolve(new Client(ws)));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (req, res) =>
-        reject(new CaseFailed(`handshake answered HTTP ${res.statusCode}`)));
-    }), TIMEOUT_MS, `open ${url}`).catch((e) => { ws.terminate(); throw e; });
+    ws.once('upgrade', (res) => { ws.peerCert = res.socket.getPeerCertificate(); });
+    return opening(ws, url, () => new Client(ws));
   }
 
   next() {
@@ -177,13 +90,8 @@ class Client {
   }
 }
 
-async function withClient(url, opts, fn) {
-  const c = await Client.open(url, opts);
-  try {
-    return await fn(c);
-  } finally {
-    c.terminate();
-  }
+function withClient(url, opts, fn) {
+  return using(Client.open(url, opts), fn);
 }
 
 // An open that must fail; returns the error.
@@ -208,12 +116,6 @@ function httpsGet(port, path, opts) {
     });
     req.on('error', reject);
   }), TIMEOUT_MS, `https GET ${path}`);
-}
-
-function textOf(n) {
-  const buf = Buffer.from('ringcast é€😀 '.repeat(Math.floor(n / 10) + 1)).subarray(0, n);
-  let s = buf.toString('utf8').replace(/\ufffd+$/, '');
-  return s + 'x'.repeat(n - Buffer.byteLength(s));
 }
 
 // ---- cases ----
@@ -336,41 +238,16 @@ function cases(certs) {
   };
 }
 
-// ---- runner ----
+// ---- main ----
 
-let passed = 0;
-let failed = 0;
-const watched = [];
-
-async function run(name, fn, ...args) {
-  try {
-    await within(Promise.resolve().then(() => fn(...args)), 30000, name);
-    passed++;
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failed++;
-    const at = e instanceof CaseFailed ? '' : ` ${(e.stack || '').split('\n')[1] || ''}`.trimEnd();
-    let died = '';
-    for (const hub of watched) {
-      if (!hub.stopping && hub.proc.exitCode !== null) died = `\n  the hub died (exit ${hub.proc.exitCode}): ${hub.stderr}`;
-    }
-    console.log(`FAIL ${name}: ${e.message}${at}${died}`);
-  }
-}
-
-async function main() {
-  const binary = process.argv[2];
-  if (!binary || !fs.existsSync(binary)) {
-    console.error('usage: node test_node_tls.js /path/to/ringcast');
-    process.exit(2);
-  }
+main('test_node_tls.js', async (binary) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-node-tls-'));
   try {
     const certs = makeCerts(dir);
     const c = cases(certs);
     const hub = await Hub.start(binary, '--tls-cert', certs.localhost.cert, '--tls-key', certs.localhost.key,
       '--tls-cert', certs.other.cert, '--tls-key', certs.other.key, '--tls-port', '0');
-    watched.push(hub);
+    watch(hub);
     try {
       await run(`wss text echo (ca option, wss://localhost), sizes ${SIZES}`, c.textEcho, hub);
       await run(`wss binary echo (wss://127.0.0.1), sizes ${SIZES}`, c.binaryEcho, hub);
@@ -388,12 +265,4 @@ async function main() {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-}
-
-main().catch((e) => {
-  console.log(`FAIL harness: ${e.stack}`);
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
 });

@@ -455,11 +455,12 @@ def ws_mask(payload, key):
             int.from_bytes(k, "little")).to_bytes(n, "little")
 
 
-def ws_frame(op, payload=b"", fin=True, key=None):
-    """One masked client frame (key: 4 bytes, default random)."""
+def ws_frame(op, payload=b"", fin=True, key=None, rsv=0):
+    """One masked client frame (key: 4 bytes, default random; rsv: the
+    RSV1..RSV3 bits as a number 0..7, 4 being RSV1)."""
     n = len(payload)
     key = os.urandom(4) if key is None else key
-    b0 = (0x80 if fin else 0) | op
+    b0 = (0x80 if fin else 0) | rsv << 4 | op
     if n < 126:
         head = _struct.pack("!BB", b0, 0x80 | n)
     elif n < 1 << 16:

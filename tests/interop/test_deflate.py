@@ -39,7 +39,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (HOST, TIMEOUT, CaseFailed, Hub, Suite,  # noqa: E402
-                     check, check_eq, hub_binary, metrics, ws_mask)
+                     check, check_eq, hub_binary, metrics, ws_frame)
 
 try:
     import websockets
@@ -118,16 +118,7 @@ def utf8_text(nbytes):
 # ---- a raw client: asyncio streams, frames by hand ----
 
 def frame(op, payload=b"", fin=True, rsv=0):
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | rsv << 4 | op
-    if n < 126:
-        head = struct.pack("!BB", b0, 0x80 | n)
-    elif n < 1 << 16:
-        head = struct.pack("!BBH", b0, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, 0x80 | 127, n)
-    key = os.urandom(4)
-    return head + key + ws_mask(payload, key)
+    return ws_frame(op, payload, fin, rsv=rsv)
 
 
 def deflate_raw(data, wbits=15, level=6):

@@ -33,6 +33,7 @@ import random
 import re
 import socket
 import struct
+import subprocess
 import sys
 import time
 import zlib
@@ -948,7 +949,13 @@ async def metrics_counters(hub):
     connections with deflate (the plain one apart) and comes back
     down."""
     port = hub.port
+    # The cases before on this hub may still be closing their connections:
+    # start from none open, so the gauge's delta is this case's alone.
+    deadline = time.monotonic() + 5
+    while metrics(port).get(M_CONNS, 0) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
     m0 = metrics(port)
+    check_eq(m0.get(M_CONNS), 0, f"{M_CONNS} before the case")
     for name in (M_DEFLATE_IN, M_DEFLATE_OUT, M_SKIPPED, M_INFLATE_IN,
                  M_INFLATE_OUT, M_CONNS, M_INFLATE_ERRORS):
         check(name in m0, f"/metrics has no {name}")
@@ -1094,6 +1101,23 @@ async def main():
                           "compressed", raw_min_size, hub.port, 1000)
         suite.case("--deflate-min-size: hub exits 0 on SIGTERM",
                    hub.check_clean_exit)
+
+    def bad_flags():
+        for args in (["--deflate-window-bits", "8"],
+                     ["--deflate-window-bits", "16"],
+                     ["--deflate-window-bits", "x"],
+                     ["--deflate-level", "0"],
+                     ["--deflate-level", "13"],
+                     ["--deflate-min-size", "0"]):
+            r = subprocess.run([binary, "--port", "0", "--admin-port", "off",
+                                *args], stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=20)
+            check(b"listening" not in r.stdout,
+                  f"{' '.join(args)}: the hub started")
+            check_eq(r.returncode, 2, f"{' '.join(args)}: exit code "
+                                      f"(stderr {r.stderr[:200]!r})")
+    suite.case("bad deflate flags (window 8, 16, x; level 0, 13; min size "
+               "0): exit 2", bad_flags)
 
     print(f"     ({time.monotonic() - t0:.1f}s)", flush=True)
     suite.finish()

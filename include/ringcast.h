@@ -220,6 +220,24 @@ struct rc_config {
 	int deflate_window_bits;
 	int deflate_level;
 	size_t deflate_min_size;
+	/*
+	 * Rooms that span servers, over NATS (docs/SCALEOUT.md). nats_urls:
+	 * "nats://host:port[,nats://host:port...]" (NULL: rooms stay on
+	 * this server); servers of one cluster, tried in turn, reconnected
+	 * to forever. The server subscribes to a topic's subject while it
+	 * has subscribers of it, and sends every message published here
+	 * there once; its own subscribers get it from the local fan-out,
+	 * never back through NATS, so each gets each message once, and in
+	 * order per publisher on every server (numbered per topic and
+	 * publishing thread; what was lost between servers is counted:
+	 * rc_stats.nats_*). Servers with the same nats_prefix (NULL:
+	 * "ringcast"; letters, digits, '_', '-' and single dots) share
+	 * topics. rc_server_new() copies both, fails with EINVAL on a bad
+	 * URL or prefix, and does not wait for NATS: a server that is down
+	 * is retried in the background while local topics work.
+	 */
+	const char *nats_urls;
+	const char *nats_prefix;
 };
 
 /* deflate_window_bits: permessage-deflate is not negotiated. */
@@ -372,6 +390,23 @@ struct rc_stats {
 	uint64_t inflate_out_bytes;	/* what they inflated to */
 	uint64_t inflate_errors;	/* closes with 1007 for data that
 					   does not inflate */
+	/* Rooms across servers (rc_config.nats_urls), server-wide: */
+	uint64_t nats_connected;	/* 1 while connected to NATS */
+	uint64_t nats_subscriptions;	/* topics subscribed on NATS now */
+	uint64_t nats_reconnects;	/* connections NATS gave back */
+	uint64_t nats_out;		/* messages sent to NATS */
+	uint64_t nats_out_bytes;	/* their payload bytes */
+	uint64_t nats_out_errors;	/* messages NATS could not take (down
+					   longer than its 8 MiB buffer) */
+	uint64_t nats_in;		/* messages from NATS fanned out */
+	uint64_t nats_in_bytes;		/* their payload bytes */
+	uint64_t nats_in_dropped;	/* from NATS, not delivered:
+					   malformed, or inboxes stayed full */
+	uint64_t nats_in_gaps;		/* messages missing from a
+					   publisher's numbers: lost between
+					   servers */
+	uint64_t nats_in_dups;		/* repeated or out of order: dropped */
+	uint64_t nats_slow_consumer;	/* times NATS said we fell behind */
 };
 
 RC_API struct rc_config rc_config_default(void);

@@ -106,6 +106,15 @@ static void usage(FILE *f)
 "      --deflate-min-size BYTES  shorter messages go uncompressed (128)\n"
 "      --deflate-level N         1..12 (dedicated: 1..9), default 4\n"
 "\n"
+"Rooms across hubs (docs/SCALEOUT.md):\n"
+"      --nats URL[,URL...]       share rooms with every hub on these NATS\n"
+"                                servers (nats://host:port); a room is\n"
+"                                subscribed while it has members here.\n"
+"                                NATS down: rooms stay local, retried\n"
+"                                forever in the background\n"
+"      --nats-prefix P           subject prefix (ringcast): hubs with the\n"
+"                                same one share rooms\n"
+"\n"
 "Who may connect (0 turns a numeric limit off; absent: the default):\n"
 "      --allow-origin ORIGIN     also admit browser upgrades from ORIGIN\n"
 "                                (scheme://host[:port]; \"*\" any, \"null\"\n"
@@ -367,6 +376,8 @@ enum {
 	OPT_DEFLATE_BITS,
 	OPT_DEFLATE_MIN,
 	OPT_DEFLATE_LEVEL,
+	OPT_NATS,
+	OPT_NATS_PREFIX,
 };
 
 /* The admin listener first: its /metrics reads the main server. Then the
@@ -414,6 +425,8 @@ int main(int argc, char **argv)
 		{ "deflate-min-size", required_argument, NULL,
 		  OPT_DEFLATE_MIN },
 		{ "deflate-level", required_argument, NULL, OPT_DEFLATE_LEVEL },
+		{ "nats", required_argument, NULL, OPT_NATS },
+		{ "nats-prefix", required_argument, NULL, OPT_NATS_PREFIX },
 		{ "allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN },
 		{ "trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY },
 		{ "max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
@@ -573,6 +586,14 @@ int main(int argc, char **argv)
 			ok = parse_num(optarg, 12, &v) && v;
 			cfg.deflate_level = (int)v;
 			break;
+		case OPT_NATS:
+			ok = *optarg;
+			cfg.nats_urls = optarg;
+			break;
+		case OPT_NATS_PREFIX:
+			ok = *optarg;
+			cfg.nats_prefix = optarg;
+			break;
 		case OPT_ALLOW_ORIGIN:
 			ok = cfg.nallow_origins < MAX_LISTED &&
 			     origin_ok(optarg);
@@ -701,7 +722,8 @@ int main(int argc, char **argv)
 	if (!hub_server && errno == EINVAL) {
 		fprintf(stderr, "ringcast: bad configuration (a --subprotocol "
 			"that is not a token, an --allow-origin or "
-			"--trusted-proxy refused, or --host too long)\n");
+			"--trusted-proxy refused, --host too long, or a --nats "
+			"URL or --nats-prefix libnats cannot use)\n");
 		return 2;
 	}
 	if (!hub_server) {
@@ -743,6 +765,8 @@ int main(int argc, char **argv)
 		printf(", deflate windows of 2^%d", cfg.deflate_window_bits);
 	else
 		printf(", deflate shared");
+	if (cfg.nats_urls)
+		printf(", nats %s", cfg.nats_urls);
 	printf("\n");
 	if (admin)
 		printf("ringcast: admin on %s:%u\n", admin_cfg.host,

@@ -2,6 +2,8 @@
 /* metrics.c -- the hub's /metrics: Prometheus text, totals and per worker. */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,9 +66,32 @@ static const struct {
 	{ "inflate_in_bytes_total", "counter", "Compressed payload bytes received.", NULL },
 	{ "inflate_out_bytes_total", "counter", "Bytes they inflated to.", NULL },
 	{ "inflate_errors_total", "counter", "WebSockets closed with 1007 for data that does not inflate.", NULL },
+	{ "nats_connected", "gauge", "1 while connected to NATS (--nats).", NULL },
+	{ "nats_subscriptions", "gauge", "Rooms subscribed on NATS (with members here).", NULL },
+	{ "nats_reconnects_total", "counter", "Reconnections to NATS.", NULL },
+	{ "nats_out_total", "counter", "Room messages sent to NATS.", NULL },
+	{ "nats_out_bytes_total", "counter", "Their payload bytes.", NULL },
+	{ "nats_out_errors_total", "counter", "Room messages NATS could not take (down past its buffer).", NULL },
+	{ "nats_in_total", "counter", "Room messages from other hubs fanned out here.", NULL },
+	{ "nats_in_bytes_total", "counter", "Their payload bytes.", NULL },
+	{ "nats_in_dropped_total", "counter", "Messages from NATS not delivered (malformed, or inboxes stayed full).", NULL },
+	{ "nats_in_gaps_total", "counter", "Messages missing from another hub's numbering: lost between hubs.", NULL },
+	{ "nats_in_dups_total", "counter", "Messages from NATS repeated or out of order, dropped.", NULL },
+	{ "nats_slow_consumer_total", "counter", "Times NATS reported this hub fell behind.", NULL },
 };
 
 #define NMETRICS (sizeof(metric_info) / sizeof(metric_info[0]))
+
+/* Counters kept for the whole server, not per worker: no per-worker
+   lines. */
+static bool server_wide(size_t i)
+{
+	size_t off = i * sizeof(uint64_t);
+
+	return off == offsetof(struct rc_stats, tls_reloads) ||
+	       off == offsetof(struct rc_stats, tls_reload_failures) ||
+	       off >= offsetof(struct rc_stats, nats_connected);
+}
 
 _Static_assert(NMETRICS == sizeof(struct rc_stats) / sizeof(uint64_t),
 	       "a metric for every counter");
@@ -215,7 +240,7 @@ const char *hub_metrics(size_t *len)
 		put(buf, "ringcast_%s%s%s%s %llu\n", metric_info[i].name,
 		    label ? "{" : "", label ? label : "", label ? "}" : "",
 		    (unsigned long long)v[i]);
-		for (unsigned w = 0; w < nw; w++)
+		for (unsigned w = 0; !server_wide(i) && w < nw; w++)
 			put(buf, "ringcast_%s{%s%sworker=\"%u\"} %llu\n",
 			    metric_info[i].name, label ? label : "",
 			    label ? "," : "", w,

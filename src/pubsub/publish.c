@@ -2,6 +2,7 @@
 /* publish.c -- the API: publish from any thread, frame once, one ref per worker. */
 #include <errno.h>
 
+#include "bridge/bridge.h"
 #include "deflate/deflate.h"
 #include "pubsub/ps.h"
 #include "ringcast.h"
@@ -81,51 +82,90 @@ static size_t compress_once(struct rc_ps *ps, const void *data, size_t len,
 	return n;
 }
 
-static int publish(struct rc_server *s, const void *topic, size_t topic_len,
-		   const void *data, size_t len, enum rc_opcode op,
-		   uint64_t skip)
+/* An inbox @mask sends to is over its bound. */
+static bool inbox_full(const struct rc_ps *ps, uint64_t mask)
 {
-	struct rc_ps *ps;
-	struct rc_msg *m;
-	uint64_t h, mask, zmask = 0;
-	const uint8_t *z = NULL;
-	size_t zlen = 0;
-	int ret;
+	for (unsigned i = 0; i < ps->nworkers; i++)
+		if ((mask & (1ull << i)) &&
+		    atomic_load_explicit(&ps->workers[i]->inbox_bytes,
+					 memory_order_relaxed) > RC_INBOX_HIGH)
+			return true;
+	return false;
+}
 
-	if (!s || !topic || !topic_len || topic_len > RC_TOPIC_MAX)
-		return -EINVAL;
-	ps = rc__server_ps(s);
-	ret = check_payload(ps, data, len, op);
-	if (ret)
-		return ret;
-	count_published(ps);
-	h = rc__topics_hash(&ps->topics, topic, topic_len);
-	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
-	if (!mask)
-		return 0;
-	/* Once per message, here, not per subscriber nor per worker. */
-	if (ps->z_on && (mask & zmask))
-		zlen = compress_once(ps, data, len, op, &z);
-	m = rc__msg_new_z(ps->nworkers, (uint32_t)__builtin_popcountll(mask),
-			  topic, topic_len, op & 0xf, data, len, z, zlen);
-	if (!m)
-		return -ENOMEM;
-	m->plain_only = !!(op & RC_OP_NO_DEFLATE);
-	m->hash = h;
-	m->conn_id = skip;
+/* Queue @m (framed once) to each worker in @mask. */
+static void to_inboxes(struct rc_ps *ps, struct rc_msg *m, uint64_t mask)
+{
 	for (unsigned i = 0; i < ps->nworkers; i++) {
 		if (!(mask & (1ull << i)))
 			continue;
 		m->nodes[i].msg = m;
 		rc__inbox_send(ps->workers[i], &m->nodes[i], m);
 	}
+}
+
+/* Frame once, one reference per interested worker; @in: the message came
+   from another server (the bridge), so it does not go back out. */
+static int publish(struct rc_ps *ps, const void *topic, size_t topic_len,
+		   const void *data, size_t len, enum rc_opcode op,
+		   uint64_t skip, bool in)
+{
+	struct rc_ps_worker *self = rc__ps_self;
+	struct rc_msg *m;
+	uint64_t h, mask, zmask = 0;
+	const uint8_t *z = NULL;
+	size_t zlen = 0;
+	int ret;
+
+	if (!topic || !topic_len || topic_len > RC_TOPIC_MAX)
+		return -EINVAL;
+	ret = check_payload(ps, data, len, op);
+	if (ret)
+		return ret;
+	h = rc__topics_hash(&ps->topics, topic, topic_len);
+	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
+	if (in && mask && inbox_full(ps, mask))
+		return -EAGAIN;
+	if (!in)
+		count_published(ps);
+	if (mask) {
+		/* Once per message, here, not per subscriber nor per
+		   worker. */
+		if (ps->z_on && (mask & zmask))
+			zlen = compress_once(ps, data, len, op, &z);
+		m = rc__msg_new_z(ps->nworkers,
+				  (uint32_t)__builtin_popcountll(mask), topic,
+				  topic_len, op & 0xf, data, len, z, zlen);
+		if (!m)
+			return -ENOMEM;
+		m->plain_only = !!(op & RC_OP_NO_DEFLATE);
+		m->hash = h;
+		m->conn_id = skip;
+		to_inboxes(ps, m, mask);
+	}
+	/* To the other servers after the local fan-out is queued: local
+	   subscribers never wait for NATS. */
+	if (!in && ps->bridge)
+		rc__bridge_out(ps->bridge,
+			       self && self->ps == ps ? self->idx : ps->nworkers,
+			       h, topic, topic_len, data, len, op);
 	return 0;
 }
 
 int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
 	       const void *data, size_t len, enum rc_opcode op)
 {
-	return publish(s, topic, topic_len, data, len, op, 0);
+	if (!s)
+		return -EINVAL;
+	return publish(rc__server_ps(s), topic, topic_len, data, len, op, 0,
+		       false);
+}
+
+int rc__ps_publish_in(struct rc_ps *ps, const void *topic, size_t topic_len,
+		      const void *data, size_t len, unsigned op)
+{
+	return publish(ps, topic, topic_len, data, len, (enum rc_opcode)op, 0,
+		       true);
 }
 
 int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
@@ -133,8 +173,8 @@ int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
 {
 	if (!from)
 		return -EINVAL;
-	return publish(rc_conn_server(from), topic, topic_len, data, len, op,
-		       rc_conn_id(from));
+	return publish(rc__server_ps(rc_conn_server(from)), topic, topic_len,
+		       data, len, op, rc_conn_id(from), false);
 }
 
 int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,

@@ -52,6 +52,10 @@ struct rc_ps {
 	size_t z_min;
 	_Atomic uint64_t z_elsewhere[3];	/* deflate in, out, skipped:
 						   from non-worker threads */
+	/* Rooms across servers (bridge/bridge.h), or NULL: told of each
+	   topic's first and last subscriber per worker, and handed each
+	   message published here. */
+	struct rc_bridge *bridge;
 };
 
 /* One worker's pub/sub state; only @inbox, @bell, @inbox_bytes and
@@ -116,6 +120,13 @@ void rc__ps_conn_gone(struct rc_conn *c);
 /* Hand @len bytes of @p (copied) to connection @conn_id's worker, from any
    thread: rc__conn_mail() runs there, if the connection still is. 0,
    -ENOENT (no such worker), -EINVAL, -ENOMEM, -ESHUTDOWN. */
+/* A message from another server (the bridge): fanned out here like
+   rc_publish(), never sent back out. -EAGAIN when an inbox it must go to
+   is over RC_INBOX_HIGH (nothing was queued: pace and try again), or as
+   rc_publish(). */
+int rc__ps_publish_in(struct rc_ps *ps, const void *topic, size_t topic_len,
+		      const void *data, size_t len, unsigned op);
+
 int rc__ps_mail(struct rc_ps *ps, uint64_t conn_id, const void *p,
 		size_t len);
 

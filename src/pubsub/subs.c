@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/bridge.h"
 #include "pubsub/ps.h"
 #include "ringcast.h"
 #include "runtime/alloc.h"
@@ -135,6 +136,9 @@ static void topic_drop(struct rc_ps_worker *pw, struct rc_topic *t)
 {
 	struct rc_topic *same;
 
+	if (pw->ps->bridge)
+		rc__bridge_interest(pw->ps->bridge, t->hash, t->name, t->len,
+				    -1);
 	map_remove(pw, t);
 	same = same_hash(pw, t->hash, t);
 	if (!t->slot)
@@ -186,6 +190,8 @@ static struct rc_topic *topic_new(struct rc_ps_worker *pw, uint64_t h,
 		  rc__topics_join(&pw->ps->topics, h, pw->idx);
 	if (!t->slot)		/* each slotless topic is counted */
 		overflow_add(pw, 1);
+	if (pw->ps->bridge)
+		rc__bridge_interest(pw->ps->bridge, h, name, len, 1);
 	return t;
 }
 

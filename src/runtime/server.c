@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bridge/bridge.h"
 #include "proto/http.h"
 #include "runtime/fault.h"
 #include "runtime/rt.h"
@@ -407,6 +408,11 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	}
 	if (!ret)
 		ret = rc__tls_init(&s->tls, &s->cfg, why, sizeof(why));
+	/* Copied by the bridge (the strings are not kept). */
+	if (!ret && s->cfg.nats_urls)
+		ret = rc__bridge_new(&s->ps.bridge, &s->ps, s->cfg.nats_urls,
+				     s->cfg.nats_prefix);
+	s->cfg.nats_urls = s->cfg.nats_prefix = NULL;
 	if (ret) {
 		errno = -ret;
 		goto out_free;
@@ -583,6 +589,9 @@ void rc_server_free(struct rc_server *s)
 		return;
 	rc_server_stop(s);
 	join_workers(s);
+	/* Before the inboxes go: its delivery thread publishes into them. */
+	rc__bridge_free(s->ps.bridge);
+	s->ps.bridge = NULL;
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++) {
 		if (s->workers[i]) {
 			rc__worker_free(s->workers[i]);
@@ -626,6 +635,7 @@ int rc_server_stats(const struct rc_server *s, struct rc_stats *out)
 	out->deflate_skipped += atomic_load(&s->ps.z_elsewhere[2]);
 	out->tls_reloads = atomic_load(&s->tls.reloads);
 	out->tls_reload_failures = atomic_load(&s->tls.reload_failures);
+	rc__bridge_stats(s->ps.bridge, out);
 	return 0;
 }
 

@@ -1,0 +1,769 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nats.c -- rooms that span servers, over NATS (libnats, the C client).
+ *
+ * One NATS connection per server (no_echo: NATS never hands a server its
+ * own messages back, so local subscribers get each message once, from the
+ * local fan-out). A room's subject is <prefix>.r.<token> (see
+ * rc__bridge_subject_token()), subscribed while any worker has a local
+ * subscriber of the room and only then.
+ *
+ * Out: the publishing thread (a worker, on_message) numbers the message
+ * per (room, lane) and hands it to natsConnection_Publish(), which copies
+ * it into the connection's buffer; libnats' flusher thread writes the
+ * buffer out, many messages per write. A lane is a worker (no lock: only
+ * its thread publishes on it) or "any other thread" (one mutex), so the
+ * numbers of a lane go out in their order.
+ *
+ * In: libnats' reader thread parses, its global delivery thread calls
+ * on_msg() one message at a time per subscription, in order; on_msg()
+ * checks the number (struct rc_bridge_order, touched by that thread
+ * only) and calls rc__ps_publish_in(): framed once, one reference per
+ * interested worker's inbox, the worker woken by its eventfd, as any
+ * rc_publish() from a thread of the program's. No thread per message, no
+ * hop but libnats' own.
+ *
+ * Order per publisher holds because NATS keeps the order of one
+ * connection's messages to each subscriber, a lane publishes in number
+ * order, and the delivery thread keeps a subscription's order into the
+ * inboxes. What NATS or libnats drops (a disconnect, a slow consumer)
+ * shows as a jump in the numbers and is counted (nats_in_gaps).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#include "bridge/bridge.h"
+#include "pubsub/pubsub.h"
+#include "ringcast.h"
+
+/* ---- the pure parts ---- */
+
+static bool token_char(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+size_t rc__bridge_subject_token(char *out, const void *name, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const uint8_t *p = name;
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (token_char(p[i])) {
+			out[n++] = (char)p[i];
+		} else {
+			out[n++] = '~';
+			out[n++] = hex[p[i] >> 4];
+			out[n++] = hex[p[i] & 15];
+		}
+	}
+	return n;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long rc__bridge_subject_untoken(uint8_t *out, const char *tok, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = (uint8_t)tok[i];
+
+		if (token_char(c)) {
+			out[n++] = c;
+			continue;
+		}
+		if (c != '~' || i + 2 >= len)
+			return -1;
+		int hi = hexval(tok[i + 1]), lo = hexval(tok[i + 2]);
+		uint8_t v;
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		v = (uint8_t)(hi << 4 | lo);
+		if (token_char(v))	/* one spelling per name */
+			return -1;
+		out[n++] = v;
+		i += 2;
+	}
+	return (long)n;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+int rc__bridge_parse(const uint8_t *p, size_t len, struct rc_bridge_head *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (len < RC_BRIDGE_V0_HEAD)
+		return -EINVAL;
+	h->flags = p[1];
+	if (h->flags & ~(RC_BRIDGE_F_BINARY | RC_BRIDGE_F_NO_DEFLATE))
+		return -EINVAL;
+	if (p[0] == RC_BRIDGE_V0) {
+		h->head_len = RC_BRIDGE_V0_HEAD;
+		return 0;
+	}
+	if (p[0] != RC_BRIDGE_V1 || len < RC_BRIDGE_V1_HEAD)
+		return -EINVAL;
+	h->lane_gen = (uint32_t)p[2] | (uint32_t)p[3] << 8 |
+		      (uint32_t)(p[4] | p[5] << 8) << 16;
+	h->hub = get64(p + 8);
+	h->seq = get64(p + 16);
+	h->head_len = RC_BRIDGE_V1_HEAD;
+	if (!h->hub || !h->seq)
+		return -EINVAL;
+	return 0;
+}
+
+int rc__bridge_order(struct rc_bridge_order *ord,
+		     const struct rc_bridge_head *h, uint64_t *gap)
+{
+	struct rc_bridge_origin *o = NULL, *oldest = NULL;
+
+	*gap = 0;
+	if (!h->hub)
+		return 1;	/* not numbered */
+	ord->clock++;
+	for (unsigned i = 0; i < ord->n; i++) {
+		struct rc_bridge_origin *x = &ord->o[i];
+
+		if (x->hub == h->hub && x->lane_gen == h->lane_gen) {
+			o = x;
+			break;
+		}
+		if (!oldest || x->heard < oldest->heard)
+			oldest = x;
+	}
+	if (!o) {
+		/* First heard of (or forgotten): nothing to compare with. */
+		o = ord->n < RC_BRIDGE_ORIGINS ? &ord->o[ord->n++] : oldest;
+		o->hub = h->hub;
+		o->lane_gen = h->lane_gen;
+		o->seq = h->seq;
+		o->heard = ord->clock;
+		return 1;
+	}
+	o->heard = ord->clock;
+	if (h->seq <= o->seq)
+		return 0;
+	*gap = h->seq - o->seq - 1;
+	o->seq = h->seq;
+	return 1;
+}
+
+/* ---- the bridge ---- */
+
+/* A room this server has subscribers of. Freed by libnats' completion
+   callback, once no message callback can run for it any more. */
+struct room {
+	struct room *next;		/* hash chain */
+	struct rc_bridge *b;
+	natsSubscription *sub;
+	uint64_t h;
+	int workers;			/* with local subscribers */
+	struct rc_bridge_order order;	/* the delivery thread's only */
+	uint16_t len;
+	char *subject;
+	uint8_t name[];
+};
+
+/* Per room, the numbers a lane gave out: open addressing on the topic's
+   keyed 64-bit hash. Full at RC_LANE_MAX: emptied, and its generation
+   goes up (receivers take a new generation as a publisher never heard
+   of, so a restart of the numbers reads as neither a gap nor a repeat). */
+struct seq_slot {
+	uint64_t h, seq;
+};
+#define RC_LANE_MAX (1u << 16)
+
+struct lane {
+	struct seq_slot *slots;
+	uint32_t cap, used;
+	uint32_t gen;
+	uint8_t *buf;			/* head + payload, reused */
+	size_t buf_cap;
+	char *subject;			/* prefix + token, reused */
+	pthread_mutex_t lock;		/* the last lane only (other threads) */
+};
+
+struct rc_bridge {
+	struct rc_ps *ps;
+	natsConnection *nc;
+	natsOptions *opts;
+	uint64_t hub_id;
+	char *prefix;
+	size_t prefix_len;
+	unsigned nlanes;
+	struct lane *lanes;
+
+	pthread_mutex_t lock;		/* the rooms */
+	struct room **rooms;
+	uint32_t rooms_cap, nrooms;
+
+	_Atomic int closing;
+	_Atomic int active;		/* message callbacks running */
+	_Atomic long live_rooms;	/* not yet freed */
+
+	_Atomic uint64_t connected, reconnects, out, out_bytes, out_errors,
+		in, in_bytes, in_dropped, gaps, dups, slow;
+};
+
+static uint64_t random_id(void)
+{
+	uint64_t v = 0;
+	struct timespec ts;
+
+	if (getentropy(&v, sizeof(v)) || !v) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^
+		    (uint64_t)getpid() << 48;
+	}
+	return v ? v : 1;
+}
+
+static bool prefix_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (!n || n > 64 || p[0] == '.' || p[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!token_char((uint8_t)p[i]) &&
+		    !(p[i] == '.' && p[i + 1] != '.'))
+			return false;
+	return true;
+}
+
+/* <prefix>.r.<token>: the longest there is. */
+static size_t subject_cap(const struct rc_bridge *b)
+{
+	return b->prefix_len + 3 + 3 * RC_TOPIC_MAX + 1;
+}
+
+static size_t subject_of(const struct rc_bridge *b, char *out,
+			 const void *name, size_t len)
+{
+	size_t n = b->prefix_len;
+
+	memcpy(out, b->prefix, n);
+	memcpy(out + n, ".r.", 3);
+	n += 3;
+	n += rc__bridge_subject_token(out + n, name, len);
+	out[n] = 0;
+	return n;
+}
+
+/* ---- callbacks, on libnats' threads ---- */
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+		   void *closure)
+{
+	struct room *r = closure;
+	struct rc_bridge *b = r->b;
+	const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
+	size_t len = (size_t)natsMsg_GetDataLength(msg);
+	struct rc_bridge_head h;
+	uint64_t gap;
+	unsigned op;
+	int ret;
+
+	(void)nc;
+	(void)sub;
+	atomic_fetch_add(&b->active, 1);
+	if (atomic_load(&b->closing))
+		goto out;
+	if (rc__bridge_parse(p, len, &h)) {
+		atomic_fetch_add_explicit(&b->in_dropped, 1,
+					  memory_order_relaxed);
+		goto out;
+	}
+	if (!rc__bridge_order(&r->order, &h, &gap)) {
+		atomic_fetch_add_explicit(&b->dups, 1, memory_order_relaxed);
+		goto out;
+	}
+	if (gap)
+		atomic_fetch_add_explicit(&b->gaps, gap, memory_order_relaxed);
+	op = h.flags & RC_BRIDGE_F_BINARY ? RC_OP_BINARY : RC_OP_TEXT;
+	if (h.flags & RC_BRIDGE_F_NO_DEFLATE)
+		op |= RC_OP_NO_DEFLATE;
+	p += h.head_len;
+	len -= h.head_len;
+	/* Full inboxes: wait for the workers (up to ~50 ms), as a thread
+	   of the program's publishing must pace itself; libnats holds
+	   what comes meanwhile. Then drop, counted. */
+	for (int tries = 0;; tries++) {
+		ret = rc__ps_publish_in(b->ps, r->name, r->len, p, len, op);
+		if (ret != -EAGAIN || tries == 250 ||
+		    atomic_load(&b->closing))
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 200000 }, NULL);
+	}
+	if (ret) {
+		atomic_fetch_add_explicit(&b->in_dropped, 1,
+					  memory_order_relaxed);
+		goto out;
+	}
+	atomic_fetch_add_explicit(&b->in, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->in_bytes, len, memory_order_relaxed);
+out:
+	atomic_fetch_sub(&b->active, 1);
+	natsMsg_Destroy(msg);
+}
+
+static void on_room_done(void *closure)
+{
+	struct room *r = closure;
+	struct rc_bridge *b = r->b;
+
+	free(r->subject);
+	free(r);
+	atomic_fetch_sub(&b->live_rooms, 1);
+}
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+	struct rc_bridge *b = closure;
+
+	(void)nc;
+	atomic_store(&b->connected, 1);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	struct rc_bridge *b = closure;
+
+	(void)nc;
+	atomic_store(&b->connected, 0);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	struct rc_bridge *b = closure;
+
+	(void)nc;
+	atomic_fetch_add(&b->reconnects, 1);
+	atomic_store(&b->connected, 1);
+}
+
+static void on_error(natsConnection *nc, natsSubscription *sub,
+		     natsStatus err, void *closure)
+{
+	struct rc_bridge *b = closure;
+
+	(void)nc;
+	(void)sub;
+	if (err == NATS_SLOW_CONSUMER)
+		atomic_fetch_add(&b->slow, 1);
+}
+
+/* ---- interest ---- */
+
+static struct room **room_at(struct rc_bridge *b, uint64_t h,
+			     const void *name, size_t len)
+{
+	struct room **pp = &b->rooms[h & (b->rooms_cap - 1)];
+
+	while (*pp && !((*pp)->h == h && (*pp)->len == len &&
+			!memcmp((*pp)->name, name, len)))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static int rooms_grow(struct rc_bridge *b)
+{
+	uint32_t cap = b->rooms_cap * 2;
+	struct room **tab = calloc(cap, sizeof(*tab));
+
+	if (!tab)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < b->rooms_cap; i++) {
+		struct room *r = b->rooms[i], *next;
+
+		for (; r; r = next) {
+			next = r->next;
+			r->next = tab[r->h & (cap - 1)];
+			tab[r->h & (cap - 1)] = r;
+		}
+	}
+	free(b->rooms);
+	b->rooms = tab;
+	b->rooms_cap = cap;
+	return 0;
+}
+
+static void room_subscribe(struct rc_bridge *b, struct room *r)
+{
+	if (natsConnection_Subscribe(&r->sub, b->nc, r->subject, on_msg, r) !=
+	    NATS_OK) {
+		r->sub = NULL;
+		return;
+	}
+	/* Unlimited here: the inboxes' bound paces on_msg(), and what NATS
+	   cannot hand us in time it drops as a slow consumer (counted). */
+	natsSubscription_SetPendingLimits(r->sub, -1, 256 << 20);
+	natsSubscription_SetOnCompleteCB(r->sub, on_room_done, r);
+}
+
+void rc__bridge_interest(struct rc_bridge *b, uint64_t h, const void *name,
+			 size_t len, int delta)
+{
+	struct room **pp, *r;
+
+	pthread_mutex_lock(&b->lock);
+	pp = room_at(b, h, name, len);
+	r = *pp;
+	if (delta > 0 && r) {
+		r->workers++;
+	} else if (delta > 0) {
+		if (b->nrooms + 1 > b->rooms_cap / 2 && !rooms_grow(b))
+			pp = room_at(b, h, name, len);
+		r = calloc(1, sizeof(*r) + len);
+		if (r)
+			r->subject = malloc(subject_cap(b));
+		if (!r || !r->subject) {
+			free(r);
+			goto out;	/* the room stays local */
+		}
+		r->b = b;
+		r->h = h;
+		r->len = (uint16_t)len;
+		memcpy(r->name, name, len);
+		subject_of(b, r->subject, name, len);
+		r->workers = 1;
+		*pp = r;
+		b->nrooms++;
+		atomic_fetch_add(&b->live_rooms, 1);
+		room_subscribe(b, r);
+	} else if (r && !--r->workers) {
+		*pp = r->next;
+		b->nrooms--;
+		if (r->sub) {
+			natsSubscription_Unsubscribe(r->sub);
+			/* on_room_done() frees it after the last callback */
+			natsSubscription_Destroy(r->sub);
+		} else {
+			free(r->subject);
+			free(r);
+			atomic_fetch_sub(&b->live_rooms, 1);
+		}
+	}
+out:
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- out ---- */
+
+static uint64_t next_seq(struct lane *l, uint64_t h)
+{
+	uint32_t i;
+
+	if ((l->used + 1) * 2 > l->cap) {
+		uint32_t cap = l->cap ? l->cap * 2 : 256;
+		struct seq_slot *s = NULL;
+
+		if (cap <= RC_LANE_MAX)
+			s = calloc(cap, sizeof(*s));
+		if (s) {
+			for (uint32_t k = 0; k < l->cap; k++) {
+				if (!l->slots[k].h)
+					continue;
+				for (i = (uint32_t)l->slots[k].h & (cap - 1);
+				     s[i].h; i = (i + 1) & (cap - 1))
+					;
+				s[i] = l->slots[k];
+			}
+			free(l->slots);
+			l->slots = s;
+			l->cap = cap;
+		} else if (l->cap) {
+			/* At the bound (or out of memory): start afresh
+			   under a new generation. */
+			memset(l->slots, 0, l->cap * sizeof(*l->slots));
+			l->used = 0;
+			l->gen++;
+		} else {
+			return 0;
+		}
+	}
+	for (i = (uint32_t)h & (l->cap - 1); l->slots[i].h;
+	     i = (i + 1) & (l->cap - 1))
+		if (l->slots[i].h == h)
+			return ++l->slots[i].seq;
+	l->slots[i].h = h;
+	l->used++;
+	return l->slots[i].seq = 1;
+}
+
+static void lane_out(struct rc_bridge *b, struct lane *l, unsigned lane,
+		     uint64_t h, const void *topic, size_t topic_len,
+		     const void *data, size_t len, unsigned op)
+{
+	uint8_t *p;
+	uint64_t seq;
+
+	if (len + RC_BRIDGE_V1_HEAD > l->buf_cap) {
+		size_t cap = len + RC_BRIDGE_V1_HEAD;
+
+		cap = cap < 4096 ? 4096 : cap + cap / 2;
+		p = realloc(l->buf, cap);
+		if (!p)
+			goto fail;
+		l->buf = p;
+		l->buf_cap = cap;
+	}
+	if (!l->subject && !(l->subject = malloc(subject_cap(b))))
+		goto fail;
+	seq = next_seq(l, h);
+	if (!seq)
+		goto fail;
+	p = l->buf;
+	p[0] = RC_BRIDGE_V1;
+	p[1] = (uint8_t)(((op & 0xf) == RC_OP_BINARY ? RC_BRIDGE_F_BINARY : 0) |
+			 (op & RC_OP_NO_DEFLATE ? RC_BRIDGE_F_NO_DEFLATE : 0));
+	p[2] = (uint8_t)lane;
+	p[3] = (uint8_t)(lane >> 8);
+	p[4] = (uint8_t)l->gen;
+	p[5] = (uint8_t)(l->gen >> 8);
+	p[6] = p[7] = 0;
+	put64(p + 8, b->hub_id);
+	put64(p + 16, seq);
+	if (len)
+		memcpy(p + RC_BRIDGE_V1_HEAD, data, len);
+	subject_of(b, l->subject, topic, topic_len);
+	/* Copied into libnats' buffer (or its reconnect buffer while it
+	   reconnects); its flusher thread writes it out. */
+	if (natsConnection_Publish(b->nc, l->subject, p,
+				   (int)(len + RC_BRIDGE_V1_HEAD)) != NATS_OK)
+		goto fail;
+	atomic_fetch_add_explicit(&b->out, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->out_bytes, len, memory_order_relaxed);
+	return;
+fail:
+	atomic_fetch_add_explicit(&b->out_errors, 1, memory_order_relaxed);
+}
+
+void rc__bridge_out(struct rc_bridge *b, unsigned lane, uint64_t h,
+		    const void *topic, size_t topic_len, const void *data,
+		    size_t len, unsigned op)
+{
+	struct lane *l;
+
+	if (lane >= b->nlanes - 1) {
+		l = &b->lanes[b->nlanes - 1];
+		pthread_mutex_lock(&l->lock);
+		lane_out(b, l, b->nlanes - 1, h, topic, topic_len, data, len,
+			 op);
+		pthread_mutex_unlock(&l->lock);
+		return;
+	}
+	lane_out(b, &b->lanes[lane], lane, h, topic, topic_len, data, len, op);
+}
+
+/* ---- life ---- */
+
+static int set_servers(natsOptions *o, const char *urls)
+{
+	char *copy = strdup(urls), *save = NULL, *tok;
+	const char *list[64];
+	int n = 0, ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok && n < 64;
+	     tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		if (*tok)
+			list[n++] = tok;
+	}
+	if (!n || tok)
+		ret = -EINVAL;
+	else if (natsOptions_SetServers(o, list, n) != NATS_OK)
+		ret = -EINVAL;
+	free(copy);
+	return ret;
+}
+
+static int make_options(struct rc_bridge *b, const char *urls)
+{
+	natsOptions *o;
+	char name[64];
+	int ret;
+
+	if (natsOptions_Create(&o) != NATS_OK)
+		return -ENOMEM;
+	b->opts = o;
+	ret = set_servers(o, urls);
+	if (ret)
+		return ret;
+	snprintf(name, sizeof(name), "ringcast %016llx",
+		 (unsigned long long)b->hub_id);
+	/* Forever, quickly, with jitter so that hubs do not come back in
+	   step; buffered meanwhile up to 8 MiB (then nats_out_errors). */
+	if (natsOptions_SetName(o, name) != NATS_OK ||
+	    natsOptions_SetNoEcho(o, true) != NATS_OK ||
+	    natsOptions_SetMaxReconnect(o, -1) != NATS_OK ||
+	    natsOptions_SetReconnectWait(o, 200) != NATS_OK ||
+	    natsOptions_SetReconnectJitter(o, 100, 1000) != NATS_OK ||
+	    natsOptions_SetReconnectBufSize(o, 8 << 20) != NATS_OK ||
+	    natsOptions_SetTimeout(o, 2000) != NATS_OK ||
+	    natsOptions_SetPingInterval(o, 5000) != NATS_OK ||
+	    natsOptions_SetMaxPingsOut(o, 2) != NATS_OK ||
+	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b) !=
+		    NATS_OK ||
+	    natsOptions_SetDisconnectedCB(o, on_disconnected, b) != NATS_OK ||
+	    natsOptions_SetReconnectedCB(o, on_reconnected, b) != NATS_OK ||
+	    natsOptions_SetErrorHandler(o, on_error, b) != NATS_OK ||
+	    /* One delivery thread for every subscription (libnats' pool),
+	       not one per room. */
+	    natsOptions_UseGlobalMessageDelivery(o, true) != NATS_OK)
+		return -EIO;
+	return 0;
+}
+
+int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
+		   const char *urls, const char *prefix)
+{
+	struct rc_bridge *b;
+	natsStatus st;
+	int ret = -ENOMEM;
+
+	*out = NULL;
+	if (!prefix)
+		prefix = "ringcast";
+	if (!urls || !*urls || !prefix_ok(prefix))
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	pthread_mutex_init(&b->lock, NULL);
+	b->ps = ps;
+	b->hub_id = random_id();
+	b->prefix = strdup(prefix);
+	b->prefix_len = strlen(prefix);
+	b->nlanes = ps->nworkers + 1;
+	b->lanes = calloc(b->nlanes, sizeof(*b->lanes));
+	b->rooms_cap = 64;
+	b->rooms = calloc(b->rooms_cap, sizeof(*b->rooms));
+	if (!b->prefix || !b->lanes || !b->rooms)
+		goto fail;
+	for (unsigned i = 0; i < b->nlanes; i++)
+		pthread_mutex_init(&b->lanes[i].lock, NULL);
+	ret = make_options(b, urls);
+	if (ret)
+		goto fail;
+	st = natsConnection_Connect(&b->nc, b->opts);
+	if (st == NATS_OK)
+		atomic_store(&b->connected, 1);
+	else if (st != NATS_NOT_YET_CONNECTED) {
+		/* A URL libnats cannot read; a server that is down only
+		   gives NATS_NOT_YET_CONNECTED (retried). */
+		ret = st == NATS_NO_MEMORY ? -ENOMEM : -EINVAL;
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	rc__bridge_free(b);
+	return ret;
+}
+
+void rc__bridge_free(struct rc_bridge *b)
+{
+	if (!b)
+		return;
+	if (b->nc) {
+		/* What local publishers queued, out first (a second at
+		   most: NATS may be down). */
+		if (atomic_load(&b->connected))
+			natsConnection_FlushTimeout(b->nc, 1000);
+		atomic_store(&b->closing, 1);
+		for (uint32_t i = 0; i < b->rooms_cap; i++) {
+			struct room *r, *next;
+
+			for (r = b->rooms[i]; r; r = next) {
+				next = r->next;
+				if (r->sub) {
+					natsSubscription_Unsubscribe(r->sub);
+					natsSubscription_Destroy(r->sub);
+				} else {
+					free(r->subject);
+					free(r);
+					atomic_fetch_sub(&b->live_rooms, 1);
+				}
+			}
+			b->rooms[i] = NULL;
+		}
+		natsConnection_Close(b->nc);
+		/* Callbacks that started before @closing finish; the
+		   completion callbacks free the rooms (2 s at most). */
+		for (int i = 0; i < 2000 && (atomic_load(&b->active) ||
+					     atomic_load(&b->live_rooms));
+		     i++)
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000 },
+				  NULL);
+		natsConnection_Destroy(b->nc);
+	}
+	natsOptions_Destroy(b->opts);
+	for (unsigned i = 0; b->lanes && i < b->nlanes; i++) {
+		free(b->lanes[i].slots);
+		free(b->lanes[i].buf);
+		free(b->lanes[i].subject);
+		pthread_mutex_destroy(&b->lanes[i].lock);
+	}
+	free(b->lanes);
+	free(b->rooms);
+	free(b->prefix);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+void rc__bridge_stats(const struct rc_bridge *b, struct rc_stats *out)
+{
+	struct rc_bridge *m = (struct rc_bridge *)b;
+
+	if (!b)
+		return;
+	out->nats_connected = atomic_load(&m->connected);
+	pthread_mutex_lock(&m->lock);
+	out->nats_subscriptions = b->nrooms;
+	pthread_mutex_unlock(&m->lock);
+	out->nats_reconnects = atomic_load(&m->reconnects);
+	out->nats_out = atomic_load(&m->out);
+	out->nats_out_bytes = atomic_load(&m->out_bytes);
+	out->nats_out_errors = atomic_load(&m->out_errors);
+	out->nats_in = atomic_load(&m->in);
+	out->nats_in_bytes = atomic_load(&m->in_bytes);
+	out->nats_in_dropped = atomic_load(&m->in_dropped);
+	out->nats_in_gaps = atomic_load(&m->gaps);
+	out->nats_in_dups = atomic_load(&m->dups);
+	out->nats_slow_consumer = atomic_load(&m->slow);
+}

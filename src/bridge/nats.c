@@ -189,9 +189,12 @@ struct room {
 	natsSubscription *sub;
 	uint64_t h;
 	int workers;			/* with local subscribers */
+	bool gone;			/* out of the table (done_lock) */
+	bool done;			/* libnats closed the subscription
+					   while it was in (done_lock) */
 	struct rc_bridge_order order;	/* the delivery thread's only */
 	uint16_t len;
-	char *subject;
+	char *subject;			/* after the name */
 	uint8_t name[];
 };
 
@@ -225,6 +228,7 @@ struct rc_bridge {
 	struct lane *lanes;
 
 	pthread_mutex_t lock;		/* the rooms */
+	pthread_mutex_t done_lock;	/* room->gone, room->done */
 	struct room **rooms;
 	uint32_t rooms_cap, nrooms;
 
@@ -266,6 +270,18 @@ static bool prefix_ok(const char *p)
 static size_t subject_cap(const struct rc_bridge *b)
 {
 	return b->prefix_len + 3 + 3 * RC_TOPIC_MAX + 1;
+}
+
+/* Its length, without the NUL. */
+static size_t subject_len(const struct rc_bridge *b, const void *name,
+			  size_t len)
+{
+	const uint8_t *p = name;
+	size_t n = b->prefix_len + 3;
+
+	for (size_t i = 0; i < len; i++)
+		n += token_char(p[i]) ? 1 : 3;
+	return n;
 }
 
 static size_t subject_of(const struct rc_bridge *b, char *out,
@@ -338,14 +354,48 @@ out:
 	natsMsg_Destroy(msg);
 }
 
+static void room_free(struct room *r)
+{
+	struct rc_bridge *b = r->b;
+
+	free(r);
+	atomic_fetch_sub(&b->live_rooms, 1);
+}
+
+/* No message callback will run for @closure's subscription any more. It
+   is ours to free once the room is out of the table; should libnats close
+   a subscription of a room still in it, room_forget() frees it. */
 static void on_room_done(void *closure)
 {
 	struct room *r = closure;
 	struct rc_bridge *b = r->b;
+	bool gone;
 
-	free(r->subject);
-	free(r);
-	atomic_fetch_sub(&b->live_rooms, 1);
+	pthread_mutex_lock(&b->done_lock);
+	gone = r->gone;
+	r->done = !gone;
+	pthread_mutex_unlock(&b->done_lock);
+	if (gone)
+		room_free(r);
+}
+
+/* @r is out of the table: unsubscribe, and free it now or once libnats
+   is done with it (on_room_done(), maybe before Unsubscribe() returns). */
+static void room_forget(struct rc_bridge *b, struct room *r)
+{
+	natsSubscription *sub = r->sub;
+	bool done;
+
+	pthread_mutex_lock(&b->done_lock);
+	r->gone = true;
+	done = r->done;
+	pthread_mutex_unlock(&b->done_lock);
+	if (sub && !done)
+		natsSubscription_Unsubscribe(sub);
+	if (sub)
+		natsSubscription_Destroy(sub);
+	if (!sub || done)
+		room_free(r);
 }
 
 static void on_connected(natsConnection *nc, void *closure)
@@ -426,10 +476,18 @@ static void room_subscribe(struct rc_bridge *b, struct room *r)
 		r->sub = NULL;
 		return;
 	}
-	/* Unlimited here: the inboxes' bound paces on_msg(), and what NATS
-	   cannot hand us in time it drops as a slow consumer (counted). */
+	/* Held in libnats until on_msg() takes them: no count limit, 256
+	   MiB of bytes (the inboxes' bound paces on_msg(); past this libnats
+	   drops, reported as a slow consumer and seen as a gap). */
 	natsSubscription_SetPendingLimits(r->sub, -1, 256 << 20);
-	natsSubscription_SetOnCompleteCB(r->sub, on_room_done, r);
+	if (natsSubscription_SetOnCompleteCB(r->sub, on_room_done, r) !=
+	    NATS_OK) {
+		/* Closed already: no completion to free @r by; it stays
+		   here, local, without a subscription. */
+		natsSubscription_Unsubscribe(r->sub);
+		natsSubscription_Destroy(r->sub);
+		r->sub = NULL;
+	}
 }
 
 void rc__bridge_interest(struct rc_bridge *b, uint64_t h, const void *name,
@@ -445,17 +503,16 @@ void rc__bridge_interest(struct rc_bridge *b, uint64_t h, const void *name,
 	} else if (delta > 0) {
 		if (b->nrooms + 1 > b->rooms_cap / 2 && !rooms_grow(b))
 			pp = room_at(b, h, name, len);
-		r = calloc(1, sizeof(*r) + len);
-		if (r)
-			r->subject = malloc(subject_cap(b));
-		if (!r || !r->subject) {
-			free(r);
+		/* The name, then its subject, in one allocation. */
+		r = calloc(1, sizeof(*r) + len +
+			      subject_len(b, name, len) + 1);
+		if (!r)
 			goto out;	/* the room stays local */
-		}
 		r->b = b;
 		r->h = h;
 		r->len = (uint16_t)len;
 		memcpy(r->name, name, len);
+		r->subject = (char *)r->name + len;
 		subject_of(b, r->subject, name, len);
 		r->workers = 1;
 		*pp = r;
@@ -465,15 +522,7 @@ void rc__bridge_interest(struct rc_bridge *b, uint64_t h, const void *name,
 	} else if (r && !--r->workers) {
 		*pp = r->next;
 		b->nrooms--;
-		if (r->sub) {
-			natsSubscription_Unsubscribe(r->sub);
-			/* on_room_done() frees it after the last callback */
-			natsSubscription_Destroy(r->sub);
-		} else {
-			free(r->subject);
-			free(r);
-			atomic_fetch_sub(&b->live_rooms, 1);
-		}
+		room_forget(b, r);
 	}
 out:
 	pthread_mutex_unlock(&b->lock);
@@ -665,6 +714,7 @@ int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
 	if (!b)
 		return -ENOMEM;
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->done_lock, NULL);
 	b->ps = ps;
 	b->hub_id = random_id();
 	b->prefix = strdup(prefix);
@@ -711,14 +761,7 @@ void rc__bridge_free(struct rc_bridge *b)
 
 			for (r = b->rooms[i]; r; r = next) {
 				next = r->next;
-				if (r->sub) {
-					natsSubscription_Unsubscribe(r->sub);
-					natsSubscription_Destroy(r->sub);
-				} else {
-					free(r->subject);
-					free(r);
-					atomic_fetch_sub(&b->live_rooms, 1);
-				}
+				room_forget(b, r);
 			}
 			b->rooms[i] = NULL;
 		}
@@ -743,6 +786,7 @@ void rc__bridge_free(struct rc_bridge *b)
 	free(b->rooms);
 	free(b->prefix);
 	pthread_mutex_destroy(&b->lock);
+	pthread_mutex_destroy(&b->done_lock);
 	free(b);
 }
 

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_bridge.c -- rooms across servers (src/bridge/): the subject tokens,
+ * the message head, the order check, and two servers in this process
+ * sharing a topic through a real nats-server (started here; the API cases
+ * are skipped without one).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bridge/bridge.h"
+#include "ringcast.h"
+#include "ref/testutil.h"
+
+extern char **environ;
+
+/* ---- pure parts ---- */
+
+static void test_token(void **state)
+{
+	uint8_t all[256], back[256];
+	char tok[3 * 256 + 1];
+	size_t n;
+
+	(void)state;
+	for (int i = 0; i < 256; i++)
+		all[i] = (uint8_t)i;
+	n = rc__bridge_subject_token(tok, all, sizeof(all));
+	/* 64 bytes pass as they are, the other 192 take three each. */
+	assert_int_equal(n, 64 + 3 * 192);
+	for (size_t i = 0; i < n; i++)
+		assert_non_null(strchr("abcdefghijklmnopqrstuvwxyz"
+				       "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789_-~", tok[i]));
+	assert_int_equal(rc__bridge_subject_untoken(back, tok, n), 256);
+	assert_memory_equal(back, all, 256);
+
+	n = rc__bridge_subject_token(tok, "chat.general", 12);
+	assert_int_equal(n, 14);
+	assert_memory_equal(tok, "chat~2Egeneral", 14);
+	n = rc__bridge_subject_token(tok, "a b*>~", 6);
+	assert_memory_equal(tok, "a~20b~2A~3E~7E", n);
+
+	/* One spelling per name: the others are refused. */
+	assert_int_equal(rc__bridge_subject_untoken(back, "~2e", 3), -1);
+	assert_int_equal(rc__bridge_subject_untoken(back, "~41", 3), -1);
+	assert_int_equal(rc__bridge_subject_untoken(back, "a~4", 3), -1);
+	assert_int_equal(rc__bridge_subject_untoken(back, "a.b", 3), -1);
+	assert_int_equal(rc__bridge_subject_untoken(back, "*", 1), -1);
+	assert_int_equal(rc__bridge_subject_untoken(back, ">", 1), -1);
+	assert_int_equal(rc__bridge_subject_untoken(back, "~", 1), -1);
+
+	/* Random names round-trip and never collide with each other. */
+	uint64_t r = 42;
+
+	for (int k = 0; k < 2000; k++) {
+		uint8_t name[40];
+		size_t len = 1 + rng_next(&r) % sizeof(name);
+
+		for (size_t i = 0; i < len; i++)
+			name[i] = (uint8_t)rng_next(&r);
+		n = rc__bridge_subject_token(tok, name, len);
+		assert_true(n >= len && n <= 3 * len);
+		assert_int_equal(rc__bridge_subject_untoken(back, tok, n),
+				 (long)len);
+		assert_memory_equal(back, name, len);
+	}
+}
+
+static void head_v1(uint8_t *p, uint8_t flags, uint16_t lane, uint16_t gen,
+		    uint64_t hub, uint64_t seq)
+{
+	memset(p, 0, RC_BRIDGE_V1_HEAD);
+	p[0] = RC_BRIDGE_V1;
+	p[1] = flags;
+	p[2] = (uint8_t)lane;
+	p[3] = (uint8_t)(lane >> 8);
+	p[4] = (uint8_t)gen;
+	p[5] = (uint8_t)(gen >> 8);
+	for (int i = 0; i < 8; i++) {
+		p[8 + i] = (uint8_t)(hub >> (8 * i));
+		p[16 + i] = (uint8_t)(seq >> (8 * i));
+	}
+}
+
+static void test_parse(void **state)
+{
+	uint8_t p[64];
+	struct rc_bridge_head h;
+
+	(void)state;
+	head_v1(p, RC_BRIDGE_F_BINARY, 3, 7, 0x1122334455667788ull, 99);
+	assert_int_equal(rc__bridge_parse(p, RC_BRIDGE_V1_HEAD + 5, &h), 0);
+	assert_int_equal(h.head_len, RC_BRIDGE_V1_HEAD);
+	assert_int_equal(h.flags, RC_BRIDGE_F_BINARY);
+	assert_int_equal(h.lane_gen, 3 | 7 << 16);
+	assert_true(h.hub == 0x1122334455667788ull);
+	assert_int_equal(h.seq, 99);
+	/* A head alone is an empty message. */
+	assert_int_equal(rc__bridge_parse(p, RC_BRIDGE_V1_HEAD, &h), 0);
+	assert_int_equal(rc__bridge_parse(p, RC_BRIDGE_V1_HEAD - 1, &h),
+			 -EINVAL);
+	head_v1(p, 0x04, 3, 7, 1, 1);		/* unknown flag */
+	assert_int_equal(rc__bridge_parse(p, 30, &h), -EINVAL);
+	head_v1(p, 0, 3, 7, 0, 1);		/* hub 0 */
+	assert_int_equal(rc__bridge_parse(p, 30, &h), -EINVAL);
+	head_v1(p, 0, 3, 7, 1, 0);		/* number 0 */
+	assert_int_equal(rc__bridge_parse(p, 30, &h), -EINVAL);
+	p[0] = 0xB2;
+	assert_int_equal(rc__bridge_parse(p, 30, &h), -EINVAL);
+	p[0] = RC_BRIDGE_V0;
+	p[1] = RC_BRIDGE_F_NO_DEFLATE;
+	assert_int_equal(rc__bridge_parse(p, 2, &h), 0);
+	assert_int_equal(h.head_len, 2);
+	assert_true(h.hub == 0 && h.seq == 0);
+	assert_int_equal(rc__bridge_parse(p, 1, &h), -EINVAL);
+	assert_int_equal(rc__bridge_parse(p, 0, &h), -EINVAL);
+}
+
+static int order(struct rc_bridge_order *o, uint64_t hub, uint32_t lg,
+		 uint64_t seq, uint64_t *gap)
+{
+	struct rc_bridge_head h = { .hub = hub, .seq = seq, .lane_gen = lg };
+
+	return rc__bridge_order(o, &h, gap);
+}
+
+static void test_order(void **state)
+{
+	struct rc_bridge_order *o = calloc(1, sizeof(*o));
+	struct rc_bridge_head v0 = { 0 };
+	uint64_t gap;
+
+	(void)state;
+	/* First heard of: taken as it comes, whatever its number. */
+	assert_int_equal(order(o, 1, 0, 5, &gap), 1);
+	assert_int_equal(gap, 0);
+	assert_int_equal(order(o, 1, 0, 6, &gap), 1);
+	assert_int_equal(gap, 0);
+	/* 7 and 8 lost: delivered, and 2 counted. */
+	assert_int_equal(order(o, 1, 0, 9, &gap), 1);
+	assert_int_equal(gap, 2);
+	/* Repeated, and late: dropped. */
+	assert_int_equal(order(o, 1, 0, 9, &gap), 0);
+	assert_int_equal(order(o, 1, 0, 8, &gap), 0);
+	/* Other lanes, generations and hubs are other publishers. */
+	assert_int_equal(order(o, 1, 1, 1, &gap), 1);
+	assert_int_equal(order(o, 1, 1 << 16, 1, &gap), 1);
+	assert_int_equal(order(o, 2, 0, 1, &gap), 1);
+	assert_int_equal(order(o, 1, 0, 10, &gap), 1);
+	assert_int_equal(gap, 0);
+	/* Not numbered: always delivered. */
+	assert_int_equal(rc__bridge_order(o, &v0, &gap), 1);
+	assert_int_equal(rc__bridge_order(o, &v0, &gap), 1);
+
+	/* Bounded: RC_BRIDGE_ORIGINS publishers more forget the least
+	   recently heard of, who then starts afresh (taken, no gap). */
+	memset(o, 0, sizeof(*o));
+	for (unsigned i = 0; i < RC_BRIDGE_ORIGINS; i++)
+		assert_int_equal(order(o, 100 + i, 0, 10, &gap), 1);
+	for (unsigned i = 1; i < RC_BRIDGE_ORIGINS; i++)
+		assert_int_equal(order(o, 100 + i, 0, 11, &gap), 1);
+	assert_int_equal(order(o, 999, 0, 1, &gap), 1);	/* evicts 100 */
+	assert_int_equal(o->n, RC_BRIDGE_ORIGINS);
+	assert_int_equal(order(o, 100, 0, 3, &gap), 1);	/* afresh */
+	assert_int_equal(gap, 0);
+	/* which forgot 101, now the least recently heard of */
+	assert_int_equal(order(o, 101, 0, 5, &gap), 1);
+	assert_int_equal(gap, 0);
+	/* while 131, heard of lately, is still checked */
+	assert_int_equal(order(o, 131, 0, 11, &gap), 0);
+	assert_int_equal(order(o, 131, 0, 13, &gap), 1);
+	assert_int_equal(gap, 1);
+	free(o);
+}
+
+/* ---- two servers through a real nats-server ---- */
+
+static char nats_bin[256];
+
+static bool find_nats(void)
+{
+	const char *c[] = { "/usr/sbin/nats-server", "/usr/bin/nats-server",
+			    "/usr/local/bin/nats-server" };
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (!access(c[i], X_OK)) {
+			snprintf(nats_bin, sizeof(nats_bin), "%s", c[i]);
+			return true;
+		}
+	return false;
+}
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static bool port_open(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return ok;
+}
+
+/* The nats-server this test started (killed by the teardown, also when
+   a case fails half-way). */
+static pid_t nats_pid;
+
+static void nats_start(uint16_t port)
+{
+	char ps[16];
+	char *argv[] = { nats_bin, "-a", "127.0.0.1", "-p", ps, NULL };
+	posix_spawn_file_actions_t fa;
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	assert_int_equal(posix_spawn(&nats_pid, nats_bin, &fa, NULL, argv,
+				     environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	for (int i = 0; i < 500 && !port_open(port); i++)
+		usleep(10000);
+	assert_true(port_open(port));
+}
+
+static int nats_stop(void **state)
+{
+	(void)state;
+	if (nats_pid > 0) {
+		kill(nats_pid, SIGKILL);
+		waitpid(nats_pid, NULL, 0);
+	}
+	nats_pid = 0;
+	return 0;
+}
+
+static _Atomic int opened;
+
+static void api_open(struct rc_conn *c)
+{
+	assert_int_equal(rc_subscribe(c, "room.1", 6), 0);
+	atomic_fetch_add(&opened, 1);
+}
+
+static const struct rc_handlers api_handlers = { .on_open = api_open };
+
+static struct rc_server *api_server(const char *urls, const char *prefix)
+{
+	struct rc_config cfg = rc_config_default();
+
+	cfg.host = "127.0.0.1";
+	cfg.port = 0;
+	cfg.threads = 2;
+	cfg.pin_threads = false;
+	cfg.nats_urls = urls;
+	cfg.nats_prefix = prefix;
+	return rc_server_new(&cfg, &api_handlers, NULL);
+}
+
+static uint64_t stat_of(struct rc_server *s, size_t off)
+{
+	struct rc_stats st;
+
+	assert_int_equal(rc_server_stats(s, &st), 0);
+	return *(const uint64_t *)((const char *)&st + off);
+}
+
+#define STAT(s, f) stat_of((s), offsetof(struct rc_stats, f))
+
+static bool wait_stat(struct rc_server *s, size_t off, uint64_t want)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (stat_of(s, off) == want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+#define WAIT_STAT(s, f, v) \
+	assert_true(wait_stat((s), offsetof(struct rc_stats, f), (v)))
+
+/* A raw WebSocket client of @s (its on_open subscribes it). */
+static int client(struct rc_server *s)
+{
+	static const char req[] =
+		"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		"Sec-WebSocket-Version: 13\r\n\r\n";
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), want = atomic_load(&opened) + 1;
+	char head[1024];
+	size_t n = 0;
+
+	sa.sin_port = htons(rc_server_port(s));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(write(fd, req, sizeof(req) - 1),
+			 (ssize_t)sizeof(req) - 1);
+	while (n < sizeof(head) - 1 &&
+	       (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4))) {
+		read_full(fd, head + n, 1);
+		n++;
+	}
+	assert_true(!strncmp(head, "HTTP/1.1 101", 12));
+	for (int i = 0; i < 500 && atomic_load(&opened) < want; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&opened), want);
+	return fd;
+}
+
+/* The next TEXT message's payload (short ones only) into @p. */
+static size_t next_text(int fd, char *p, size_t cap)
+{
+	uint8_t h[2];
+
+	read_full(fd, h, 2);
+	assert_int_equal(h[0], 0x81);
+	assert_true((h[1] & 0x7f) < 126 && (size_t)(h[1] & 0x7f) < cap);
+	read_full(fd, p, h[1] & 0x7f);
+	p[h[1] & 0x7f] = 0;
+	return h[1] & 0x7f;
+}
+
+/* Publish probes on @from until @fd (a member on another server) gets
+   one: the other server's subscription has reached NATS. Probes still
+   in flight are skipped by next_numbered(). */
+static void await_route(struct rc_server *from, int fd)
+{
+	char p[128];
+
+	for (int i = 0; i < 200; i++) {
+		struct timeval tv = { .tv_usec = 20000 };
+		uint8_t h[2];
+
+		assert_int_equal(rc_publish(from, "room.1", 6, "probe", 5,
+					    RC_OP_TEXT), 0);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (recv(fd, h, 2, MSG_PEEK) == 2)
+			break;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO,
+		   &(struct timeval){ .tv_sec = 5 }, sizeof(struct timeval));
+	next_text(fd, p, sizeof(p));
+	assert_string_equal(p, "probe");
+}
+
+static long next_numbered(int fd)
+{
+	char p[128];
+
+	do
+		next_text(fd, p, sizeof(p));
+	while (!strcmp(p, "probe"));
+	return strtol(p, NULL, 10);
+}
+
+/* A publishes (from this thread, not a worker); a member on B gets every
+   message once, in order, a member on A too (its own fan-out: NATS never
+   echoes), and the counters agree; the subscription goes when the last
+   member does. */
+static void test_api_two_servers(void **state)
+{
+	uint16_t port = free_port();
+	char urls[64];
+	struct rc_server *a, *b;
+	int fa, fb, n = 500;
+	uint64_t out0, in0;
+
+	(void)state;
+	if (!nats_bin[0])
+		skip();
+	nats_start(port);
+	snprintf(urls, sizeof(urls), "nats://127.0.0.1:%u", port);
+	a = api_server(urls, "t2s");
+	b = api_server(urls, "t2s");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(rc_server_start(a), 0);
+	assert_int_equal(rc_server_start(b), 0);
+	WAIT_STAT(a, nats_connected, 1);
+	WAIT_STAT(b, nats_connected, 1);
+	assert_int_equal(STAT(b, nats_subscriptions), 0);
+	fb = client(b);
+	WAIT_STAT(b, nats_subscriptions, 1);
+	fa = client(a);
+	await_route(a, fb);
+	usleep(200000);		/* the probes still in flight land */
+	out0 = STAT(a, nats_out);
+	in0 = STAT(b, nats_in);
+	for (long i = 0; i < n; i++) {
+		char m[32];
+		int len = snprintf(m, sizeof(m), "%ld", i);
+
+		assert_int_equal(rc_publish(a, "room.1", 6, m, (size_t)len,
+					    RC_OP_TEXT), 0);
+	}
+	for (long i = 0; i < n; i++)
+		assert_int_equal(next_numbered(fb), i);
+	for (long i = 0; i < n; i++)
+		assert_int_equal(next_numbered(fa), i);
+	assert_int_equal(STAT(a, nats_out), out0 + n);
+	WAIT_STAT(b, nats_in, in0 + n);
+	assert_int_equal(STAT(b, nats_in_gaps), 0);
+	assert_int_equal(STAT(b, nats_in_dups), 0);
+	assert_int_equal(STAT(b, nats_in_dropped), 0);
+	/* A publishes to NATS, it does not take its own messages back. */
+	assert_int_equal(STAT(a, nats_in), 0);
+	/* Nothing more came to either member. */
+	{
+		struct timeval tv = { .tv_usec = 200000 };
+		uint8_t x;
+
+		setsockopt(fa, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fb, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		assert_true(recv(fa, &x, 1, 0) < 0);
+		assert_true(recv(fb, &x, 1, 0) < 0);
+	}
+	close(fb);
+	WAIT_STAT(b, nats_subscriptions, 0);
+	assert_int_equal(STAT(a, nats_subscriptions), 1);
+	close(fa);
+	WAIT_STAT(a, nats_subscriptions, 0);
+	rc_server_free(a);
+	rc_server_free(b);
+}
+
+/* NATS down at start: the server starts all the same, its local topics
+   work, and it connects by itself once NATS is there. */
+static void test_api_nats_later(void **state)
+{
+	uint16_t port = free_port();
+	char urls[64], p[64];
+	struct rc_server *a;
+	int fa;
+
+	(void)state;
+	if (!nats_bin[0])
+		skip();
+	snprintf(urls, sizeof(urls), "nats://127.0.0.1:%u", port);
+	a = api_server(urls, NULL);
+	assert_non_null(a);
+	assert_int_equal(rc_server_start(a), 0);
+	assert_int_equal(STAT(a, nats_connected), 0);
+	fa = client(a);
+	assert_int_equal(rc_publish(a, "room.1", 6, "local", 5, RC_OP_TEXT),
+			 0);
+	next_text(fa, p, sizeof(p));
+	assert_string_equal(p, "local");
+	nats_start(port);
+	WAIT_STAT(a, nats_connected, 1);
+	assert_int_equal(STAT(a, nats_subscriptions), 1);
+	close(fa);
+	rc_server_free(a);
+}
+
+static void test_api_bad_config(void **state)
+{
+	const char *bad_prefix[] = { "", "a..b", ".a", "a.", "a b", "a*",
+				     "a>", "x/y" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_prefix) / sizeof(bad_prefix[0]);
+	     i++) {
+		errno = 0;
+		assert_null(api_server("nats://127.0.0.1:4222",
+				       bad_prefix[i]));
+		assert_int_equal(errno, EINVAL);
+	}
+	errno = 0;
+	assert_null(api_server("", NULL));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(api_server(",,", NULL));
+	assert_int_equal(errno, EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_token),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_api_bad_config),
+		cmocka_unit_test_teardown(test_api_two_servers, nats_stop),
+		cmocka_unit_test_teardown(test_api_nats_later, nats_stop),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	find_nats();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

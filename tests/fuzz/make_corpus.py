@@ -166,3 +166,27 @@ for i, (n, off, mis, cut) in enumerate([
         (33, 5, 32, 40000), (64, 0, 0, 32768), (65, 7, 1, 65535),
         (200, 2**63 + 3, 13, 12345), (1000, 2**64 - 1, 40, 50000)]):
     write("unmask", "len_%d" % n, msetup(off, mis, cut) + bytes((j * 37 + i) & 255 for j in range(n)))
+
+
+# ---- bridge: messages from NATS, each a length byte and its bytes ---------
+
+def v1(seq, hub=7, lane=0, gen=0, flags=0, payload=b"hi"):
+    head = bytes([0xB1, flags]) + struct.pack("<HHH", lane, gen, 0) + struct.pack("<QQ", hub, seq)
+    return head + payload
+
+
+def msgs(*ms):
+    return b"".join(bytes([len(m)]) + m for m in ms)
+
+
+bridge = {
+    "in_order": msgs(*(v1(s) for s in range(1, 6))),
+    "gap_dup_late": msgs(v1(1), v1(2), v1(5), v1(5), v1(3), v1(6)),
+    "lanes_gens_hubs": msgs(v1(1), v1(1, lane=1), v1(1, gen=1), v1(1, hub=9), v1(2), v1(3, lane=1)),
+    "flags_v0": msgs(v1(1, flags=1), v1(2, flags=2), b"\xb0\x00text", b"\xb0\x01\x00\xff", v1(3, flags=3)),
+    "bad": msgs(b"\xb1", b"\xb0", v1(0), v1(1, hub=0), v1(1, flags=4), b"\xb2\x00" + b"\x00" * 30, v1(1)[:23]),
+    "names": msgs(b"chat.general", b"a b*>~", b"~2E", b"~41", b"x~7E~", "caf\u00e9".encode()),
+    "many_origins": msgs(*(v1(1, hub=h) for h in range(1, 40)), v1(2, hub=1), v1(2, hub=39)),
+}
+for name, data in bridge.items():
+    write("bridge", name, data)

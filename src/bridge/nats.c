@@ -232,6 +232,7 @@ struct rc_bridge {
 	struct room **rooms;
 	uint32_t rooms_cap, nrooms;
 
+	_Atomic int closed;		/* libnats' closed callback ran */
 	_Atomic int closing;
 	_Atomic int active;		/* message callbacks running */
 	_Atomic long live_rooms;	/* not yet freed */
@@ -412,6 +413,14 @@ static void on_disconnected(natsConnection *nc, void *closure)
 
 	(void)nc;
 	atomic_store(&b->connected, 0);
+}
+
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct rc_bridge *b = closure;
+
+	(void)nc;
+	atomic_store(&b->closed, 1);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -689,6 +698,7 @@ static int make_options(struct rc_bridge *b, const char *urls)
 	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b) !=
 		    NATS_OK ||
 	    natsOptions_SetDisconnectedCB(o, on_disconnected, b) != NATS_OK ||
+	    natsOptions_SetClosedCB(o, on_closed, b) != NATS_OK ||
 	    natsOptions_SetReconnectedCB(o, on_reconnected, b) != NATS_OK ||
 	    natsOptions_SetErrorHandler(o, on_error, b) != NATS_OK ||
 	    /* One delivery thread for every subscription (libnats' pool),
@@ -766,10 +776,14 @@ void rc__bridge_free(struct rc_bridge *b)
 			b->rooms[i] = NULL;
 		}
 		natsConnection_Close(b->nc);
-		/* Callbacks that started before @closing finish; the
-		   completion callbacks free the rooms (2 s at most). */
+		/* Callbacks that started before @closing finish, the
+		   completion callbacks free the rooms, and the closed
+		   callback, libnats' last on this connection (after the
+		   disconnected one, on the same thread), has run: then
+		   nothing of libnats' touches @b any more (2 s at most). */
 		for (int i = 0; i < 2000 && (atomic_load(&b->active) ||
-					     atomic_load(&b->live_rooms));
+					     atomic_load(&b->live_rooms) ||
+					     !atomic_load(&b->closed));
 		     i++)
 			nanosleep(&(struct timespec){ .tv_nsec = 1000000 },
 				  NULL);

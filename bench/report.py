@@ -31,6 +31,11 @@ SERVERS = [
     # deflate/no-deflate, a cost rather than a race (see deflate_lines()).
     ('ringcast-nodeflate', 'ringcast, no deflate'),
     ('ringcast-2w', 'ringcast, 2 workers'),
+    # The nats rows' other columns (scripts/bench): one hub with --nats
+    # and a nats-server, and 3 hubs sharing the room over one nats-server.
+    # Their ratios are costs, like the no-deflate column's (nats_lines()).
+    ('ringcast-nats', '1 hub + nats-server'),
+    ('ringcast-3hubs', '3 hubs + nats-server'),
     ('node-ws', 'node ws'),
     ('lws', 'libwebsockets'),
     ('uws-epoll', 'uWS epoll'),
@@ -58,6 +63,9 @@ ROWS = [
     ('bcast-json-rate', 'fan-out 1 → N, ~300 B JSON, deflate offered, 2000 publishes/s (fixed offered rate)', 'deliveries/s', 'rate', True),
     ('bcast-json-dedicated', 'fan-out ~300 B JSON, ringcast in dedicated deflate mode', 'deliveries/s', 'rate', True),
     ('idle-deflate', 'idle connections, deflate offered: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
+    ('nats-fanout', 'fan-out 1 → N, 64 B, one room: one hub, or 3 hubs over NATS', 'deliveries/s', 'rate', True),
+    ('nats-fanout-rate', 'fan-out 1 → N, 64 B, one room over NATS, fixed offered rate', 'deliveries/s', 'rate', True),
+    ('nats-bridge', 'one hub bridging 64 B room messages to (out) / from (in) NATS; hop: the latency between hubs at a low rate', "msgs/s of the hub's nats_out/nats_in", 'rate', True),
     ('uws-load', 'uWS `load_test`, 20 B echo', 'msg/s', 'rate', True),
     ('uws-bcast', 'uWS `broadcast_test`, every client publishes, all receive', 'deliveries/s', 'rate', True),
     ('uws-scale', 'uWS `scale_test`: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
@@ -67,6 +75,7 @@ LATENCY = ('p50_us', 'p90_us', 'p99_us', 'p999_us')
 CPU = 'cpu_ns_per_msg'
 WIRE = 'wire_bytes_per_msg'
 NODEFLATE = 'ringcast-nodeflate'
+NATS_COLS = ('ringcast-nats', 'ringcast-3hubs')
 NUMERIC_SKIP = {'round'}
 
 
@@ -287,7 +296,7 @@ def not_ahead(cells, order):
         base = cells[key].get(BASE)
         bval = base.median(fig) if base else None
         for k, title in SERVERS:
-            if k in (BASE, 'ringcast-2w', NODEFLATE) or k not in cells[key]:
+            if k in (BASE, 'ringcast-2w', NODEFLATE) + NATS_COLS or k not in cells[key]:
                 continue
             pv = cells[key][k].median(fig)
             r = ratio(row, bval, pv)
@@ -352,6 +361,79 @@ def deflate_lines(cells, order):
             parts.append(f'bytes on the wire per delivery {dw / nw:.2f}× ({dw:.0f} B vs {nw:.0f} B)')
         out.append(f'- {ROW[row][1]}, {param_label(pkey, pval)}: ' + '; '.join(parts))
     return out
+
+
+def nats_lines(cells, order):
+    """The nats rows: one hub against one hub with a nats-server and
+    against 3 hubs sharing the room (deliveries/s, server CPU per delivery
+    -- every hub and the nats-server --, latency near and far), and what
+    one hub bridges each way."""
+    out = []
+    for key in order:
+        row, (pkey, pval) = key
+        if row not in ('nats-fanout', 'nats-fanout-rate'):
+            continue
+        one = cells[key].get(BASE)
+        r1 = one.median('rate') if one else None
+        c1 = one.median(CPU) if one else None
+        for k, title in SERVERS:
+            if k not in NATS_COLS or k not in cells[key]:
+                continue
+            c = cells[key][k]
+            r, cpu = c.median('rate'), c.median(CPU)
+            if r is None:
+                continue
+            parts = [f'deliveries/s {si(r)}' + (f' ({r / r1:.2f}× one hub\'s {si(r1)})' if r1 else '')]
+            if cpu:
+                parts.append(f'server CPU per delivery {fmt_ns(cpu)}' +
+                             (f' ({cpu / c1:.2f}× one hub\'s {fmt_ns(c1)})' if c1 else '') +
+                             f' (hubs {fmt_s(c.median("cpu_hubs_s"))}, nats-server '
+                             f'{fmt_s(c.median("cpu_nats_s"))} of CPU)')
+            p50, p99 = c.median('p50_us'), c.median('p99_us')
+            if p50 is not None:
+                lat = f'latency p50/p99 {fmt_us(p50)} / {fmt_us(p99)}'
+                if c.median('far_p50_us') is not None:
+                    lat += (f' (on the publisher\'s hub {fmt_us(c.median("near_p50_us"))} / '
+                            f'{fmt_us(c.median("near_p99_us"))}, on the others '
+                            f'{fmt_us(c.median("far_p50_us"))} / {fmt_us(c.median("far_p99_us"))})')
+                if one and one.median('p50_us') is not None:
+                    lat += f'; one hub {fmt_us(one.median("p50_us"))} / {fmt_us(one.median("p99_us"))}'
+                parts.append(lat)
+            out.append(f'- {ROW[row][1]}, {param_label(pkey, pval)}, {title}: ' + '; '.join(parts))
+    for key in order:
+        row, (pkey, pval) = key
+        if row != 'nats-bridge' or BASE not in cells[key]:
+            continue
+        c = cells[key][BASE]
+        r = c.median('rate')
+        if r is None:
+            continue
+        if pval == 'hop':
+            n50, f50 = c.median('near_p50_us'), c.median('far_p50_us')
+            if n50 is None or f50 is None:
+                continue
+            out.append(f'- the hop between hubs, {si(r)} msgs/s from a publisher on A: latency '
+                       f'p50/p99 of a subscriber on A {fmt_us(n50)} / {fmt_us(c.median("near_p99_us"))}, '
+                       f'of one on B (through NATS) {fmt_us(f50)} / {fmt_us(c.median("far_p99_us"))}: '
+                       f'the hop adds {fmt_us(f50 - n50)} at the median')
+            continue
+        what = {'out': 'to NATS (publisher on A, subscriber on B)',
+                'in': 'from NATS (publisher on B, subscriber on A)'}.get(pval, pval)
+        parts = [f'{si(r)} msgs/s']
+        if c.median(CPU) is not None:
+            parts.append(f'A\'s CPU per message {fmt_ns(c.median(CPU))}')
+        if c.median('a_cpu_util') is not None:
+            parts.append(f'A busy {c.median("a_cpu_util"):.0%} of the run')
+            if c.median('capacity_per_s') is not None:
+                parts.append(f'so A\'s CPU alone would allow ~{si(c.median("capacity_per_s"))} msgs/s')
+        if c.median('p50_us') is not None:
+            parts.append(f'latency p50/p99 {fmt_us(c.median("p50_us"))} / {fmt_us(c.median("p99_us"))}')
+        out.append(f'- hub A bridging {what}: ' + '; '.join(parts))
+    return out
+
+
+def fmt_s(v):
+    return '—' if v is None else f'{v:.3g} s'
 
 
 def plots(cells, order, servers, prefix, plot_script):
@@ -489,6 +571,17 @@ def main():
                'against the same hub with `--no-deflate`, both offered it by the same '
                'load; medians:', '']
         md += dl + ['']
+    nl = nats_lines(cells, order)
+    if nl:
+        md += ['## Rooms across hubs (NATS)', '',
+               'One room, 64 B messages. "ringcast" is one hub without NATS, '
+               '"1 hub + nats-server" the same hub with `--nats` (no other hub has '
+               'members: each message goes to NATS and no further), "3 hubs + '
+               'nats-server" three hubs sharing the room, the subscribers spread '
+               'evenly over them, the publisher on the first: each message crosses '
+               'NATS to the other two. Server CPU: every hub and the nats-server '
+               'together, over the deliveries. Medians:', '']
+        md += nl + ['']
     lat = latency_table(cells, order, servers)
     if lat:
         md += ['## Latency (median p50 / p99 over the rounds)', ''] + lat + ['']

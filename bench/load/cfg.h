@@ -12,6 +12,7 @@
 #define RL_MAX_CPUS		1024
 #define RL_MAX_DURATION_S	3600	/* hard cap on --duration */
 #define RL_RAMP_MAX_S		120	/* hard cap on opening the connections */
+#define RL_MAX_PORTS		64	/* --ports, --pub-ports */
 
 enum rl_scenario_kind {
 	RL_SC_ECHO,
@@ -27,6 +28,13 @@ struct rl_cfg {
 	const char *name;		/* impl label in the results */
 	const char *host;		/* as given: for the Host header */
 	uint16_t port;
+	/* --ports: connection i (broadcast: subscriber i) goes to
+	   ports[i % nports]; --pub-ports: publisher j to pub_ports[j %
+	   npub_ports] (default: the first of --ports). 0: all to port. */
+	uint16_t ports[RL_MAX_PORTS];
+	unsigned nports;
+	uint16_t pub_ports[RL_MAX_PORTS];
+	unsigned npub_ports;
 	const char *path;
 	const char *origin;		/* Origin header of upgrades, or NULL */
 	char origin_auto[320];		/* --origin auto: made from the target */
@@ -75,6 +83,33 @@ struct rl_cfg {
 static inline unsigned rl_cfg_workers(const struct rl_cfg *cfg)
 {
 	return cfg->procs * cfg->threads;
+}
+
+/* The port of connection @gid (over all workers; broadcast: of the
+   subscribers) and of publisher @id. */
+static inline uint16_t rl_cfg_conn_port(const struct rl_cfg *cfg,
+					unsigned gid)
+{
+	return cfg->nports ? cfg->ports[gid % cfg->nports] : cfg->port;
+}
+
+static inline uint16_t rl_cfg_pub_port(const struct rl_cfg *cfg, unsigned id)
+{
+	return cfg->npub_ports ? cfg->pub_ports[id % cfg->npub_ports] :
+	       cfg->port;
+}
+
+/* Whether the run spreads over more than one port (latency is then also
+   told apart by whether subscriber and publisher share a server). */
+static inline bool rl_cfg_multi_port(const struct rl_cfg *cfg)
+{
+	for (unsigned i = 0; i < cfg->nports; i++)
+		if (cfg->ports[i] != cfg->port)
+			return true;
+	for (unsigned i = 0; i < cfg->npub_ports; i++)
+		if (cfg->pub_ports[i] != cfg->port)
+			return true;
+	return false;
 }
 
 /* How many of @total items (connections, publishers) worker @w of @n

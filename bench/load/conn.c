@@ -77,8 +77,14 @@ int rl_conn_start(struct rl_worker *w, struct rl_conn *c)
 	rl_ws_rx_init(&c->rx);
 	w->nactive++;
 
+	/* --ports: the resolved address, with this connection's port. */
+	memcpy(&c->dst, &cfg->addr, cfg->addrlen);
+	if (c->port && cfg->addr.ss_family == AF_INET6)
+		c->dst.in6.sin6_port = htons(c->port);
+	else if (c->port)
+		c->dst.in4.sin_port = htons(c->port);
 	sqe = rl_worker_sqe(w);
-	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&cfg->addr,
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&c->dst,
 			      cfg->addrlen);
 	io_uring_sqe_set_data64(sqe, rl_op_pack(c->id, RL_OP_CONNECT));
 	c->ops++;

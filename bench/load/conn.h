@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <liburing.h>
+#include <netinet/in.h>
 
 #include "ws.h"
 
@@ -68,6 +69,13 @@ struct rl_conn {
 	uint8_t tx_kind;	/* enum rl_tx_kind */
 	uint16_t flags;		/* enum rl_conn_flag */
 	uint16_t pong_len;
+	uint16_t port;		/* the server's (--ports): connect() here */
+	/* The address connect() goes to (read by the kernel at submit:
+	   kept here, not on a stack). */
+	union {
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} dst;
 	uint64_t t_start;	/* connect() issued, ns */
 	uint64_t deadline;	/* ns; 0: none. Past it: a timeout error */
 	const uint8_t *tx;	/* borrowed until the send completes;

@@ -78,6 +78,15 @@ static void usage(FILE *f)
 "Target:\n"
 "  -H, --host ADDR            server address (default 127.0.0.1)\n"
 "  -p, --port N               server port (default 8080)\n"
+"      --ports LIST           several servers on --host, e.g. 8080,8081,8082\n"
+"                             (ringcast hubs sharing rooms over NATS):\n"
+"                             connection i (broadcast: subscriber i) goes\n"
+"                             to the (i mod n)-th; --port becomes the first\n"
+"      --pub-ports LIST       broadcast: publisher j goes to the (j mod n)-th\n"
+"                             of LIST (default: the first of --ports). Over\n"
+"                             several ports the latency is also told apart\n"
+"                             for subscribers on their publisher's server\n"
+"                             (near_*) and on another one (far_*)\n"
 "  -P, --path PATH            upgrade path (default /echo; broadcast:\n"
 "                             /ws/bench, a ringcast room; a query such as\n"
 "                             ?token=... goes with it)\n"
@@ -200,6 +209,26 @@ static bool parse_positive(const char *s, double max, double *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* "8080,8081": ports, at most RL_MAX_PORTS. */
+static bool parse_ports(const char *s, uint16_t *out, unsigned *n)
+{
+	*n = 0;
+	while (*s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+
+		if (end == s || v < 1 || v > 65535 || *n == RL_MAX_PORTS)
+			return false;
+		out[(*n)++] = (uint16_t)v;
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return false;
+		s = end;
+	}
+	return *n > 0;
 }
 
 /* "1", "0-3,6": CPU numbers in order. */
@@ -329,6 +358,8 @@ enum {
 	OPT_ORIGIN,
 	OPT_JSON,
 	OPT_DEFLATE,
+	OPT_PORTS,
+	OPT_PUB_PORTS,
 };
 
 /* The long name of option @val, for messages. */
@@ -346,6 +377,8 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "ports", required_argument, NULL, OPT_PORTS },
+		{ "pub-ports", required_argument, NULL, OPT_PUB_PORTS },
 		{ "path", required_argument, NULL, 'P' },
 		{ "conns", required_argument, NULL, 'c' },
 		{ "size", required_argument, NULL, 's' },
@@ -393,6 +426,13 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 		case 'p':
 			ok = parse_uint(optarg, 1, 65535, &v);
 			cfg->port = (uint16_t)v;
+			break;
+		case OPT_PORTS:
+			ok = parse_ports(optarg, cfg->ports, &cfg->nports);
+			break;
+		case OPT_PUB_PORTS:
+			ok = parse_ports(optarg, cfg->pub_ports,
+					 &cfg->npub_ports);
 			break;
 		case 'P':
 			ok = optarg[0] == '/' && !strpbrk(optarg, " \r\n");
@@ -510,6 +550,15 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 	else {
 		fprintf(stderr, "ringcast-load: unknown scenario %s (--help)\n",
 			scenario);
+		return 2;
+	}
+
+	/* --ports: --port is the first (the Host header, the publishers'
+	   default). */
+	if (cfg->nports)
+		cfg->port = cfg->ports[0];
+	if (cfg->npub_ports && cfg->scenario != RL_SC_BROADCAST) {
+		fprintf(stderr, "ringcast-load: --pub-ports goes with broadcast\n");
 		return 2;
 	}
 

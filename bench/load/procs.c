@@ -55,12 +55,16 @@ static void *thread_main(void *arg)
 	   sends are due at exact times. */
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	rl_hist_init(&t->res.hist);
+	rl_hist_init(&t->res.hist_near);
+	rl_hist_init(&t->res.hist_far);
 	if (w) {
 		err = rl_worker_init(w, t->cfg, t->shm, t->index);
 		if (!err)
 			rl_worker_run(w);
 		t->res.stats = w->stats;
 		t->res.hist = w->hist;
+		t->res.hist_near = w->hist_near;
+		t->res.hist_far = w->hist_far;
 		rl_worker_exit(w);
 		free(w);
 	}
@@ -103,6 +107,8 @@ static void child(const struct rl_cfg *cfg, struct rl_shared *shm,
 	if (getppid() != parent || !t || !res)
 		_exit(1);
 	rl_hist_init(&res->hist);
+	rl_hist_init(&res->hist_near);
+	rl_hist_init(&res->hist_far);
 	for (unsigned k = 0; k < cfg->threads; k++) {
 		t[k].cfg = cfg;
 		t[k].shm = shm;
@@ -122,6 +128,8 @@ static void child(const struct rl_cfg *cfg, struct rl_shared *shm,
 		pthread_join(t[k].tid, NULL);
 		rl_stats_add(&res->stats, &t[k].res.stats);
 		rl_hist_merge(&res->hist, &t[k].res.hist);
+		rl_hist_merge(&res->hist_near, &t[k].res.hist_near);
+		rl_hist_merge(&res->hist_far, &t[k].res.hist_far);
 		if (t[k].res.err && !res->err)
 			res->err = t[k].res.err;
 	}
@@ -185,6 +193,8 @@ unsigned rl_procs_collect(struct rl_procs *p, struct rl_result *out,
 
 	memset(out, 0, sizeof(*out));
 	rl_hist_init(&out->hist);
+	rl_hist_init(&out->hist_near);
+	rl_hist_init(&out->hist_far);
 	if (!res || !got || !pfd) {
 		free(res);
 		free(got);
@@ -229,6 +239,8 @@ unsigned rl_procs_collect(struct rl_procs *p, struct rl_result *out,
 		}
 		rl_stats_add(&out->stats, &res[i].stats);
 		rl_hist_merge(&out->hist, &res[i].hist);
+		rl_hist_merge(&out->hist_near, &res[i].hist_near);
+		rl_hist_merge(&out->hist_far, &res[i].hist_far);
 		if (res[i].err && !out->err)
 			out->err = res[i].err;
 	}

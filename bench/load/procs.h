@@ -17,6 +17,8 @@ struct rl_result {
 	int err;		/* first worker setup error (negative errno) */
 	struct rl_stats stats;
 	struct rl_hist hist;
+	struct rl_hist hist_near;	/* see struct rl_worker */
+	struct rl_hist hist_far;
 };
 
 struct rl_procs {

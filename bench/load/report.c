@@ -164,6 +164,20 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 			us(rl_hist_percentile(h, 90)),
 			us(rl_hist_percentile(h, 99)),
 			us(rl_hist_percentile(h, 99.9)), us(h->max));
+	/* Over several servers (--ports): near and far apart. */
+	for (int k = 0; k < 2; k++) {
+		const struct rl_hist *x = k ? &s->res->hist_far :
+					      &s->res->hist_near;
+
+		if (x->count)
+			fprintf(f, " %s_n=%llu %s_p50_us=%.1f %s_p99_us=%.1f",
+				k ? "far" : "near",
+				(unsigned long long)x->count,
+				k ? "far" : "near",
+				us(rl_hist_percentile(x, 50)),
+				k ? "far" : "near",
+				us(rl_hist_percentile(x, 99)));
+	}
 	fprintf(f, " errors=%llu\n", (unsigned long long)errors);
 
 	if (cfg->scenario == RL_SC_HANDSHAKE)
@@ -210,6 +224,22 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 			us(rl_hist_percentile(h, 99.9)), us(h->max),
 			rl_hist_mean(h) / 1000.0,
 			(unsigned long long)h->count);
+	for (int k = 0; k < 2; k++) {
+		const struct rl_hist *x = k ? &s->res->hist_far :
+					      &s->res->hist_near;
+
+		if (x->count)
+			fprintf(f, "    %s       p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f  (n=%llu; %s)\n",
+				k ? "far " : "near",
+				us(rl_hist_percentile(x, 50)),
+				us(rl_hist_percentile(x, 90)),
+				us(rl_hist_percentile(x, 99)),
+				us(rl_hist_percentile(x, 99.9)), us(x->max),
+				rl_hist_mean(x) / 1000.0,
+				(unsigned long long)x->count,
+				k ? "subscribers on another server" :
+				    "subscribers on the publisher's server");
+	}
 	fprintf(f, "  errors      ");
 	for (unsigned i = RL_E_FIRST; i < RL_C_MAX; i++) {
 		if (!ctr(s)[i])
@@ -239,11 +269,11 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 	fprintf(f, "%s\n", any ? "" : " none");
 }
 
-static void json_hist(FILE *f, const struct rl_hist *h)
+static void json_hist(FILE *f, const char *key, const struct rl_hist *h)
 {
-	fprintf(f, "\"latency_us\":{\"count\":%llu,\"min\":%.3f,\"mean\":%.3f,"
+	fprintf(f, "\"%s\":{\"count\":%llu,\"min\":%.3f,\"mean\":%.3f,"
 		"\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
-		"\"max\":%.3f}",
+		"\"max\":%.3f}", key,
 		(unsigned long long)h->count, h->count ? us(h->min) : 0.0,
 		rl_hist_mean(h) / 1000.0, us(rl_hist_percentile(h, 50)),
 		us(rl_hist_percentile(h, 90)), us(rl_hist_percentile(h, 99)),
@@ -312,7 +342,19 @@ static void json_params(FILE *f, const struct rl_cfg *cfg)
 {
 	fprintf(f, "\"params\":{\"host\":");
 	json_str(f, cfg->host);
-	fprintf(f, ",\"port\":%u,\"path\":", cfg->port);
+	fprintf(f, ",\"port\":%u", cfg->port);
+	for (int k = 0; k < 2; k++) {
+		const uint16_t *v = k ? cfg->pub_ports : cfg->ports;
+		unsigned n = k ? cfg->npub_ports : cfg->nports;
+
+		if (!n)
+			continue;
+		fprintf(f, ",\"%s\":[", k ? "pub_ports" : "ports");
+		for (unsigned i = 0; i < n; i++)
+			fprintf(f, "%s%u", i ? "," : "", v[i]);
+		fputc(']', f);
+	}
+	fprintf(f, ",\"path\":");
 	json_str(f, cfg->path);
 	switch (cfg->scenario) {
 	case RL_SC_ECHO:
@@ -421,8 +463,14 @@ void rl_report_json(FILE *f, const struct rl_summary *s)
 		fputc('}', f);
 	}
 	fputc(',', f);
-	json_hist(f, &s->res->hist);
+	json_hist(f, "latency_us", &s->res->hist);
 	fputc(',', f);
+	if (s->res->hist_near.count || s->res->hist_far.count) {
+		json_hist(f, "latency_near_us", &s->res->hist_near);
+		fputc(',', f);
+		json_hist(f, "latency_far_us", &s->res->hist_far);
+		fputc(',', f);
+	}
 	json_errors(f, s);
 	fprintf(f, "}\n");
 }

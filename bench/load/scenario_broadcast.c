@@ -10,6 +10,11 @@
  * stamp its first fields. With --deflate, a publisher whose server agreed
  * sends its messages compressed: each made once, the stamp rewritten per
  * message as in a plain one.
+ *
+ * Several servers sharing rooms (--ports, --pub-ports): subscribers are
+ * spread over --ports, publishers over --pub-ports (default: the first
+ * port); latency is then also kept apart for subscribers on their
+ * publisher's server (near) and on another one (far).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +61,7 @@ struct broadcast {
 	unsigned batch;
 	uint64_t interval;	/* rate: ns between messages; 0: max */
 	uint64_t timeout;
+	bool multi;		/* over several ports: near/far latency */
 };
 
 static unsigned bc_count(const struct rl_cfg *cfg, unsigned worker,
@@ -81,6 +87,7 @@ static int bc_init(struct rl_worker *w)
 	if (cfg->rate > 0 && !b->interval)
 		b->interval = 1;
 	b->timeout = (uint64_t)(cfg->timeout_s * 1e9);
+	b->multi = rl_cfg_multi_port(cfg);
 	ret = rl_payload_init(&b->pl, cfg, w->mask_key);
 	if (ret)
 		return ret;
@@ -110,6 +117,7 @@ static int bc_init(struct rl_worker *w)
 		p->c->role = ROLE_PUB;
 		p->c->slot = j;
 		p->id = w->index + j * w->nworkers;
+		p->c->port = rl_cfg_pub_port(cfg, p->id);
 		p->frames = malloc(b->pl.max_frame * b->batch);
 		if (!p->frames)
 			return -ENOMEM;
@@ -306,7 +314,7 @@ static void bc_message(struct rl_worker *w, struct rl_conn *c,
 {
 	struct broadcast *b = w->sc_data;
 	const struct rl_payload *pl = &b->pl;
-	uint64_t sent;
+	uint64_t sent, lat;
 	uint32_t pub, seq, *next;
 
 	if (m->opcode != pl->opcode ||
@@ -325,7 +333,11 @@ static void bc_message(struct rl_worker *w, struct rl_conn *c,
 	w->stats.c[RL_C_WIRE_IN] += m->wire_len;
 	if (w->now < w->stop_ns)
 		w->stats.c[RL_C_MSGS]++;
-	rl_hist_record(&w->hist, w->now > sent ? w->now - sent : 0);
+	lat = w->now > sent ? w->now - sent : 0;
+	rl_hist_record(&w->hist, lat);
+	if (b->multi)
+		rl_hist_record(c->port == rl_cfg_pub_port(w->cfg, pub) ?
+			       &w->hist_near : &w->hist_far, lat);
 	if (!b->delivered[pub]++)
 		b->dirty[b->ndirty++] = pub;
 

@@ -177,6 +177,8 @@ int rl_worker_init(struct rl_worker *w, const struct rl_cfg *cfg,
 	w->sc_next = UINT64_MAX;
 	w->now = rl_now();
 	rl_hist_init(&w->hist);
+	rl_hist_init(&w->hist_near);
+	rl_hist_init(&w->hist_far);
 
 	w->nconns = w->sc->count(cfg, index, w->nworkers);
 	w->conns = calloc(w->nconns ? w->nconns : 1, sizeof(*w->conns));
@@ -187,6 +189,7 @@ int rl_worker_init(struct rl_worker *w, const struct rl_cfg *cfg,
 		w->conns[i].fd = -1;
 		w->conns[i].id = i;
 		w->conns[i].gid = index + i * w->nworkers;
+		w->conns[i].port = rl_cfg_conn_port(cfg, w->conns[i].gid);
 	}
 	/* --tls: each slot's state, kept from one connection to the next. */
 	if (cfg->tls) {

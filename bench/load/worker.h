@@ -79,6 +79,11 @@ struct rl_worker {
 
 	struct rl_stats stats;
 	struct rl_hist hist;
+	/* Broadcast over several ports: the same latencies again, of
+	   subscribers on their publisher's server (near) and on another
+	   (far: a hop between servers). */
+	struct rl_hist hist_near;
+	struct rl_hist hist_far;
 };
 
 /*

@@ -616,7 +616,7 @@ static void add_worker_stats(const struct rc_worker *w, struct rc_stats *out)
 {
 	uint64_t *o = (uint64_t *)out;
 
-	for (int k = 0; k < RC_STAT_COUNT; k++)
+	for (int k = 0; k < RC_STAT_WORKER_COUNT; k++)
 		o[k] += atomic_load_explicit(&w->stats.v[k],
 					     memory_order_relaxed);
 }

@@ -58,7 +58,8 @@ enum rc_stat {
 	RC_STAT_INFLATE_IN,
 	RC_STAT_INFLATE_OUT,
 	RC_STAT_INFLATE_ERRORS,
-	RC_STAT_NATS_CONNECTED,		/* server-wide (the bridge's) */
+	/* Server-wide (the bridge's), kept by no worker: */
+	RC_STAT_NATS_CONNECTED,
 	RC_STAT_NATS_SUBSCRIPTIONS,
 	RC_STAT_NATS_RECONNECTS,
 	RC_STAT_NATS_OUT,
@@ -70,7 +71,9 @@ enum rc_stat {
 	RC_STAT_NATS_IN_GAPS,
 	RC_STAT_NATS_IN_DUPS,
 	RC_STAT_NATS_SLOW_CONSUMER,
-	RC_STAT_COUNT
+	RC_STAT_COUNT,
+	/* What a worker keeps: the counters before the bridge's. */
+	RC_STAT_WORKER_COUNT = RC_STAT_NATS_CONNECTED
 };
 
 /*
@@ -78,7 +81,7 @@ enum rc_stat {
  * load+store, no locked instruction); any thread may read them.
  */
 struct rc_counters {
-	_Atomic uint64_t v[RC_STAT_COUNT];
+	_Atomic uint64_t v[RC_STAT_WORKER_COUNT];
 };
 
 static inline void rc__stat_add(struct rc_counters *c, enum rc_stat i,

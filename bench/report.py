@@ -52,6 +52,7 @@ ROWS = [
     ('handshake', 'handshakes, 50 at once', 'handshakes/s', 'rate', True),
     ('idle', 'idle connections: server RSS per connection', 'bytes, lower is better', 'bytes_per_conn', False),
     ('echo32-auth', 'echo 32 B, a token (HS256) and Origin on every upgrade', 'round trips/s', 'rate', True),
+    ('bcast64-rate', 'fan-out 1 → 1000, 64 B, 1500 publishes/s (fixed offered rate)', 'deliveries/s', 'rate', True),
     ('bcast64-auth', 'fan-out 64 B, every member with a token and Origin', 'deliveries/s', 'rate', True),
     ('handshake-auth', 'handshakes with a token (HS256) and Origin, 50 at once', 'handshakes/s', 'rate', True),
     ('wss-echo32', 'wss:// echo 32 B', 'round trips/s', 'rate', True),

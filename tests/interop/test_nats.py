@@ -444,6 +444,15 @@ def wait_metric(hubs, key, want, what, timeout=None):
         time.sleep(0.05)
 
 
+def start_nats(stack, nodes=1, start=True):
+    """nats-server node(s) in a temporary directory, killed when @stack
+    unwinds."""
+    tmp = stack.enter_context(tempfile.TemporaryDirectory())
+    nats = Nats(tmp, nodes, start=start)
+    stack.callback(nats.kill)
+    return nats
+
+
 def start_hubs(stack, suite, binary, urls, n=3, flags=(), connected=1):
     hubs = []
     for i in range(n):
@@ -556,9 +565,7 @@ def case_scale(binary, suite):
     n = n_of(1000)
     room = "scale"
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        nats = Nats(tmp)
-        stack.callback(nats.kill)
+        nats = start_nats(stack)
         hubs = start_hubs(stack, suite, binary, nats.urls)
         for h in hubs:
             check_eq(nm(h)["subscriptions"], 0, f"{h.label}: no room yet")
@@ -621,9 +628,7 @@ def case_interest(binary, suite):
                random.randrange(1 << 30))
     rng = random.Random(seed)
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        nats = Nats(tmp)
-        stack.callback(nats.kill)
+        nats = start_nats(stack)
         hubs = start_hubs(stack, suite, binary, nats.urls)
         h0, h1, h2 = hubs
         room, subj = "interest", subject_of("interest")
@@ -735,9 +740,7 @@ NAMES = ["a.b", "a~2Eb", "a", "a b", "a~20b", "a.>", "x*y", "*", ">",
 def case_names(binary, suite):
     k = 20
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        nats = Nats(tmp)
-        stack.callback(nats.kill)
+        nats = start_nats(stack)
         hubs = start_hubs(stack, suite, binary, nats.urls)
         rooms = []      # (name, publisher, [members])
         for i, name in enumerate(NAMES):
@@ -789,9 +792,7 @@ def case_nats_down(binary, suite):
     n1, n2, n3 = n_of(100), n_of(200), n_of(100)
     room, subj = "down", subject_of("down")
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        nats = Nats(tmp)
-        stack.callback(nats.kill)
+        nats = start_nats(stack)
         node = nats.nodes[0]
         # 10 MiB reach the local members at once: room to queue it.
         hubs = start_hubs(stack, suite, binary, nats.urls,
@@ -893,9 +894,7 @@ def case_nats_late(binary, suite):
     n, pre = n_of(200), n_of(50)
     room, subj = "late", subject_of("late")
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        nats = Nats(tmp, start=False)
-        stack.callback(nats.kill)
+        nats = start_nats(stack, start=False)
         node = nats.nodes[0]
         hubs = start_hubs(stack, suite, binary, nats.urls, connected=0)
         h0, h1, h2 = hubs
@@ -975,9 +974,7 @@ def case_cluster(binary, suite):
     na, nk, nb = n_of(200), n_of(400), n_of(200)
     room, subj = "cluster", subject_of("cluster")
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        nats = Nats(tmp, 3)
-        stack.callback(nats.kill)
+        nats = start_nats(stack, 3)
         hubs = start_hubs(stack, suite, binary, nats.urls)
         pubs = [Member(h, room, f"P{i + 1}@{h.label}", pid=i + 1)
                 for i, h in enumerate(hubs)]
@@ -1040,9 +1037,7 @@ def case_hub_killed(binary, suite):
     n = n_of(600)
     room, subj = "hubkill", subject_of("hubkill")
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        nats = Nats(tmp)
-        stack.callback(nats.kill)
+        nats = start_nats(stack)
         hubs = start_hubs(stack, suite, binary, nats.urls)
         h0, h1, h2 = hubs
         pubs = [Member(h, room, f"P{i + 1}@{h.label}", worker=0, pid=i + 1)

@@ -461,7 +461,7 @@ int main(int argc, char **argv)
 	pthread_t sig_thread;
 	char why[256];
 	sigset_t sigs;
-	int opt, ret;
+	int opt, ret, longi = -1;
 
 	/* The admin listener: /metrics and /health for whoever watches the
 	   hub, loopback by default. One worker, unpinned, a small receive
@@ -478,7 +478,8 @@ int main(int argc, char **argv)
 	admin_cfg.max_conns_per_ip = RC_UNLIMITED;
 	admin_cfg.conn_rate_per_ip = RC_UNLIMITED;
 
-	while ((opt = getopt_long(argc, argv, "H:p:t:Vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "H:p:t:Vh", opts, &longi)) !=
+	       -1) {
 		bool ok = true;
 
 		switch (opt) {
@@ -663,10 +664,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (!ok) {
-			fprintf(stderr, "ringcast: bad value for %s: %s\n",
-				argv[optind - 1], optarg);
+			/* The option as named, "--name" or "-c" (argv holds
+			   only the value when it came as its own argument). */
+			if (longi >= 0)
+				fprintf(stderr, "ringcast: bad value for --%s: "
+					"%s\n", opts[longi].name, optarg);
+			else
+				fprintf(stderr, "ringcast: bad value for -%c: "
+					"%s\n", opt, optarg);
 			return 2;
 		}
+		longi = -1;	/* getopt_long() sets it for long ones only */
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ringcast: unexpected argument: %s\n",

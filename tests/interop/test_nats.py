@@ -44,6 +44,14 @@ gets its own messages too.
   hub killed: SIGKILL one of three hubs mid-stream: members of the other
       two get every message of the surviving publishers, in order, no
       gap, and a gap-free prefix of the dead hub's publisher.
+  bad input: a plain NATS client (the protocol by hand) publishes into a
+      room's subject: malformed heads, an unknown flag, TEXT that is not
+      UTF-8 and a message over --max-message are dropped and counted
+      (nats_in_dropped); a repeated and a late number are dropped
+      (nats_in_dups), a jump is delivered and counted (nats_in_gaps);
+      unnumbered 0xB0 messages from another program arrive as TEXT or
+      BINARY; the room's members get exactly the good ones and stay
+      connected. Bad --nats and --nats-prefix values: exit 2.
 
 RC_NATS_SCALE (a factor, default 1; 0.3 in sanitizer builds) scales the
 message counts. Usage: test_nats.py /path/to/ringcast (exit 77 if
@@ -55,6 +63,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -66,9 +75,9 @@ from contextlib import ExitStack
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402  (after the sys.path line)
-    HOST, CaseFailed, Hub, SeqReader, Suite, built_with_asan, check, check_eq,
-    check_seqs, hub_binary, metrics, seq_payload, wait_until, ws_frame,
-    ws_open_on_worker)
+    HOST, CaseFailed, FrameReader, Hub, SeqReader, Suite, built_with_asan,
+    check, check_eq, check_seqs, hub_binary, metrics, seq_payload,
+    wait_until, ws_frame, ws_open, ws_open_on_worker)
 
 NATS_SERVER = (shutil.which("nats-server") or
                shutil.which("nats-server", path="/usr/sbin:/usr/local/sbin"))
@@ -1090,6 +1099,100 @@ def case_hub_killed(binary, suite):
         stop_all(hubs)
 
 
+def nats_publish(port, subject, payloads):
+    """Publish payloads on subject as a plain NATS client would (the
+    protocol by hand), then PING: its PONG says the server has them."""
+    s = socket.create_connection((HOST, port), timeout=tmo(5))
+    try:
+        f = s.makefile("rb")
+        check(f.readline().startswith(b"INFO "), "nats: no INFO line")
+        out = [b'CONNECT {"verbose":false,"pedantic":false}\r\n']
+        for p in payloads:
+            out.append(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(p), p))
+        s.sendall(b"".join(out) + b"PING\r\n")
+        line = f.readline()
+        while line.startswith(b"INFO "):
+            line = f.readline()
+        check_eq(line, b"PONG\r\n", "nats: answer to PING")
+    finally:
+        s.close()
+
+
+def head_v1(seq, hub, payload, flags=0, lane=0, gen=0):
+    """A numbered message as a hub sends it (docs/SCALEOUT.md)."""
+    return (bytes([0xB1, flags]) + struct.pack("<HHHQQ", lane, gen, 0, hub, seq)
+            + payload)
+
+
+def case_bad_input(binary, suite):
+    room = "ext.bad"
+    subj = subject_of(room)
+    # Bad flags: refused at start, with exit 2 and a line saying which.
+    for flags, says in ((("--nats", ""), b"--nats"),
+                        (("--nats", "nats://127.0.0.1:1",
+                          "--nats-prefix", "a..b"), b"--nats-prefix"),
+                        (("--nats", "nats://127.0.0.1:1",
+                          "--nats-prefix", "a b"), b"--nats-prefix")):
+        p = subprocess.run([binary, "--port", "0", "--admin-port", "off",
+                            *flags], capture_output=True, timeout=tmo(10))
+        check_eq(p.returncode, 2, f"exit status of ringcast {flags}")
+        check(says in p.stderr, f"ringcast {flags} says {p.stderr!r}")
+    with ExitStack() as stack:
+        nats = start_nats(stack)
+        (hub,) = start_hubs(stack, suite, binary, nats.urls, n=1,
+                            flags=("--max-message", "4096"))
+        socks = []
+        for _ in range(2):
+            sock, rest = ws_open(hub.port, room_path(room))
+            stack.callback(sock.close)
+            socks.append((sock, FrameReader(sock, rest)))
+        wait_metric([hub], "subscriptions", 1, "the room's subscription")
+        wait_until(lambda: nats.interest(subj)[0] == 1,
+                   "the server knows the subscription", tmo(5))
+        before = nm(hub)
+        nats_publish(nats.nodes[0].port, subj, [
+            b"",                                    # no head: dropped
+            b"garbage",                             # unknown version
+            head_v1(1, 0, b"hub 0"),                # hub id 0
+            bytes([0xB0, 0x04]) + b"x",             # unknown flag
+            bytes([0xB0, 0x00]) + b"\xff\xfe",      # TEXT, not UTF-8
+            bytes([0xB0, 0x00]) + b"external text",
+            bytes([0xB0, 0x01]) + b"\x00\x01bin",   # BINARY
+            head_v1(5, 77, b"n5"),                  # first heard: taken
+            head_v1(5, 77, b"n5 again"),            # repeated: dropped
+            head_v1(4, 77, b"n4 late"),             # late: dropped
+            head_v1(8, 77, b"n8"),                  # 6, 7 missing: counted
+            bytes([0xB0, 0x01]) + b"z" * 5000,      # over --max-message
+            bytes([0xB0, 0x00]) + b"end",
+        ])
+        want = [(0x1, b"external text"), (0x2, b"\x00\x01bin"),
+                (0x1, b"n5"), (0x1, b"n8"), (0x1, b"end")]
+        for i, (sock, reader) in enumerate(socks):
+            got = []
+            while not got or got[-1] != (0x1, b"end"):
+                f = reader.next()
+                check(f is not None, f"member {i}: closed after {got}")
+                got.append((f[1], f[2]))
+                check(len(got) <= len(want), f"member {i}: got {got}")
+            check_eq(got, want, f"member {i}: what the room delivered")
+        after = nm(hub)
+        delta = {k: after[k] - before[k] for k in
+                 ("in_total", "in_dropped_total", "in_dups_total",
+                  "in_gaps_total")}
+        check_eq(delta, {"in_total": 5, "in_dropped_total": 6,
+                         "in_dups_total": 2, "in_gaps_total": 2},
+                 "nats_* counters for the bad input")
+        # Both members are still there, and the room still works.
+        socks[0][0].sendall(ws_frame(OP_TEXT, b"still here",
+                                     key=b"\x01\x02\x03\x04"))
+        for i, (sock, reader) in enumerate(socks):
+            f = reader.next()
+            check(f is not None, f"member {i}: closed")
+            check_eq((f[1], f[2]), (0x1, b"still here"),
+                     f"member {i} after the bad input")
+        stop_all([hub])
+
+
 def main():
     global SLOW, SCALE
     binary = hub_binary()
@@ -1125,6 +1228,10 @@ def main():
     suite.case("hub killed mid-stream: the other hubs get every surviving "
                "publisher's message in order and a gap-free prefix of the "
                "dead hub's", case_hub_killed, binary, suite)
+    suite.case("bad input from NATS: malformed, unknown flag, not UTF-8, "
+               "too big dropped and counted; repeats dropped, jumps counted; "
+               "other programs' messages delivered; members unaffected",
+               case_bad_input, binary, suite)
     print(f"# {time.monotonic() - t0:.1f}s", flush=True)
     suite.finish()
 

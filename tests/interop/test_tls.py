@@ -72,6 +72,7 @@ FUZZ_CONNECTIONS = 300
 FLOOD = int(os.environ.get("RC_TLS_FLOOD", "5000"))
 FLOOD_PROCS = 4
 ASAN = False          # set in main(): the binary is a sanitizer build
+TSAN = False          # set in main(): ThreadSanitizer, the slower one
 
 
 # ---- certificates, contexts, connections ----
@@ -1825,11 +1826,19 @@ def c_flood(hub):
     # starvation. In a sanitizer build OpenSSL's allocations go through
     # the sanitizer's allocator and a turn of 16 handshakes takes ~0.1-0.5
     # s, so there it is only a liveness check.
+    # Under TSan (5-10x slower than ASan here) the flood keeps both CPUs
+    # busy for ~16 s, and the probe, a Python thread beside four flooding
+    # processes, has waited up to 10 s once at the start (p50 1-60 ms in
+    # the same runs): there the typical echo (p50) is what shows
+    # starvation, the worst one is bounded loosely.
     check(len(during) >= (2 if ASAN else 5),
           f"only {len(during)} echoes during the flood")
-    bound = 8000 if ASAN else 1000
+    bound = (20000 if TSAN else 8000) if ASAN else 1000
     check(p99 < bound, f"p99 echo latency during the flood {p99:.1f} ms "
                        f"(bound {bound} ms; target 50 ms)")
+    if ASAN:
+        check(p50 < 1000, f"p50 echo latency during the flood {p50:.1f} ms "
+                          f"(bound 1000 ms in a sanitizer build)")
     if p99 >= 50:
         print(f"     NOTE: p99 {p99:.1f} ms is over the 50 ms target",
               flush=True)
@@ -1895,9 +1904,11 @@ def c_bad_flags(binary, certs):
 # ---- main ----
 
 def main():
-    global ASAN
+    global ASAN, TSAN
     binary = hub_binary()
     ASAN = built_with_asan(binary)
+    with open(binary, "rb") as f:
+        TSAN = b"__tsan_init" in f.read()
     tmp = tempfile.mkdtemp(prefix="ringcast-tls-")
     suite = Suite()
     t0 = time.monotonic()

@@ -58,6 +58,13 @@ enum rc_close_code {
 	RC_CLOSE_BAD_GATEWAY = 1014,	/* bad gateway (IANA registry) */
 };
 
+/* rc_config.log's levels, most severe first. */
+enum rc_log_level {
+	RC_LOG_ERROR = 0,
+	RC_LOG_WARN,
+	RC_LOG_INFO,
+	RC_LOG_DEBUG,
+};
 /* What happens to a subscriber whose queued output would pass
    max_backpressure with a published message that arrives for it (a message
    that finds the queue empty always goes, however large). */
@@ -238,7 +245,40 @@ struct rc_config {
 	 */
 	const char *nats_urls;
 	const char *nats_prefix;
+	/*
+	 * Where to listen, beyond host and port. listen: "HOST:PORT",
+	 * "[IPV6]:PORT" or "HOST" (with port), at most RC_LISTEN_MAX; when
+	 * set, host is not used. A HOST may be a name: every address it
+	 * resolves to is bound ("localhost": 127.0.0.1 and ::1). "::" is
+	 * dual-stack (IPv4 too), "0.0.0.0" IPv4 only. A TLS listener
+	 * (tls_port) sits beside each address. Copied.
+	 */
+	const char *const *listen;
+	size_t nlisten;
+	/* Share the port with another process of the same user that
+	   listens on it (SO_REUSEPORT, on purpose): a new server binds while
+	   the old one drains (rc_server_drain()), and the kernel sends new
+	   connections to whichever listens. Without it a taken port fails
+	   rc_server_new() with EADDRINUSE. */
+	bool reuse_port;
+	/* Listening sockets handed over by a supervisor (systemd socket
+	   activation): the main listener accepts on these instead of
+	   binding (host, port and listen are not used). The server takes
+	   them (closes them in rc_server_free(); drains leave them
+	   listening, so that connections wait in them for the next
+	   process). */
+	const int *listen_fds;
+	size_t nlisten_fds;
+	/* Events worth a line in a log (listening, kernel features, accept
+	   and ring errors, NATS connection state, drains), one line each
+	   without a newline, from any thread, never per message; the
+	   callback must be thread-safe. NULL (default): nothing is
+	   logged anywhere. */
+	void (*log)(void *user, enum rc_log_level level, const char *msg);
+	void *log_user;
 };
+/* Most rc_config.listen addresses. */
+#define RC_LISTEN_MAX 8
 
 /* deflate_window_bits: permessage-deflate is not negotiated. */
 #define RC_DEFLATE_OFF (-1)
@@ -453,6 +493,34 @@ RC_API int rc_server_run(struct rc_server *s);
  * return at once).
  */
 RC_API void rc_server_stop(struct rc_server *s);
+/*
+ * Drain: stop listening at once (new connections are refused by the
+ * kernel, or go to another process sharing the port), send every
+ * WebSocket close 1001 with @reason (NULL: "going away"; at most 123
+ * bytes, copied), and keep serving the HTTP connections still open, each
+ * answer with Connection: close, until no WebSocket is left; then the
+ * rest close and the workers exit (rc_server_run() returns). A WebSocket
+ * upgraded during the drain gets the same 1001 at once. After
+ * @timeout_ms, whatever is left is closed. Calling it again can shorten
+ * the time left (0: close everything now). Any thread. 0 or -EINVAL.
+ */
+RC_API int rc_server_drain(struct rc_server *s, unsigned timeout_ms,
+			   const char *reason);
+/* True once rc_server_drain() or rc_server_stop() was called. */
+RC_API bool rc_server_draining(const struct rc_server *s);
+/* Every worker went round its loop within the last @within_ms (an idle
+   worker does at least once a second): 0, -ETIMEDOUT (one is stuck, say
+   in a handler), -ESHUTDOWN (stopped). For watchdogs; any thread. */
+RC_API int rc_server_alive(const struct rc_server *s, unsigned within_ms);
+/* Replace allow_origins (as in rc_config, copied) for upgrades from now
+   on. Any thread. 0, -EINVAL, -ENOMEM (the old list stays). */
+RC_API int rc_server_set_origins(struct rc_server *s,
+				 const char *const *origins, size_t n);
+/* The address of listener @i (0..), as "127.0.0.1:8080" or "[::1]:8080",
+   into @buf; NULL past the last. Plain listeners first, then the TLS
+   ones (tls_port). */
+RC_API const char *rc_server_listener(const struct rc_server *s, unsigned i,
+				      char *buf, size_t cap);
 /* Stop, wait for the workers, free everything. */
 RC_API void rc_server_free(struct rc_server *s);
 /* Counters summed over workers, or of worker @i alone. 0 or -EINVAL. */
@@ -577,6 +645,10 @@ RC_API void rc_conn_set_data(struct rc_conn *c, void *data);
 
 /* Name of the SIMD kernels in use ("scalar", "avx2", "avx512"). */
 RC_API const char *rc_simd_name(void);
+/* What the library was built with, one line: the kernels compiled in and
+   the libraries' versions ("simd kernels: scalar avx2 avx512; liburing
+   2.3, OpenSSL 3.0.15 ..."). Static storage. */
+RC_API const char *rc_build_info(void);
 
 #ifdef __cplusplus
 }

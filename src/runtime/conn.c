@@ -379,6 +379,14 @@ void rc__conn_going_away(struct rc_conn *c)
 	}
 }
 
+void rc__conn_drain(struct rc_conn *c)
+{
+	const char *r = c->w->srv->drain_reason;
+
+	if (c->state == RC_CONN_WS)
+		rc__ws_send_close(c, RC_CLOSE_GOING_AWAY, r, strlen(r));
+}
+
 void rc__conn_refused(struct rc_conn *c, int code, const char *what)
 {
 	const struct rc_handlers *h = rc__conn_handlers(c);

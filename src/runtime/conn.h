@@ -235,6 +235,9 @@ void rc__conn_sent(struct rc_conn *c);
 
 /* Server is stopping: close with 1001 (WebSocket) or end (HTTP). */
 void rc__conn_going_away(struct rc_conn *c);
+/* Server is draining (rc_server_drain()): a WebSocket gets close 1001
+   with the drain's reason. */
+void rc__conn_drain(struct rc_conn *c);
 
 /* The close of the descriptor completed: the slot is free (or retired). */
 void rc__conn_closed(struct rc_conn *c);

@@ -10,7 +10,9 @@
 #include "runtime/alloc.h"
 #include "runtime/conn.h"
 #include "runtime/rt.h"
+#include "runtime/server.h"
 #include "runtime/stats.h"
+#include "runtime/worker.h"
 #include "runtime/worker.h"
 
 /* Requests held while output drains (RC_CF_HELD) may be at most this much
@@ -149,11 +151,17 @@ static bool origin_ok(struct rc_conn *c, const struct rc_http_request *req)
 	const struct rc_http_header *o, *host, *proto;
 	const char *scheme = c->tls ? "https" : "http";
 
+	bool listed = false;
+
 	if (rc_http_count(req, "origin", &o) == 0)
 		return true;		/* not a browser */
-	for (size_t i = 0; i < cfg->nallow_origins; i++)
-		if (rc_origin_match(o->value, cfg->allow_origins[i]))
-			return true;
+	/* rc_server_set_origins() may replace the list meanwhile. */
+	pthread_rwlock_rdlock(&c->w->srv->origins_lock);
+	for (size_t i = 0; i < cfg->nallow_origins && !listed; i++)
+		listed = rc_origin_match(o->value, cfg->allow_origins[i]);
+	pthread_rwlock_unlock(&c->w->srv->origins_lock);
+	if (listed)
+		return true;
 	/* Behind a TLS-terminating proxy of ours, the page was https. */
 	if ((c->flags & RC_CF_VIA_PROXY) &&
 	    (proto = rc_http_find(req, "x-forwarded-proto")) != NULL)
@@ -206,6 +214,9 @@ static enum req_next plain_request(struct rc_conn *c,
 	/* We serve no request bodies; rather than guess where the next
 	   request starts, answer and close. */
 	if (has_body(req))
+		keep = false;
+	/* Draining: answer, then close, so the client goes elsewhere. */
+	if (c->w->draining)
 		keep = false;
 
 	if (!head_only && !(req->method.n == 3 && !memcmp(req->method.p,
@@ -269,6 +280,10 @@ static bool upgrade_accepted(struct rc_conn *c, const char *accept,
 		return false;
 	}
 	rc__ws_start(c);
+	/* Upgraded while draining: told to go elsewhere at once, as the
+	   others were. */
+	if (c->w->draining)
+		rc__conn_drain(c);
 	return c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING;
 }
 

@@ -9,13 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <libdeflate.h>
+#include <nats/nats.h>
+#include <openssl/crypto.h>
+#include <zlib.h>
+
 #include "bridge/bridge.h"
 #include "proto/http.h"
 #include "runtime/fault.h"
+#include "simd/simd.h"
+#include "runtime/listen.h"
 #include "runtime/rt.h"
 #include "runtime/server.h"
 #include "runtime/worker.h"
@@ -181,73 +190,6 @@ out:
 	return ret;
 }
 
-static int listener(const struct rc_config *cfg, uint16_t port, bool reuseport)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-	socklen_t sl;
-	int one = 1, fd, family;
-
-	if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
-		family = in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-		sl = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
-		family = in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		sl = sizeof(*in6);
-	} else {
-		return -EINVAL;
-	}
-	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* Accepted sockets inherit TCP_NODELAY from the listener; direct
-	   descriptors cannot be given it with setsockopt() afterwards. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
-				     sizeof(one))) ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 4096)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
-/*
- * SO_REUSEPORT lets any process of the same user join a port, so a second
- * hub started by mistake would silently share it. Bind a plain socket
- * first: if the port is taken, that fails with EADDRINUSE.
- */
-static int port_free(const struct rc_config *cfg, uint16_t port)
-{
-	int fd;
-
-	if (!port)
-		return 0;
-	fd = listener(cfg, port, false);
-	if (fd < 0)
-		return fd;
-	close(fd);
-	return 0;
-}
-
-static uint16_t bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
-		return 0;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -292,34 +234,76 @@ static int copy_protocols(struct rc_server *s)
 	return 0;
 }
 
-/* allow_origins, copied. "*" anywhere makes the list just that. */
-static int copy_origins(struct rc_server *s)
+/* An allow_origins list, checked and copied into @out (NULL for none). */
+static int origins_copy(const char *const *list, size_t n, char ***out)
 {
-	size_t n = s->cfg.nallow_origins;
+	char **v;
 
-	if (!n) {
-		s->cfg.allow_origins = NULL;
+	*out = NULL;
+	if (!n)
 		return 0;
-	}
-	if (!s->cfg.allow_origins)
+	if (!list)
 		return -EINVAL;
-	s->origins = calloc(n, sizeof(*s->origins));
-	if (!s->origins)
+	v = calloc(n, sizeof(*v));
+	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *o = s->cfg.allow_origins[i];
+		const char *o = list[i];
 
-		if (!o || !*o || !rc_http_is_field_value(o)) {
-			s->cfg.nallow_origins = i;
-			return -EINVAL;
-		}
-		s->origins[i] = strdup(o);
-		if (!s->origins[i]) {
-			s->cfg.nallow_origins = i;
-			return -ENOMEM;
+		/* It is compared with a header: no control characters. */
+		v[i] = o && *o && rc_http_is_field_value(o) ? strdup(o) : NULL;
+		if (!v[i]) {
+			int err = o && *o && rc_http_is_field_value(o) ?
+				  -ENOMEM : -EINVAL;
+
+			while (i)
+				free(v[--i]);
+			free(v);
+			return err;
 		}
 	}
+	*out = v;
+	return 0;
+}
+
+static void origins_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int copy_origins(struct rc_server *s)
+{
+	int ret = origins_copy(s->cfg.allow_origins, s->cfg.nallow_origins,
+			       &s->origins);
+
+	if (ret)
+		s->cfg.nallow_origins = 0;
 	s->cfg.allow_origins = (const char *const *)s->origins;
+	return ret;
+}
+
+int rc_server_set_origins(struct rc_server *s, const char *const *origins,
+			  size_t n)
+{
+	char **v, **old;
+	size_t oldn;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = origins_copy(origins, n, &v);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&s->origins_lock);
+	old = s->origins;
+	oldn = s->cfg.nallow_origins;
+	s->origins = v;
+	s->cfg.allow_origins = (const char *const *)v;
+	s->cfg.nallow_origins = n;
+	pthread_rwlock_unlock(&s->origins_lock);
+	origins_free(old, oldn);
 	return 0;
 }
 
@@ -337,6 +321,67 @@ static void rate_costs(struct rc_server *s)
 	s->rl_msg_full = s->rl_msg_cost * m;
 	s->rl_byte_rate = s->cfg.byte_rate == RC_UNLIMITED_SIZE ? 0 :
 			  (uint64_t)s->cfg.byte_rate;
+}
+
+/*
+ * One worker's listening sockets: for each address, one at its port (the
+ * main listener, TLS when it has certificates and no tls_port) and one at
+ * tls_port; or a copy of each handed-over socket. A port 0 becomes the
+ * one the first worker got, so that all share it.
+ */
+static int make_listeners(struct rc_server *s, struct rc_listener_set *ls)
+{
+	bool main_tls = s->cfg.ntls_certs && !s->tls_listener;
+	int fd;
+
+	memset(ls, 0, sizeof(*ls));
+	for (size_t k = 0; k < s->cfg.nlisten_fds; k++) {
+		fd = fcntl(s->cfg.listen_fds[k], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			goto fail;
+		ls->fd[ls->n] = fd;
+		ls->tls[ls->n] = main_tls;
+		ls->inherited[ls->n++] = true;
+	}
+	for (int pass = 0; pass < (s->tls_listener ? 2 : 1); pass++) {
+		for (unsigned i = 0; i < s->naddrs; i++) {
+			struct rc_laddr *a = &s->addrs[i];
+			uint16_t port = pass ? s->tls_port :
+					rc__laddr_port(&a->ss);
+
+			fd = rc__listen_socket(a, port, true);
+			if (fd < 0)
+				goto fail;
+			if (!port && pass)
+				s->tls_port = rc__fd_port(fd);
+			else if (!port)
+				rc__laddr_set_port(&a->ss, rc__fd_port(fd));
+			ls->fd[ls->n] = fd;
+			ls->tls[ls->n++] = pass || main_tls;
+		}
+	}
+	return 0;
+fail:
+	fd = -errno;
+	for (unsigned k = 0; k < ls->n; k++)
+		close(ls->fd[k]);
+	ls->n = 0;
+	return fd;
+}
+
+static void log_start(struct rc_server *s)
+{
+	char line[RC_LISTENERS * 48 + 64], addr[64];
+	size_t n = 0;
+
+	if (!s->cfg.log)
+		return;
+	n += (size_t)snprintf(line, sizeof(line), "listening on");
+	for (unsigned i = 0; rc_server_listener(s, i, addr, sizeof(addr)) &&
+	     n < sizeof(line); i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s",
+				      i ? "," : "", addr);
+	rc__log(s, RC_LOG_INFO, "%s", line);
 }
 
 struct rc_server *rc_server_new(const struct rc_config *cfg,
@@ -364,6 +409,8 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 		return NULL;
 	}
 	pthread_mutex_init(&s->run_lock, NULL);
+	pthread_mutex_init(&s->drain_lock, NULL);
+	pthread_rwlock_init(&s->origins_lock, NULL);
 	s->cfg = *cfg;
 	fill_defaults(&s->cfg);
 	if (strlen(s->cfg.host) >= sizeof(s->host)) {
@@ -422,52 +469,55 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 		errno = ENOMEM;
 		goto out_free;
 	}
-	s->port = s->cfg.port;
-	/* With certificates, the main listener speaks TLS unless tls_port
-	   asks for a listener of its own (-1: on any free port). */
+	/* With certificates, the main listeners speak TLS unless tls_port
+	   asks for listeners of their own (-1: on any free port). */
 	s->tls_listener = s->cfg.ntls_certs && s->cfg.tls_port;
 	if (s->tls_listener && s->cfg.tls_port > 0)
 		s->tls_port = (uint16_t)s->cfg.tls_port;
-	ret = port_free(&s->cfg, s->port);
-	if (!ret && s->tls_listener)
-		ret = port_free(&s->cfg, s->tls_port);
+	if (s->cfg.nlisten_fds && (s->tls_listener || !s->cfg.listen_fds ||
+				   s->cfg.nlisten_fds > RC_LISTEN_MAX)) {
+		errno = EINVAL;
+		goto out_free;
+	}
+	ret = rc__listen_resolve(s);
+	if (!ret)
+		ret = rc__listen_check(s, s->tls_port, s->tls_listener);
 	if (ret) {
 		errno = -ret;
 		goto out_free;
 	}
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		bool tls[RC_LISTENERS] = { s->cfg.ntls_certs && !s->tls_listener,
-					   true };
-		int fds[RC_LISTENERS] = { -1, -1 };
-		unsigned n = s->tls_listener ? 2 : 1;
+		struct rc_listener_set ls;
 
-		fds[0] = listener(&s->cfg, s->port, true);
-		if (fds[0] >= 0 && !s->port)
-			s->port = bound_port(fds[0]);
-		if (fds[0] >= 0 && n == 2) {
-			fds[1] = listener(&s->cfg, s->tls_port, true);
-			if (fds[1] >= 0 && !s->tls_port)
-				s->tls_port = bound_port(fds[1]);
-		}
 		s->workers[i] = calloc(1, sizeof(struct rc_worker));
-		if (fds[0] < 0 || (n == 2 && fds[1] < 0) || !s->workers[i]) {
-			ret = fds[0] < 0 ? fds[0] : fds[1] < 0 && n == 2 ?
-			      fds[1] : -ENOMEM;
-			for (unsigned k = 0; k < n; k++)
-				if (fds[k] >= 0)
-					close(fds[k]);
+		ret = s->workers[i] ? make_listeners(s, &ls) : -ENOMEM;
+		if (ret) {
 			errno = -ret;
 			goto out_free;
 		}
-		ret = rc__worker_init(s->workers[i], s, i, fds, tls, n);
+		ret = rc__worker_init(s->workers[i], s, i, &ls);
 		if (ret) {
 			errno = -ret;
 			goto out_free;
 		}
 	}
+	s->port = s->naddrs ? rc__laddr_port(&s->addrs[0].ss) :
+		  rc__fd_port(s->cfg.listen_fds[0]);
+	/* Handed over: the workers have copies, ours are not needed. */
+	for (size_t k = 0; k < s->cfg.nlisten_fds; k++)
+		close(s->cfg.listen_fds[k]);
+	s->cfg.nlisten_fds = 0;
+	s->cfg.listen_fds = NULL;
+	s->cfg.listen = NULL;
+	s->cfg.nlisten = 0;
+	log_start(s);
 	return s;
 out_free:
 	ret = errno;
+	/* They were given to us: on failure too. */
+	for (size_t k = 0; k < s->cfg.nlisten_fds; k++)
+		close(s->cfg.listen_fds[k]);
+	s->cfg.nlisten_fds = 0;
 	rc_server_free(s);
 	errno = ret;
 	return NULL;
@@ -568,11 +618,104 @@ int rc_server_run(struct rc_server *s)
 	return ret ? ret : join_workers(s);
 }
 
+/* Every worker's listeners shut down at once (async-signal-safe). */
+static void unlisten(struct rc_server *s)
+{
+	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
+		if (s->workers[i])
+			rc__worker_unlisten(s->workers[i]);
+}
+
+int rc_server_drain(struct rc_server *s, unsigned timeout_ms,
+		    const char *reason)
+{
+	size_t n;
+
+	if (!s)
+		return -EINVAL;
+	if (!reason)
+		reason = "going away";
+	n = strlen(reason);
+	if (n >= sizeof(s->drain_reason) || !rc_utf8_valid((const uint8_t *)reason, n))
+		return -EINVAL;
+	pthread_mutex_lock(&s->drain_lock);
+	/* The reason is written before the first generation is seen. */
+	if (!atomic_load(&s->draining))
+		memcpy(s->drain_reason, reason, n + 1);
+	atomic_store(&s->drain_ms, timeout_ms);
+	atomic_fetch_add_explicit(&s->drain_gen, 1, memory_order_release);
+	if (!atomic_exchange(&s->draining, 1))
+		rc__log(s, RC_LOG_INFO, "draining: listeners closed, %u "
+			"ms for the connections to go", timeout_ms);
+	pthread_mutex_unlock(&s->drain_lock);
+	unlisten(s);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (s->workers && s->workers[i] &&
+		    s->workers[i]->wake_fd >= 0)
+			rc__worker_wake(NULL, s->workers[i]);
+	return 0;
+}
+
+bool rc_server_draining(const struct rc_server *s)
+{
+	return s && (atomic_load(&s->draining) || atomic_load(&s->stopping));
+}
+
+int rc_server_alive(const struct rc_server *s, unsigned within_ms)
+{
+	uint32_t now = rc__clock_ms();
+
+	if (!s)
+		return -EINVAL;
+	if (s->joined || atomic_load(&s->stopping) ||
+	    s->started < (int)s->nworkers)
+		return -ESHUTDOWN;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		uint32_t beat = atomic_load_explicit(&s->workers[i]->beat,
+						     memory_order_relaxed);
+
+		if ((int32_t)(now - beat) > (int32_t)within_ms)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+const char *rc_server_listener(const struct rc_server *s, unsigned i,
+			       char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const struct rc_worker *w;
+
+	if (!s || !s->workers || !s->workers[0] || !buf || !cap)
+		return NULL;
+	w = s->workers[0];
+	if (i >= w->nlis || w->lis[i].fd < 0 ||
+	    getsockname(w->lis[i].fd, (struct sockaddr *)&ss, &sl))
+		return NULL;
+	return rc__addr_str(&ss, buf, cap);
+}
+
+void rc__log(const struct rc_server *s, enum rc_log_level lv,
+	     const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!s->cfg.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->cfg.log(s->cfg.log_user, lv, msg);
+}
+
 void rc_server_stop(struct rc_server *s)
 {
 	if (!s)
 		return;
 	atomic_store(&s->stopping, 1);
+	unlisten(s);
 	/* Every worker's eventfd exists from rc_server_new() on, and a
 	   worker that starts later reads what was written before: a stop
 	   before (or during) rc_server_start() is not lost. write() is
@@ -604,11 +747,11 @@ void rc_server_free(struct rc_server *s)
 	for (size_t i = 0; s->protos && i < s->cfg.nsubprotocols; i++)
 		free((char *)s->protos[i]);
 	free(s->protos);
-	for (size_t i = 0; s->origins && i < s->cfg.nallow_origins; i++)
-		free(s->origins[i]);
-	free(s->origins);
+	origins_free(s->origins, s->cfg.nallow_origins);
 	rc__peers_free(&s->peers);
 	pthread_mutex_destroy(&s->run_lock);
+	pthread_mutex_destroy(&s->drain_lock);
+	pthread_rwlock_destroy(&s->origins_lock);
 	free(s);
 }
 
@@ -659,8 +802,28 @@ struct rc_ps *rc__server_ps(struct rc_server *s)
 	return &s->ps;
 }
 
+static char build_info[256];
+
+/* Filled once: the runtime OpenSSL may differ from the one built with. */
+static void build_info_fill(void)
+{
+	snprintf(build_info, sizeof(build_info),
+		 "simd kernels: scalar avx2 avx512; liburing %s, OpenSSL %s, "
+		 "libdeflate %s, zlib %s, libnats %s",
+		 RC_URING_VERSION, OpenSSL_version(OPENSSL_VERSION_STRING),
+		 LIBDEFLATE_VERSION_STRING, zlibVersion(), nats_GetVersion());
+}
+
 const char *rc_simd_name(void)
 {
 	pthread_once(&simd_once, simd_pick);
 	return rc_simd->name;
+}
+
+const char *rc_build_info(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, build_info_fill);
+	return build_info;
 }

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "pubsub/pubsub.h"
 #include "ringcast.h"
@@ -13,6 +14,13 @@
 #include "tls/tls.h"
 
 struct rc_worker;
+
+/* A listening address (listen.c), its port filled in once bound. */
+struct rc_laddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool dual;			/* "::": IPv4 too (IPV6_V6ONLY off) */
+};
 
 struct rc_server {
 	struct rc_config cfg;		/* copied; strings point into ours */
@@ -34,7 +42,22 @@ struct rc_server {
 	/* Connections open across all workers, for max_connections: one
 	   atomic add per accept and per close, never per message. */
 	_Atomic unsigned nconns;
-	char **origins;			/* copies of cfg.allow_origins */
+	/* allow_origins (copies), replaced by rc_server_set_origins():
+	   read-locked for each upgrade that carries an Origin. */
+	char **origins;
+	pthread_rwlock_t origins_lock;
+	/* listen.c: the addresses of the main listeners (the TLS ones
+	   share them, at tls_port), or the handed-over sockets. */
+	struct rc_laddr addrs[RC_LISTEN_MAX];
+	unsigned naddrs;
+	/* rc_server_drain(): set once; @drain_gen moves on every call, with
+	   @drain_ms the time left from then; the reason is written before
+	   @draining. */
+	_Atomic int draining;
+	_Atomic unsigned drain_gen;
+	_Atomic unsigned drain_ms;
+	char drain_reason[124];
+	pthread_mutex_t drain_lock;	/* callers of rc_server_drain() */
 	struct rc_peers peers;		/* peers.c: per-address limits */
 	/* Per-connection rate limits (conn_ws.c): the message bucket holds
 	   @rl_msg_full (a second's worth, msg_rate times @rl_msg_cost, at
@@ -48,5 +71,10 @@ struct rc_server {
 	struct rc_ps ps;		/* pubsub/ */
 	struct rc_tls tls;		/* tls/: certificates in force */
 };
+
+/* Through cfg.log, if set: one line, never per message. */
+__attribute__((format(printf, 3, 4)))
+void rc__log(const struct rc_server *s, enum rc_log_level lv,
+	     const char *fmt, ...);
 
 #endif /* RC_SERVER_H */

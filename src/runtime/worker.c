@@ -32,7 +32,7 @@
 __thread struct rc_worker *rc__self;
 __thread struct rc_counters *rc__stats_self;
 
-static uint32_t clock_ms(void)
+uint32_t rc__clock_ms(void)
 {
 	struct timespec ts;
 
@@ -146,10 +146,18 @@ static void on_accept(struct rc_worker *w, struct io_uring_cqe *cqe)
 	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE) {
 		/* Even the reserve is used up: the kernel dropped this one. */
 		rc__stat_add(&w->stats, RC_STAT_REFUSED, 1);
-	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
+	} else if (cqe->res < 0 && cqe->res != -ECANCELED &&
+		   !rc_server_draining(w->srv)) {
+		/* (A listener shut down by a drain or a stop ends its
+		   accepts with an error: not one to count.) */
 		rc__stat_add(&w->stats, RC_STAT_ACCEPT_ERRORS, 1);
+		if (!l->backoff_ms)
+			rc__log(w->srv, RC_LOG_WARN, "worker %u: accept "
+				"failed: %s; retrying with a back-off",
+				w->idx, strerror(-cqe->res));
 	}
-	if (w->stopping || cqe->res == -ECANCELED)
+	if (w->stopping || w->draining || cqe->res == -ECANCELED ||
+	    rc_server_draining(w->srv))
 		return;
 	if (cqe->res >= 0) {
 		accept_arm_all(w, li);
@@ -172,7 +180,8 @@ static int32_t accept_due_in(struct rc_worker *w)
 {
 	int32_t due = -1;
 
-	for (unsigned i = 0; i < w->nlis && !w->stopping; i++) {
+	for (unsigned i = 0; i < w->nlis && !w->stopping && !w->draining;
+	     i++) {
 		struct rc_listener *l = &w->lis[i];
 		int32_t d;
 
@@ -189,7 +198,8 @@ static int32_t accept_due_in(struct rc_worker *w)
 
 static void accept_retry(struct rc_worker *w)
 {
-	for (unsigned i = 0; i < w->nlis && !w->stopping; i++) {
+	for (unsigned i = 0; i < w->nlis && !w->stopping && !w->draining;
+	     i++) {
 		struct rc_listener *l = &w->lis[i];
 
 		if (l->armed != ACCEPTS_ALL && l->backoff_ms &&
@@ -243,11 +253,12 @@ static void on_recv(struct rc_worker *w, struct io_uring_cqe *cqe)
 	rc__conn_reap(c);
 }
 
-static void go_away(struct rc_worker *w)
+/* Cancel every accept still pending (the listeners are shut down, or
+   handed-over ones stay listening for whoever comes next). */
+static void accepts_cancel(struct rc_worker *w)
 {
 	struct io_uring_sqe *sqe;
 
-	w->stopping = true;
 	for (unsigned i = 0; i < w->nlis; i++) {
 		if (!w->lis[i].armed)
 			continue;
@@ -255,13 +266,95 @@ static void go_away(struct rc_worker *w)
 		io_uring_prep_cancel_fd(sqe, w->lis[i].fd,
 					IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, rc_ud(RC_UD_IGNORE, 0));
+		w->lis[i].armed = 0;
 	}
+}
+
+void rc__worker_unlisten(struct rc_worker *w)
+{
+	/* shutdown() of a listening socket stops it listening (and takes
+	   it out of its SO_REUSEPORT group) at once, whoever holds it;
+	   close() would wait for the ring's reference to go. */
+	for (unsigned i = 0; i < w->nlis; i++)
+		if (w->lis[i].fd >= 0 && !w->lis[i].inherited)
+			shutdown(w->lis[i].fd, SHUT_RDWR);
+}
+
+static bool live(const struct rc_conn *c)
+{
+	return c->state != RC_CONN_FREE && c->state != RC_CONN_DEAD &&
+	       c->state != RC_CONN_RETIRED;
+}
+
+static void go_away(struct rc_worker *w)
+{
+	w->stopping = true;
+	accepts_cancel(w);
 	for (uint32_t i = 0; i < w->nslots; i++) {
 		struct rc_conn *c = &w->conns[i];
 
-		if (c->state != RC_CONN_FREE && c->state != RC_CONN_DEAD &&
-		    c->state != RC_CONN_RETIRED)
+		if (live(c))
 			rc__conn_going_away(c);
+	}
+}
+
+/* ---- drain (rc_server_drain()) ---- */
+
+/* WebSockets open on every worker: the drain ends when the last one
+   goes, wherever it was (an HTTP connection on an idle worker stays
+   until then: it may ask /health). Each worker's own gauge, read while
+   draining only. */
+static uint64_t ws_open(const struct rc_worker *w)
+{
+	const struct rc_server *s = w->srv;
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < s->nworkers; i++)
+		n += atomic_load_explicit(&s->workers[i]->stats.v[
+						RC_STAT_WS_OPEN],
+					  memory_order_relaxed);
+	return n;
+}
+
+/* Each turn: a new call of rc_server_drain() starts the drain here (1001
+   to every WebSocket; HTTP connections stay, answered with Connection:
+   close) or shortens it; once no WebSocket is left, or the time is up,
+   the worker stops as rc_server_stop() would, and at the time limit
+   whatever is left is closed. */
+static void drain_turn(struct rc_worker *w)
+{
+	struct rc_server *s = w->srv;
+	unsigned gen = atomic_load_explicit(&s->drain_gen,
+					    memory_order_acquire);
+
+	if (gen != w->drain_gen) {
+		uint32_t end = w->now_ms + atomic_load(&s->drain_ms);
+
+		w->drain_gen = gen;
+		if (!w->draining) {
+			w->draining = true;
+			w->drain_end_ms = end;
+			accepts_cancel(w);
+			for (uint32_t i = 0; i < w->nslots; i++)
+				if (w->conns[i].state == RC_CONN_WS)
+					rc__conn_drain(&w->conns[i]);
+		} else if ((int32_t)(end - w->drain_end_ms) < 0) {
+			w->drain_end_ms = end;
+		}
+	}
+	if (!w->draining)
+		return;
+	if ((int32_t)(w->now_ms - w->drain_end_ms) >= 0) {
+		if (!w->stopping)
+			go_away(w);
+		for (uint32_t i = 0; i < w->nslots; i++)
+			if (live(&w->conns[i]))
+				rc__conn_kill(&w->conns[i],
+					      RC_CLOSE_GOING_AWAY);
+		/* Once: what is left is dead, waiting for its ring ops. */
+		w->drain_end_ms = w->now_ms + 0x7fffffffu;
+	} else if (!w->stopping && ws_open(w) == 0) {
+		go_away(w);
 	}
 }
 
@@ -322,6 +415,9 @@ static unsigned next_wait(struct rc_worker *w)
 		return 0;
 	wait = rc__timers_next_ms(w, MAX_WAIT_MS);
 	wait = rc__deadlines_next_ms(w, wait);
+	if (w->draining && (int32_t)(w->drain_end_ms - w->now_ms) < (int32_t)wait)
+		wait = (int32_t)(w->drain_end_ms - w->now_ms) > 0 ?
+		       w->drain_end_ms - w->now_ms : 0;
 	due = accept_due_in(w);
 	if (due >= 0 && (unsigned)due < wait)
 		wait = (unsigned)due;
@@ -355,7 +451,7 @@ static void loop(struct rc_worker *w)
 		/* One syscall per turn: submits everything queued since the
 		   last turn and waits for at least one completion. */
 		rc__ring_enter(&w->ring, next_wait(w));
-		w->now_ms = clock_ms();
+		w->now_ms = rc__clock_ms();
 		while ((n = rc__ring_reap(&w->ring, cqes, CQE_BATCH)))
 			for (unsigned i = 0; i < n; i++)
 				handle_cqe(w, &cqes[i]);
@@ -366,7 +462,10 @@ static void loop(struct rc_worker *w)
 			rc__tls_turn(w);
 		rc__timers_expire(w);
 		rc__deadlines_fire(w);
+		drain_turn(w);
 		accept_retry(w);
+		atomic_store_explicit(&w->beat, w->now_ms,
+				      memory_order_relaxed);
 		if ((int32_t)(w->now_ms - w->pool_trim_ms) >= POOL_TRIM_MS) {
 			rc__out_pool_trim(&w->out);
 			rc__ps_tick(&w->ps);
@@ -443,7 +542,7 @@ bool rc__validated_text(const void *p, size_t len)
 /* ---- set-up and tear-down ---- */
 
 int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
-		    const int *fds, const bool *tls, unsigned nfds)
+		    const struct rc_listener_set *ls)
 {
 	const struct rc_config *cfg = &s->cfg;
 	struct rlimit rl;
@@ -452,11 +551,12 @@ int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
 	memset(w, 0, sizeof(*w));
 	w->srv = s;
 	w->idx = idx;
-	for (unsigned i = 0; i < nfds && i < RC_LISTENERS; i++) {
-		w->lis[i].fd = fds[i];
-		w->lis[i].tls = tls[i];
+	for (unsigned i = 0; i < ls->n && i < RC_LISTENERS; i++) {
+		w->lis[i].fd = ls->fd[i];
+		w->lis[i].tls = ls->tls[i];
+		w->lis[i].inherited = ls->inherited[i];
 	}
-	w->nlis = nfds;
+	w->nlis = ls->n;
 	w->ring.uring.ring_fd = -1;
 	w->wake_fd = -1;
 	/* max_connections is a total over workers, and SO_REUSEPORT may send
@@ -539,9 +639,10 @@ void *rc__worker_main(void *arg)
 	sem_post(&w->ready);
 	if (w->init_err)
 		return NULL;
-	w->now_ms = clock_ms();
+	w->now_ms = rc__clock_ms();
 	w->pool_trim_ms = w->now_ms;
-	for (unsigned i = 0; i < w->nlis; i++)
+	atomic_store(&w->beat, w->now_ms);
+	for (unsigned i = 0; i < w->nlis && !rc_server_draining(w->srv); i++)
 		accept_arm_all(w, i);
 	wake_arm(w);
 	loop(w);

@@ -48,6 +48,8 @@ struct rc_deadline {
 struct rc_listener {
 	int fd;
 	bool tls;			/* its connections speak TLS */
+	bool inherited;			/* a copy of a handed-over socket:
+					   closed, never shut down */
 	uint8_t armed;			/* bit k: accept k is pending */
 	uint32_t backoff_ms;		/* after an accept error; 0: none */
 	uint32_t retry_ms;		/* when to arm them again */
@@ -57,8 +59,17 @@ struct rc_listener {
 	} acc[RC_ACCEPTS];
 };
 
-/* The main listener, and a TLS one beside it (rc_config.tls_port). */
-#define RC_LISTENERS 2
+/* The main listener of each address, and a TLS one beside each
+   (rc_config.tls_port). */
+#define RC_LISTENERS (2 * RC_LISTEN_MAX)
+
+/* The sockets a worker is given (server.c), which it owns from then on. */
+struct rc_listener_set {
+	int fd[RC_LISTENERS];
+	bool tls[RC_LISTENERS];
+	bool inherited[RC_LISTENERS];
+	unsigned n;
+};
 
 /* A worker. Each part belongs to the file named beside it. */
 struct rc_worker {
@@ -72,6 +83,13 @@ struct rc_worker {
 	int wake_fd;			/* eventfd: stop, mail from threads */
 	uint64_t wake_val;
 	bool stopping;
+	/* rc_server_drain(), as this worker saw it: the generation it
+	   last read, and when the time left runs out. */
+	bool draining;
+	unsigned drain_gen;
+	uint32_t drain_end_ms;
+	/* now_ms at the end of each loop turn, for rc_server_alive(). */
+	_Atomic uint32_t beat;
 
 	struct rc_ring ring;		/* ring.c */
 	struct rc_recvbuf rb;		/* recvbuf.c */
@@ -110,10 +128,16 @@ struct rc_worker {
 	uint32_t ndl, dl_cap, dl_live;
 };
 
-/* Set up worker @idx with its listening sockets (@fds[i], TLS where
-   @tls[i]), which it owns from now on, also on failure. */
+/* Set up worker @idx with its listening sockets, which it owns from now
+   on, also on failure. */
 int rc__worker_init(struct rc_worker *w, struct rc_server *s, unsigned idx,
-		    const int *fds, const bool *tls, unsigned nfds);
+		    const struct rc_listener_set *ls);
+/* Shut its listeners down at once (any thread: new connections are
+   refused by the kernel from now on); copies of handed-over sockets are
+   left to the worker to close. */
+void rc__worker_unlisten(struct rc_worker *w);
+/* clock_ms() as the workers read it. */
+uint32_t rc__clock_ms(void);
 void *rc__worker_main(void *arg);
 void rc__worker_free(struct rc_worker *w);
 

@@ -3,6 +3,7 @@
 #ifndef RC_HUB_H
 #define RC_HUB_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,11 +47,16 @@ extern size_t hub_max_message;		/* the server's max_message */
 extern struct hub_auth *hub_auth;
 /* --auth optional: no token is an anonymous, read-only member. */
 extern bool hub_auth_optional;
+/* Both, replaced by a reload (SIGHUP) under the write lock; upgrades
+   read them under the read lock. */
+extern pthread_rwlock_t hub_auth_lock;
 /* "PATH=echo" or "PATH=room:NAME" (--ws-route); false if malformed or
    too many. */
 bool hub_add_route(const char *arg);
-/* Print how many refusals the log left out, if any (main, at exit). */
-void hub_log_flush(void);
+
+/* main.c: reloads (SIGHUP) that applied everything, and those with a
+   part refused. */
+extern _Atomic uint64_t hub_reloads, hub_reload_failures;
 
 /* metrics.c: Prometheus text of every counter (totals and per worker).
    Returns the text in a buffer of this thread's, valid until the next

@@ -2,6 +2,7 @@
 /* main.c -- the ringcast hub: flags, signals, start and stop. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -12,8 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "auth.h"
+#include "build_commit.h"
+#include "config.h"
 #include "hub.h"
+#include "log.h"
+#include "systemd.h"
 
 #define MAX_PROTOCOLS 16
 #define MAX_LISTED 64		/* --allow-origin, --trusted-proxy entries */
@@ -46,8 +56,16 @@ static void usage(FILE *f)
 "                          only (--admin-port; 404 on the public port)\n"
 "\n"
 "Options:\n"
-"  -H, --host ADDR               listen address (default 0.0.0.0)\n"
+"  -H, --host ADDR               listen address (default 0.0.0.0; a name\n"
+"                                binds every address it resolves to; ::\n"
+"                                is IPv6 and IPv4)\n"
 "  -p, --port N                  listen port (default 8080; 0 = any free)\n"
+"      --listen ADDR             listen on HOST:PORT, [IPV6]:PORT or HOST\n"
+"                                (with --port) instead of --host\n"
+"                                (repeatable, at most 8)\n"
+"      --reuse-port              share the port with another ringcast that\n"
+"                                listens on it: start the new one, then\n"
+"                                SIGTERM the old (zero-downtime restart)\n"
 "  -t, --threads N               worker threads, one io_uring each\n"
 "                                (default: online CPUs)\n"
 "      --no-pin                  do not pin worker i to CPU i\n"
@@ -148,52 +166,38 @@ static void usage(FILE *f)
 "                                9090; 0 any free port; off: none)\n"
 "      --admin-host ADDR         its address (default 127.0.0.1)\n"
 "\n"
-"  -V, --version                 print version and SIMD kernels, exit\n"
+"\n"
+"Running as a service (docs/OPERATIONS.md):\n"
+"      --config FILE             read flags from FILE first, one \"key =\n"
+"                                value\" a line (key: a long option's name;\n"
+"                                a flag alone for one without a value);\n"
+"                                the command line's flags come after it\n"
+"      --check                   check the flags and the files they name\n"
+"                                (TLS, keys), print \"configuration ok\",\n"
+"                                exit 0 (2 and the error otherwise)\n"
+"      --drain-timeout SEC       on SIGTERM, how long open connections get\n"
+"                                to go (default 10)\n"
+"      --log-level LEVEL         error, warn, info (default) or debug\n"
+"      --log-format text|json    one line per event on stderr: logfmt\n"
+"                                (default) or JSON\n"
+"      --log-rate N              most log lines a second (default 100; 0:\n"
+"                                no limit); the rest are counted\n"
+"\n"
+"  -V, --version                 print the version, commit and build, exit\n"
 "  -h, --help                    this text\n"
 "\n"
 "Environment: RINGCAST_SIMD=scalar|avx2|avx512 forces the payload kernels.\n"
-"SIGINT/SIGTERM: every WebSocket gets close 1001, output drains, exit 0.\n"
-"SIGHUP: reload the TLS certificates (open connections keep theirs; if one\n"
-"fails to load, the ones in force stay and the error is printed).\n");
-}
-
-/* Set by main once the server has stopped: the next signal only ends the
-   signal thread. */
-static atomic_bool exiting;
-
-/* SIGHUP: read the TLS certificates again; say what happened. */
-static void reload(void)
-{
-	char why[512];
-	int ret = rc_server_tls_reload(hub_server, why, sizeof(why));
-
-	if (!ret)
-		fprintf(stderr, "ringcast: SIGHUP: TLS certificates reloaded\n");
-	else if (ret == -ENOTSUP)
-		fprintf(stderr, "ringcast: SIGHUP: nothing to reload (no TLS)\n");
-	else
-		fprintf(stderr, "ringcast: SIGHUP: TLS reload failed, the "
-			"certificates in force stay: %s\n", why);
-}
-
-/* SIGHUP: reload; SIGINT/SIGTERM: stop the server (rc_server_run() in
-   main returns). */
-static void *wait_signal(void *arg)
-{
-	const sigset_t *sigs = arg;
-	int sig;
-
-	for (;;) {
-		if (sigwait(sigs, &sig) || atomic_load(&exiting))
-			return NULL;
-		if (sig != SIGHUP)
-			break;
-		reload();
-	}
-	fprintf(stderr, "ringcast: %s, closing connections\n",
-		sig == SIGINT ? "SIGINT" : "SIGTERM");
-	rc_server_stop(hub_server);
-	return NULL;
+"NOTIFY_SOCKET (systemd Type=notify): READY=1 once listening, WATCHDOG=1\n"
+"while every worker turns (WatchdogSec=), STOPPING=1 on SIGTERM. LISTEN_FDS\n"
+"(systemd socket activation): accept on those sockets instead of binding.\n"
+"SIGTERM/SIGINT: drain: listeners close at once, /health answers 503,\n"
+"every WebSocket gets close 1001 \"draining: reconnect\"; exit 0 once all\n"
+"are gone or after --drain-timeout. A second one: close everything now.\n"
+"SIGHUP: reload --config's file and apply the log level and rate, the\n"
+"allowed origins, the token keys and the TLS certificates (read again from\n"
+"their files); open connections keep what they have, and a part that fails\n"
+"to load leaves what is in force. Other changed keys take a restart (said\n"
+"in the log).\n");
 }
 
 static bool parse_num(const char *s, unsigned long long max,
@@ -250,6 +254,46 @@ static bool origin_ok(const char *s)
 	return *host && !strpbrk(host, "/?#@ \t\r\n");
 }
 
+/* A --listen entry: "HOST:PORT", "[V6]:PORT", "HOST" or a bare IPv6
+   address, whose host resolves. */
+static bool listen_ok(const char *s)
+{
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE,
+				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	const char *port = NULL, *colon;
+	unsigned long long v;
+	char host[256];
+	size_t n;
+
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || (end[1] && end[1] != ':') || end == s + 1)
+			return false;
+		n = (size_t)(end - s - 1);
+		s++;
+		if (end[1])
+			port = end + 2;
+	} else {
+		colon = strrchr(s, ':');
+		n = colon && strchr(s, ':') == colon ? (size_t)(colon - s) :
+						       strlen(s);
+		if (colon && strchr(s, ':') == colon)
+			port = colon + 1;
+	}
+	if (n >= sizeof(host) || (port && !parse_num(port, 65535, &v)))
+		return false;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (!n)
+		return true;	/* ":PORT": every address */
+	if (getaddrinfo(host, NULL, &hints, &res))
+		return false;
+	freeaddrinfo(res);
+	return true;
+}
+
 /* An address, or an address/prefix length. */
 static bool cidr_ok(const char *s)
 {
@@ -302,41 +346,8 @@ static char *read_secret(const char *path, size_t *len)
 	return buf;
 }
 
-/* hub_auth from the flags; the secret is wiped from memory (and from
-   the command line, where ps shows it) once the verifier has its copy.
-   0, or the exit status after saying why. */
-static int make_auth(char *secret_arg, const char *secret_file,
-		     const char *pubkey, char *why, size_t cap)
-{
-	char *secret = secret_arg;
-	size_t len = secret_arg ? strlen(secret_arg) : 0;
-
-	if (secret_file) {
-		secret = read_secret(secret_file, &len);
-		if (!secret) {
-			fprintf(stderr, "ringcast: --auth-secret-file %s: %s\n",
-				secret_file, strerror(errno));
-			return 2;
-		}
-		if (!len) {
-			fprintf(stderr, "ringcast: --auth-secret-file %s is "
-				"empty\n", secret_file);
-			free(secret);
-			return 2;
-		}
-	}
-	hub_auth = hub_auth_new(secret, len, pubkey, why, cap);
-	if (secret) {
-		explicit_bzero(secret, len);
-		if (secret_file)
-			free(secret);
-	}
-	if (!hub_auth) {
-		fprintf(stderr, "ringcast: auth: %s\n", why);
-		return 2;
-	}
-	return 0;
-}
+/* --tls-cert/--tls-key pairs, in the order given. */
+#define MAX_CERTS 16
 
 enum {
 	OPT_NO_PIN = 256,
@@ -378,7 +389,807 @@ enum {
 	OPT_DEFLATE_LEVEL,
 	OPT_NATS,
 	OPT_NATS_PREFIX,
+	OPT_LISTEN,
+	OPT_REUSE_PORT,
+	OPT_CONFIG,
+	OPT_CHECK,
+	OPT_DRAIN_TIMEOUT,
+	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
+	OPT_LOG_RATE,
 };
+
+static const struct option opts[] = {
+	{ "host", required_argument, NULL, 'H' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "no-pin", no_argument, NULL, OPT_NO_PIN },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+	{ "max-message", required_argument, NULL, OPT_MAX_MSG },
+	{ "max-head", required_argument, NULL, OPT_MAX_HEAD },
+	{ "max-headers", required_argument, NULL, OPT_MAX_HEADERS },
+	{ "max-backpressure", required_argument, NULL, OPT_MAX_BP },
+	{ "handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "close-timeout", required_argument, NULL, OPT_CLOSE_TIMEOUT },
+	{ "subprotocol", required_argument, NULL, OPT_SUBPROTO },
+	{ "slow-policy", required_argument, NULL, OPT_SLOW_POLICY },
+	{ "no-echo-self", no_argument, NULL, OPT_NO_ECHO_SELF },
+	{ "ws-route", required_argument, NULL, OPT_WS_ROUTE },
+	{ "recv-buffers", required_argument, NULL, OPT_RECV_BUFFERS },
+	{ "recv-buffer-size", required_argument, NULL, OPT_RECV_BUFFER_SIZE },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "tls-port", required_argument, NULL, OPT_TLS_PORT },
+	{ "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
+	{ "no-deflate", no_argument, NULL, OPT_NO_DEFLATE },
+	{ "deflate-window-bits", required_argument, NULL, OPT_DEFLATE_BITS },
+	{ "deflate-min-size", required_argument, NULL, OPT_DEFLATE_MIN },
+	{ "deflate-level", required_argument, NULL, OPT_DEFLATE_LEVEL },
+	{ "nats", required_argument, NULL, OPT_NATS },
+	{ "nats-prefix", required_argument, NULL, OPT_NATS_PREFIX },
+	{ "allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN },
+	{ "trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY },
+	{ "max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
+	{ "conn-rate-per-ip", required_argument, NULL, OPT_CONN_RATE_IP },
+	{ "msg-rate", required_argument, NULL, OPT_MSG_RATE },
+	{ "byte-rate", required_argument, NULL, OPT_BYTE_RATE },
+	{ "max-rooms", required_argument, NULL, OPT_MAX_ROOMS },
+	{ "max-partial", required_argument, NULL, OPT_MAX_PARTIAL },
+	{ "auth-secret", required_argument, NULL, OPT_AUTH_SECRET },
+	{ "auth-secret-file", required_argument, NULL, OPT_AUTH_SECRET_FILE },
+	{ "auth-public-key", required_argument, NULL, OPT_AUTH_PUBKEY },
+	{ "auth", required_argument, NULL, OPT_AUTH },
+	{ "admin-port", required_argument, NULL, OPT_ADMIN_PORT },
+	{ "admin-host", required_argument, NULL, OPT_ADMIN_HOST },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "reuse-port", no_argument, NULL, OPT_REUSE_PORT },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "log-rate", required_argument, NULL, OPT_LOG_RATE },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+/* Keys a config file may not hold. */
+static const char *const conf_refused[] = { "config", "help", "version",
+					    "check", NULL };
+
+/* What a reload (SIGHUP) applies; a change to any other key takes a
+   restart. */
+static bool reloadable(int opt)
+{
+	switch (opt) {
+	case OPT_ALLOW_ORIGIN:
+	case OPT_AUTH_SECRET:
+	case OPT_AUTH_SECRET_FILE:
+	case OPT_AUTH_PUBKEY:
+	case OPT_AUTH:
+	case OPT_LOG_LEVEL:
+	case OPT_LOG_RATE:
+	case OPT_CONFIG:
+	case OPT_CHECK:
+		return true;
+	}
+	return false;
+}
+
+/* Everything the flags set: the config file's, then the command line's. */
+struct settings {
+	struct rc_config cfg, admin;
+	const char *protocols[MAX_PROTOCOLS];
+	struct rc_tls_cert certs[MAX_CERTS];
+	size_t ncert, nkey;
+	const char *origins[MAX_LISTED], *proxies[MAX_LISTED];
+	const char *listen[RC_LISTEN_MAX];
+	const char *secret_file, *pubkey, *auth_mode;
+	char *secret_arg;
+	bool secret_kept;	/* reload: the command line's, wiped at start */
+	bool admin_on, check;
+	const char *config;
+	const char *log_level, *log_format;
+	unsigned log_rate;
+	unsigned drain_s;
+	/* "key=value\n" for every flag a reload cannot apply, in order:
+	   compared at a reload to say what takes a restart. */
+	char fixed[16384];
+	size_t fixed_len;
+};
+
+static void settings_init(struct settings *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->cfg = rc_config_default();
+	/* The admin listener: /metrics and /health for whoever watches the
+	   hub, loopback by default. One worker, unpinned, a small receive
+	   pool and few connections: it must cost next to nothing. */
+	st->admin = rc_config_default();
+	st->admin.host = "127.0.0.1";
+	st->admin.port = 9090;
+	st->admin.threads = 1;
+	st->admin.pin_threads = false;
+	st->admin.recv_buffers = 8;
+	st->admin.recv_buffer_size = 16384;
+	st->admin.max_connections = 64;
+	/* Its scrapers are few and trusted, and poll as they like; 64
+	   connections bound it. */
+	st->admin.max_conns_per_ip = RC_UNLIMITED;
+	st->admin.conn_rate_per_ip = RC_UNLIMITED;
+	st->admin_on = true;
+	st->log_rate = 100;
+	st->drain_s = 10;
+}
+
+/* What parse() found besides settings. */
+enum parsed { PARSED_OK, PARSED_HELP, PARSED_VERSION, PARSED_BAD };
+
+/*
+ * One getopt_long() pass over @argv into @st. @src names the config file
+ * (@lines: argv[i]'s line in it), NULL for the command line. @first: the
+ * start, when flags with effects of their own (routes, the command line's
+ * secret) take them; a reload passes false. A bad value: PARSED_BAD with
+ * the message in @why.
+ */
+static enum parsed parse(struct settings *st, int argc, char **argv,
+			 const char *src, const unsigned *lines, bool first,
+			 char *why, size_t cap)
+{
+	unsigned long long v = 0;
+	int opt, longi = -1;
+
+	optind = 0;		/* glibc: start afresh */
+	opterr = !src;		/* the file's keys were checked already */
+	while ((opt = getopt_long(argc, argv, "H:p:t:Vh", opts, &longi)) !=
+	       -1) {
+		struct rc_config *cfg = &st->cfg;
+		bool ok = true;
+
+		switch (opt) {
+		case 'H':
+			cfg->host = optarg;
+			break;
+		case 'p':
+			ok = parse_num(optarg, 65535, &v);
+			cfg->port = (uint16_t)v;
+			break;
+		case 't':
+			ok = parse_num(optarg, HUB_MAX_WORKERS, &v) && v > 0;
+			cfg->threads = (unsigned)v;
+			break;
+		case OPT_NO_PIN:
+			cfg->pin_threads = false;
+			break;
+		case OPT_MAX_CONN:
+			ok = parse_num(optarg, 10000000, &v) && v > 0;
+			cfg->max_connections = (unsigned)v;
+			break;
+		case OPT_MAX_MSG:
+			ok = parse_num(optarg, RC_MAX_MESSAGE_LIMIT, &v) &&
+			     v > 0;
+			cfg->max_message = (size_t)v;
+			break;
+		case OPT_MAX_HEAD:
+			ok = parse_num(optarg, 1 << 20, &v) && v >= 256;
+			cfg->max_head = (size_t)v;
+			break;
+		case OPT_MAX_HEADERS:
+			ok = parse_num(optarg, 65536, &v) && v >= 8;
+			cfg->max_headers = (unsigned)v;
+			break;
+		case OPT_MAX_BP:
+			ok = parse_num(optarg, 1ull << 34, &v) && v > 0;
+			cfg->max_backpressure = (size_t)v;
+			break;
+		case OPT_HS_TIMEOUT:
+			ok = parse_num(optarg, 86400, &v) && v > 0;
+			cfg->handshake_timeout_ms = (unsigned)v * 1000;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			ok = parse_num(optarg, 7200, &v) && v > 0;
+			cfg->idle_timeout_ms = (unsigned)v * 1000;
+			break;
+		case OPT_CLOSE_TIMEOUT:
+			ok = parse_num(optarg, 86400, &v) && v > 0;
+			cfg->close_timeout_ms = (unsigned)v * 1000;
+			break;
+		case OPT_SUBPROTO:
+			ok = cfg->nsubprotocols < MAX_PROTOCOLS;
+			if (ok)
+				st->protocols[cfg->nsubprotocols++] = optarg;
+			cfg->subprotocols = st->protocols;
+			break;
+		case OPT_SLOW_POLICY:
+			ok = !strcmp(optarg, "close") || !strcmp(optarg, "drop");
+			cfg->slow_policy = !strcmp(optarg, "drop") ?
+					   RC_SLOW_DROP : RC_SLOW_CLOSE;
+			break;
+		case OPT_NO_ECHO_SELF:
+			if (first)
+				hub_echo_self = false;
+			break;
+		case OPT_WS_ROUTE:
+			/* Routes are the hub's tables: set once. */
+			ok = !first || hub_add_route(optarg);
+			break;
+		case OPT_RECV_BUFFERS:
+			ok = parse_num(optarg, 32768, &v) && v > 0;
+			cfg->recv_buffers = (unsigned)v;
+			break;
+		case OPT_RECV_BUFFER_SIZE:
+			ok = parse_num(optarg, 1 << 24, &v) && v >= 64;
+			cfg->recv_buffer_size = (unsigned)v;
+			break;
+		case OPT_TLS_CERT:
+			ok = st->ncert < MAX_CERTS;
+			if (ok)
+				st->certs[st->ncert++].cert_file = optarg;
+			break;
+		case OPT_TLS_KEY:
+			ok = st->nkey < MAX_CERTS;
+			if (ok)
+				st->certs[st->nkey++].key_file = optarg;
+			break;
+		case OPT_TLS_PORT:
+			/* 0: any free port (-1 in rc_config) */
+			ok = parse_num(optarg, 65535, &v);
+			cfg->tls_port = v ? (int)v : -1;
+			break;
+		case OPT_TLS_CLIENT_CA:
+			cfg->tls_client_ca = optarg;
+			break;
+		case OPT_NO_DEFLATE:
+			cfg->deflate_window_bits = RC_DEFLATE_OFF;
+			break;
+		case OPT_DEFLATE_BITS:
+			ok = parse_num(optarg, 15, &v) && v >= 9;
+			cfg->deflate_window_bits = (int)v;
+			break;
+		case OPT_DEFLATE_MIN:
+			ok = parse_num(optarg, 1ull << 32, &v) && v;
+			cfg->deflate_min_size = (size_t)v;
+			break;
+		case OPT_DEFLATE_LEVEL:
+			ok = parse_num(optarg, 12, &v) && v;
+			cfg->deflate_level = (int)v;
+			break;
+		case OPT_NATS:
+			ok = *optarg;
+			cfg->nats_urls = optarg;
+			break;
+		case OPT_NATS_PREFIX:
+			ok = *optarg;
+			cfg->nats_prefix = optarg;
+			break;
+		case OPT_ALLOW_ORIGIN:
+			ok = cfg->nallow_origins < MAX_LISTED &&
+			     origin_ok(optarg);
+			if (ok)
+				st->origins[cfg->nallow_origins++] = optarg;
+			cfg->allow_origins = st->origins;
+			break;
+		case OPT_TRUSTED_PROXY:
+			ok = cfg->ntrusted_proxies < MAX_LISTED &&
+			     cidr_ok(optarg);
+			if (ok)
+				st->proxies[cfg->ntrusted_proxies++] = optarg;
+			cfg->trusted_proxies = st->proxies;
+			break;
+		case OPT_MAX_CONNS_IP:
+			ok = parse_limit(optarg, &cfg->max_conns_per_ip);
+			break;
+		case OPT_CONN_RATE_IP:
+			ok = parse_limit(optarg, &cfg->conn_rate_per_ip);
+			break;
+		case OPT_MSG_RATE:
+			ok = parse_limit(optarg, &cfg->msg_rate);
+			break;
+		case OPT_BYTE_RATE:
+			ok = parse_size_limit(optarg, &cfg->byte_rate);
+			break;
+		case OPT_MAX_ROOMS:
+			ok = parse_limit(optarg, &cfg->max_subscriptions);
+			break;
+		case OPT_MAX_PARTIAL:
+			ok = parse_size_limit(optarg, &cfg->max_partial_total);
+			break;
+		case OPT_AUTH_SECRET:
+			/* The command line's was wiped at the start (ps shows
+			   argv): a reload keeps the verifier made from it. */
+			if (!first && !src && !*optarg) {
+				st->secret_kept = true;
+				break;
+			}
+			ok = *optarg;
+			st->secret_arg = optarg;
+			st->secret_kept = false;
+			break;
+		case OPT_AUTH_SECRET_FILE:
+			st->secret_file = optarg;
+			break;
+		case OPT_AUTH_PUBKEY:
+			st->pubkey = optarg;
+			break;
+		case OPT_AUTH:
+			ok = !strcmp(optarg, "required") ||
+			     !strcmp(optarg, "optional");
+			st->auth_mode = optarg;
+			break;
+		case OPT_ADMIN_PORT:
+			st->admin_on = strcmp(optarg, "off");
+			if (st->admin_on) {
+				ok = parse_num(optarg, 65535, &v);
+				st->admin.port = (uint16_t)v;
+			}
+			break;
+		case OPT_ADMIN_HOST:
+			st->admin.host = optarg;
+			break;
+		case OPT_LISTEN:
+			ok = cfg->nlisten < RC_LISTEN_MAX && *optarg &&
+			     listen_ok(optarg);
+			if (ok)
+				st->listen[cfg->nlisten++] = optarg;
+			cfg->listen = st->listen;
+			break;
+		case OPT_REUSE_PORT:
+			cfg->reuse_port = true;
+			break;
+		case OPT_CONFIG:
+			/* Read before this pass (main); a file names none. */
+			st->config = optarg;
+			break;
+		case OPT_CHECK:
+			st->check = true;
+			break;
+		case OPT_DRAIN_TIMEOUT:
+			ok = parse_num(optarg, 86400, &v);
+			st->drain_s = (unsigned)v;
+			break;
+		case OPT_LOG_LEVEL:
+			ok = !strcmp(optarg, "error") || !strcmp(optarg, "warn") ||
+			     !strcmp(optarg, "info") || !strcmp(optarg, "debug");
+			st->log_level = optarg;
+			break;
+		case OPT_LOG_FORMAT:
+			ok = !strcmp(optarg, "text") || !strcmp(optarg, "json");
+			st->log_format = optarg;
+			break;
+		case OPT_LOG_RATE:
+			ok = parse_num(optarg, 1000000, &v);
+			st->log_rate = (unsigned)v;
+			break;
+		case 'V':
+			return PARSED_VERSION;
+		case 'h':
+			return PARSED_HELP;
+		default:
+			snprintf(why, cap, "%s%s", src ? src : "",
+				 src ? ": a flag getopt refused" :
+				       "unknown option or missing value (see "
+				       "--help)");
+			return PARSED_BAD;
+		}
+		if (!ok) {
+			/* The option as named, "--name" or "-c" (argv holds
+			   only the value when it came as its own argument);
+			   where it came from when a file said it. */
+			char at[300] = "";
+
+			if (src)
+				snprintf(at, sizeof(at), "%s:%u: ", src,
+					 lines ? lines[optind - 1] : 0);
+			if (longi >= 0)
+				snprintf(why, cap, "%sbad value for --%s: %s", at,
+					 opts[longi].name, optarg);
+			else
+				snprintf(why, cap, "%sbad value for -%c: %s", at,
+					 opt, optarg);
+			return PARSED_BAD;
+		}
+		if (!reloadable(opt) && st->fixed_len < sizeof(st->fixed)) {
+			const char *name = longi >= 0 ? opts[longi].name :
+					   opt == 'H' ? "host" : opt == 'p' ?
+					   "port" : "threads";
+			int n = snprintf(st->fixed + st->fixed_len,
+					 sizeof(st->fixed) - st->fixed_len,
+					 "%s=%s\n", name, optarg ? optarg : "");
+
+			if (n > 0)
+				st->fixed_len += (size_t)n;
+		}
+		longi = -1;	/* getopt_long() sets it for long ones only */
+	}
+	if (optind < argc) {
+		snprintf(why, cap, "unexpected argument: %s", argv[optind]);
+		return PARSED_BAD;
+	}
+	return PARSED_OK;
+}
+
+/* The checks across flags: 0, or -1 with @why. */
+static int settings_check(struct settings *st, char *why, size_t cap)
+{
+	if (st->ncert != st->nkey || (!st->ncert && (st->cfg.tls_port ||
+						     st->cfg.tls_client_ca))) {
+		snprintf(why, cap, "--tls-cert and --tls-key come in pairs; "
+			 "--tls-port and --tls-client-ca need them");
+		return -1;
+	}
+	if (st->secret_arg && st->secret_file) {
+		snprintf(why, cap, "--auth-secret or --auth-secret-file, not "
+			 "both");
+		return -1;
+	}
+	if (st->auth_mode && !st->secret_arg && !st->secret_file &&
+	    !st->pubkey && !st->secret_kept) {
+		snprintf(why, cap, "--auth %s needs a key: --auth-secret-file, "
+			 "--auth-secret or --auth-public-key", st->auth_mode);
+		return -1;
+	}
+	st->cfg.tls_certs = st->certs;
+	st->cfg.ntls_certs = st->ncert;
+	return 0;
+}
+
+/* The config file (if @path) then @argv, into @st; the file's text lives
+   in @conf and its arguments in *@fargv (freed by the caller). */
+struct parsed_args {
+	struct hub_conf conf;
+	int fargc;
+	char **fargv;
+	unsigned *lines;
+};
+
+static void parsed_args_free(struct parsed_args *pa)
+{
+	if (pa->fargv)
+		hub_conf_argv_free(pa->fargc, pa->fargv, pa->lines);
+	hub_conf_free(&pa->conf);
+	memset(pa, 0, sizeof(*pa));
+}
+
+static enum parsed load(struct settings *st, struct parsed_args *pa,
+			const char *path, int argc, char **argv, bool first,
+			char *why, size_t cap)
+{
+	enum parsed r;
+
+	settings_init(st);
+	memset(pa, 0, sizeof(*pa));
+	if (path) {
+		if (hub_conf_read(path, &pa->conf, why, cap) ||
+		    hub_conf_argv(&pa->conf, path, opts, conf_refused,
+				  &pa->fargc, &pa->fargv, &pa->lines, why, cap))
+			return PARSED_BAD;
+		r = parse(st, pa->fargc, pa->fargv, path, pa->lines, first,
+			  why, cap);
+		if (r != PARSED_OK)
+			return r;
+	}
+	r = parse(st, argc, argv, NULL, NULL, first, why, cap);
+	if (r == PARSED_OK && settings_check(st, why, cap))
+		r = PARSED_BAD;
+	return r;
+}
+
+/* --config's value, looked for before the flags are read (the file comes
+   first). NULL if none. */
+static const char *config_path(int argc, char **argv)
+{
+	const char *path = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+	}
+	return path;
+}
+
+/* The token verifier from @st's flags, or NULL with *@status 0 when none
+   is configured. On failure NULL, *@status 2 and @why. The secret is
+   wiped from memory (and, at the start, from the command line, where ps
+   shows it) once the verifier has its copy. */
+static struct hub_auth *make_auth(struct settings *st, bool first,
+				  int *status, char *why, size_t cap)
+{
+	char *secret = st->secret_arg;
+	size_t len = secret ? strlen(secret) : 0;
+	struct hub_auth *a;
+	char err[256];
+
+	*status = 0;
+	if (!secret && !st->secret_file && !st->pubkey)
+		return NULL;
+	*status = 2;
+	if (st->secret_file) {
+		secret = read_secret(st->secret_file, &len);
+		if (!secret) {
+			snprintf(why, cap, "--auth-secret-file %s: %s",
+				 st->secret_file, strerror(errno));
+			return NULL;
+		}
+		if (!len) {
+			snprintf(why, cap, "--auth-secret-file %s is empty",
+				 st->secret_file);
+			free(secret);
+			return NULL;
+		}
+	}
+	a = hub_auth_new(secret, len, st->pubkey, err, sizeof(err));
+	if (secret && (st->secret_file || first))
+		explicit_bzero(secret, len);
+	if (secret && st->secret_file)
+		free(secret);
+	if (!a) {
+		snprintf(why, cap, "auth: %s", err);
+		return NULL;
+	}
+	*status = 0;
+	return a;
+}
+
+/* ---- the library's log, and the start-up line ---- */
+
+static void lib_log(void *user, enum rc_log_level lv, const char *msg)
+{
+	hub_log((enum hub_log_level)lv, (const char *)user, KV_S("msg", msg));
+}
+
+static void print_version(void)
+{
+	printf("ringcast %s\ncommit: %s\nbuild: %s, %s%s\n%s\n"
+	       "simd in use: %s\n", RINGCAST_VERSION, RC_BUILD_COMMIT,
+	       RC_BUILD_TYPE, RC_BUILD_CC, RC_BUILD_OPTS, rc_build_info(),
+	       rc_simd_name());
+}
+
+/* The listeners, "a, b", into @buf. */
+static const char *listeners(const struct rc_server *s, char *buf, size_t cap)
+{
+	char one[80];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; rc_server_listener(s, i, one, sizeof(one)) &&
+	     n + 1 < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "",
+				      one);
+	return buf;
+}
+
+/* ---- running: signals, reload, drain ---- */
+
+_Atomic uint64_t hub_reloads, hub_reload_failures;
+
+/* What the running hub was started with (the signal thread reloads
+   against it). */
+static struct {
+	struct settings *st;
+	int argc;
+	char **argv;
+	const char *config;
+	struct rc_server *admin;
+} run;
+
+/* Set by main once the server has stopped: the next signal only ends the
+   signal thread. */
+static atomic_bool exiting;
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Say which keys of @now differ from the running ones and take a
+   restart. */
+static void restart_keys(const struct settings *was,
+			 const struct settings *now)
+{
+	char keys[512] = "";
+	size_t n = 0;
+
+	if (was->fixed_len == now->fixed_len &&
+	    !memcmp(was->fixed, now->fixed, was->fixed_len))
+		return;
+	/* Each "key=value" line of either not in the other names a key. */
+	for (int side = 0; side < 2; side++) {
+		const struct settings *a = side ? now : was;
+		const struct settings *b = side ? was : now;
+		const char *p = a->fixed, *end = a->fixed + a->fixed_len;
+
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t len = (size_t)(nl - p), klen;
+			const char *eq = memchr(p, '=', len);
+			bool found = false;
+
+			for (const char *q = b->fixed;
+			     q < b->fixed + b->fixed_len && !found;) {
+				const char *qn = memchr(q, '\n',
+					(size_t)(b->fixed + b->fixed_len - q));
+
+				found = (size_t)(qn - q) == len &&
+					!memcmp(q, p, len);
+				q = qn + 1;
+			}
+			klen = eq ? (size_t)(eq - p) : len;
+			if (!found && n + klen + 3 < sizeof(keys)) {
+				char key[64];
+
+				snprintf(key, sizeof(key), "%.*s", (int)klen, p);
+				if (!strstr(keys, key))
+					n += (size_t)snprintf(keys + n,
+						sizeof(keys) - n, "%s%s",
+						n ? "," : "", key);
+			}
+			p = nl + 1;
+		}
+	}
+	hub_log_force(HUB_LOG_WARN, "reload", KV_S("what", "restart-only"),
+		      KV_S("keys", keys),
+		      KV_S("msg", "changed, but only a restart applies them"));
+}
+
+/* SIGHUP: read the config file (if any) and the command line again, and
+   apply what can change while running; say what happened to each part. */
+static void reload(void)
+{
+	struct settings *st = malloc(sizeof(*st));
+	struct parsed_args pa;
+	struct hub_auth *auth = NULL, *old;
+	bool failed = false;
+	char why[512];
+	int ret, status;
+
+	hub_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
+		       (unsigned long long)mono_usec());
+	if (!st) {
+		hub_log_force(HUB_LOG_ERROR, "reload", KV_B("ok", false),
+			      KV_S("msg", "out of memory"));
+		atomic_fetch_add(&hub_reload_failures, 1);
+		hub_sd_notify("READY=1");
+		return;
+	}
+	if (load(st, &pa, run.config, run.argc, run.argv, false, why,
+		 sizeof(why)) != PARSED_OK) {
+		hub_log_force(HUB_LOG_WARN, "reload", KV_S("what", "config"),
+			      KV_B("ok", false), KV_S("error", why),
+			      KV_S("msg", "nothing changed"));
+		failed = true;
+		goto out;
+	}
+	if (run.config)
+		hub_log_force(HUB_LOG_INFO, "reload", KV_S("what", "config"),
+			      KV_B("ok", true), KV_S("file", run.config));
+	/* The log's level and rate. */
+	hub_log_level_set(st->log_level ? st->log_level : "info");
+	hub_log_rate_set(st->log_rate);
+	hub_log_force(HUB_LOG_INFO, "reload", KV_S("what", "log"),
+		      KV_B("ok", true), KV_S("level", hub_log_level_name()),
+		      KV_I("rate", st->log_rate));
+	/* The origins. */
+	ret = rc_server_set_origins(hub_server, st->cfg.allow_origins,
+				    st->cfg.nallow_origins);
+	hub_log_force(ret ? HUB_LOG_WARN : HUB_LOG_INFO, "reload",
+		      KV_S("what", "origins"), KV_B("ok", !ret),
+		      KV_I("allowed", st->cfg.nallow_origins),
+		      KV_S("error", ret ? strerror(-ret) : NULL));
+	failed |= ret != 0;
+	/* The token keys: read again, or kept when the command line gave
+	   the secret (it was wiped). */
+	if (!st->secret_kept) {
+		auth = make_auth(st, false, &status, why, sizeof(why));
+		if (status) {
+			hub_log_force(HUB_LOG_WARN, "reload",
+				      KV_S("what", "auth"), KV_B("ok", false),
+				      KV_S("error", why),
+				      KV_S("msg", "the keys in force stay"));
+			failed = true;
+		} else {
+			pthread_rwlock_wrlock(&hub_auth_lock);
+			old = hub_auth;
+			hub_auth = auth;
+			hub_auth_optional = st->auth_mode &&
+					    !strcmp(st->auth_mode, "optional");
+			pthread_rwlock_unlock(&hub_auth_lock);
+			hub_auth_free(old);
+			hub_log_force(auth || old ? HUB_LOG_INFO : HUB_LOG_DEBUG,
+				      "reload", KV_S("what", "auth"),
+				      KV_B("ok", true),
+				      KV_S("tokens", auth ? hub_auth_optional ?
+						     "optional" : "required" :
+						     "off"));
+		}
+	}
+	/* The certificates, from their files. */
+	ret = rc_server_tls_reload(hub_server, why, sizeof(why));
+	if (ret == -ENOTSUP) {
+		hub_log_force(HUB_LOG_INFO, "reload", KV_S("what", "tls"),
+			      KV_B("ok", true),
+			      KV_S("msg", "nothing to reload (no TLS)"));
+	} else {
+		hub_log_force(ret ? HUB_LOG_WARN : HUB_LOG_INFO, "reload",
+			      KV_S("what", "tls"), KV_B("ok", !ret),
+			      KV_S("error", ret ? why : NULL),
+			      KV_S("msg", ret ? "the certificates in force "
+					      "stay" : "certificates reloaded"));
+		failed |= ret != 0;
+	}
+	restart_keys(run.st, st);
+out:
+	parsed_args_free(&pa);
+	free(st);
+	atomic_fetch_add(failed ? &hub_reload_failures : &hub_reloads, 1);
+	hub_sd_notify("READY=1");
+}
+
+/* SIGHUP: reload; SIGINT/SIGTERM: drain, and a second one ends it now. */
+static void *wait_signal(void *arg)
+{
+	const sigset_t *sigs = arg;
+	bool draining = false;
+	int sig;
+
+	for (;;) {
+		if (sigwait(sigs, &sig) || atomic_load(&exiting))
+			return NULL;
+		if (sig == SIGHUP) {
+			reload();
+			continue;
+		}
+		if (!draining) {
+			struct rc_stats st;
+
+			draining = true;
+			rc_server_stats(hub_server, &st);
+			rc_server_drain(hub_server, run.st->drain_s * 1000u,
+					"draining: reconnect");
+			hub_sd_notifyf("STOPPING=1\nSTATUS=draining %llu "
+				       "connections",
+				       (unsigned long long)st.connections_open);
+			hub_log_force(HUB_LOG_INFO, "drain",
+				      KV_S("signal", sig == SIGINT ? "SIGINT" :
+						     "SIGTERM"),
+				      KV_I("connections", st.connections_open),
+				      KV_I("websockets", st.websockets_open),
+				      KV_I("timeout_s", run.st->drain_s),
+				      KV_S("msg", "listeners closed, closing "
+						  "connections"));
+		} else {
+			hub_log_force(HUB_LOG_INFO, "drain",
+				      KV_S("signal", sig == SIGINT ? "SIGINT" :
+						     "SIGTERM"),
+				      KV_S("msg", "second signal: closing "
+						  "everything now"));
+			rc_server_drain(hub_server, 0, NULL);
+		}
+	}
+}
+
+/* The watchdog's question: is every worker turning? (A stopping server
+   is exiting: systemd's stop timeout watches that.) */
+static bool alive(void *arg)
+{
+	unsigned within = *(unsigned *)arg;
+	int ret = rc_server_alive(hub_server, within);
+
+	if (ret == -ETIMEDOUT)
+		hub_log(HUB_LOG_ERROR, "watchdog",
+			KV_S("msg", "a worker has not turned in time: no "
+				    "WATCHDOG=1"), KV_I("within_ms", within));
+	return !ret || ret == -ESHUTDOWN;
+}
 
 /* The admin listener first: its /metrics reads the main server. Then the
    main server and the token verifier its handlers used. */
@@ -390,362 +1201,187 @@ static void free_servers(struct rc_server *admin)
 	hub_log_flush();
 }
 
-/* --tls-cert/--tls-key pairs, in the order given. */
-#define MAX_CERTS 16
+static void log_start(const struct settings *st, struct rc_server *admin)
+{
+	char lis[RC_LISTEN_MAX * 2 * 64], adm[80] = "", why[160];
+	struct utsname u;
+	struct rlimit rl;
+
+	if (uname(&u))
+		snprintf(u.release, sizeof(u.release), "?");
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		rl.rlim_cur = 0;
+	if (admin)
+		rc_server_listener(admin, 0, adm, sizeof(adm));
+	hub_log_force(HUB_LOG_INFO, "start",
+		      KV_S("version", RINGCAST_VERSION),
+		      KV_S("commit", RC_BUILD_COMMIT),
+		      KV_S("listen", listeners(hub_server, lis, sizeof(lis))),
+		      KV_S("admin", admin ? adm : "off"),
+		      KV_I("workers", rc_server_workers(hub_server)),
+		      KV_S("simd", rc_simd_name()),
+		      KV_S("kernel", u.release),
+		      KV_S("io_uring", rc_kernel_check(why, sizeof(why)) ?
+					 why : "ok"),
+		      KV_B("tls", st->ncert > 0),
+		      KV_S("deflate", st->cfg.deflate_window_bits ==
+				      RC_DEFLATE_OFF ? "off" :
+				      st->cfg.deflate_window_bits ? "dedicated" :
+				      "shared"),
+		      KV_S("nats", st->cfg.nats_urls),
+		      KV_B("tokens", hub_auth != NULL),
+		      KV_I("max_connections", st->cfg.max_connections),
+		      KV_I("max_message", st->cfg.max_message),
+		      KV_I("nofile", rl.rlim_cur),
+		      KV_I("drain_timeout_s", st->drain_s),
+		      KV_B("systemd", getenv("NOTIFY_SOCKET") != NULL));
+}
+
+/* The stdout line scripts wait for (kept as it was). */
+static void print_listening(const struct settings *st, struct rc_server *admin)
+{
+	char lis[RC_LISTEN_MAX * 2 * 64], one[80];
+	unsigned n = 0;
+	size_t len = 0;
+
+	lis[0] = '\0';
+	/* The plain (or main TLS) listeners: the TLS ones follow them. */
+	while (rc_server_listener(hub_server, n, one, sizeof(one)))
+		n++;
+	if (rc_server_tls_port(hub_server))
+		n /= 2;
+	for (unsigned i = 0; i < n && rc_server_listener(hub_server, i, one,
+							 sizeof(one)); i++)
+		len += (size_t)snprintf(lis + len, sizeof(lis) - len, "%s%s",
+					i ? ", " : "", one);
+	printf("ringcast %s listening on %s (%s%u workers, simd %s)",
+	       RINGCAST_VERSION, lis,
+	       st->ncert && !rc_server_tls_port(hub_server) ? "tls, " : "",
+	       rc_server_workers(hub_server), rc_simd_name());
+	if (rc_server_tls_port(hub_server)) {
+		printf(", tls on");
+		for (unsigned i = n; rc_server_listener(hub_server, i, one,
+							sizeof(one)); i++)
+			printf("%s %s", i > n ? "," : "", one);
+	}
+	if (st->cfg.deflate_window_bits == RC_DEFLATE_OFF)
+		printf(", no deflate");
+	else if (st->cfg.deflate_window_bits)
+		printf(", deflate windows of 2^%d",
+		       st->cfg.deflate_window_bits);
+	else
+		printf(", deflate shared");
+	if (st->cfg.nats_urls)
+		printf(", nats %s", st->cfg.nats_urls);
+	printf("\n");
+	if (admin && rc_server_listener(admin, 0, one, sizeof(one)))
+		printf("ringcast: admin on %s\n", one);
+	fflush(stdout);
+}
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "host", required_argument, NULL, 'H' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "no-pin", no_argument, NULL, OPT_NO_PIN },
-		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
-		{ "max-message", required_argument, NULL, OPT_MAX_MSG },
-		{ "max-head", required_argument, NULL, OPT_MAX_HEAD },
-		{ "max-headers", required_argument, NULL, OPT_MAX_HEADERS },
-		{ "max-backpressure", required_argument, NULL, OPT_MAX_BP },
-		{ "handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT },
-		{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-		{ "close-timeout", required_argument, NULL, OPT_CLOSE_TIMEOUT },
-		{ "subprotocol", required_argument, NULL, OPT_SUBPROTO },
-		{ "slow-policy", required_argument, NULL, OPT_SLOW_POLICY },
-		{ "no-echo-self", no_argument, NULL, OPT_NO_ECHO_SELF },
-		{ "ws-route", required_argument, NULL, OPT_WS_ROUTE },
-		{ "recv-buffers", required_argument, NULL, OPT_RECV_BUFFERS },
-		{ "recv-buffer-size", required_argument, NULL,
-		  OPT_RECV_BUFFER_SIZE },
-		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-		{ "tls-port", required_argument, NULL, OPT_TLS_PORT },
-		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
-		{ "no-deflate", no_argument, NULL, OPT_NO_DEFLATE },
-		{ "deflate-window-bits", required_argument, NULL,
-		  OPT_DEFLATE_BITS },
-		{ "deflate-min-size", required_argument, NULL,
-		  OPT_DEFLATE_MIN },
-		{ "deflate-level", required_argument, NULL, OPT_DEFLATE_LEVEL },
-		{ "nats", required_argument, NULL, OPT_NATS },
-		{ "nats-prefix", required_argument, NULL, OPT_NATS_PREFIX },
-		{ "allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN },
-		{ "trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY },
-		{ "max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
-		{ "conn-rate-per-ip", required_argument, NULL, OPT_CONN_RATE_IP },
-		{ "msg-rate", required_argument, NULL, OPT_MSG_RATE },
-		{ "byte-rate", required_argument, NULL, OPT_BYTE_RATE },
-		{ "max-rooms", required_argument, NULL, OPT_MAX_ROOMS },
-		{ "max-partial", required_argument, NULL, OPT_MAX_PARTIAL },
-		{ "auth-secret", required_argument, NULL, OPT_AUTH_SECRET },
-		{ "auth-secret-file", required_argument, NULL,
-		  OPT_AUTH_SECRET_FILE },
-		{ "auth-public-key", required_argument, NULL, OPT_AUTH_PUBKEY },
-		{ "auth", required_argument, NULL, OPT_AUTH },
-		{ "admin-port", required_argument, NULL, OPT_ADMIN_PORT },
-		{ "admin-host", required_argument, NULL, OPT_ADMIN_HOST },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	static const char *protocols[MAX_PROTOCOLS];
-	static struct rc_tls_cert certs[MAX_CERTS];
-	static const char *origins[MAX_LISTED], *proxies[MAX_LISTED];
-	size_t ncert = 0, nkey = 0;
-	struct rc_config cfg = rc_config_default();
-	struct rc_config admin_cfg = rc_config_default();
+	static struct settings st;
+	static int listen_fds[RC_LISTEN_MAX];
+	struct parsed_args pa;
 	struct rc_server *admin = NULL;
-	const char *secret_file = NULL, *pubkey = NULL;
-	char *secret_arg = NULL;
-	const char *auth_mode = NULL;
-	bool admin_on = true;
-	unsigned long long v;
 	pthread_t sig_thread;
-	char why[256];
+	unsigned watch_ms = 0;
+	uint64_t watch_usec;
+	char why[512];
 	sigset_t sigs;
-	int opt, ret, longi = -1;
+	enum parsed r;
+	int ret, nfds;
 
-	/* The admin listener: /metrics and /health for whoever watches the
-	   hub, loopback by default. One worker, unpinned, a small receive
-	   pool and few connections: it must cost next to nothing. */
-	admin_cfg.host = "127.0.0.1";
-	admin_cfg.port = 9090;
-	admin_cfg.threads = 1;
-	admin_cfg.pin_threads = false;
-	admin_cfg.recv_buffers = 8;
-	admin_cfg.recv_buffer_size = 16384;
-	admin_cfg.max_connections = 64;
-	/* Its scrapers are few and trusted, and poll as they like; 64
-	   connections bound it. */
-	admin_cfg.max_conns_per_ip = RC_UNLIMITED;
-	admin_cfg.conn_rate_per_ip = RC_UNLIMITED;
-
-	while ((opt = getopt_long(argc, argv, "H:p:t:Vh", opts, &longi)) !=
-	       -1) {
-		bool ok = true;
-
-		switch (opt) {
-		case 'H':
-			cfg.host = optarg;
-			break;
-		case 'p':
-			ok = parse_num(optarg, 65535, &v);
-			cfg.port = (uint16_t)v;
-			break;
-		case 't':
-			ok = parse_num(optarg, HUB_MAX_WORKERS, &v) && v > 0;
-			cfg.threads = (unsigned)v;
-			break;
-		case OPT_NO_PIN:
-			cfg.pin_threads = false;
-			break;
-		case OPT_MAX_CONN:
-			ok = parse_num(optarg, 10000000, &v) && v > 0;
-			cfg.max_connections = (unsigned)v;
-			break;
-		case OPT_MAX_MSG:
-			ok = parse_num(optarg, RC_MAX_MESSAGE_LIMIT, &v) &&
-			     v > 0;
-			cfg.max_message = (size_t)v;
-			break;
-		case OPT_MAX_HEAD:
-			ok = parse_num(optarg, 1 << 20, &v) && v >= 256;
-			cfg.max_head = (size_t)v;
-			break;
-		case OPT_MAX_HEADERS:
-			ok = parse_num(optarg, 65536, &v) && v >= 8;
-			cfg.max_headers = (unsigned)v;
-			break;
-		case OPT_MAX_BP:
-			ok = parse_num(optarg, 1ull << 34, &v) && v > 0;
-			cfg.max_backpressure = (size_t)v;
-			break;
-		case OPT_HS_TIMEOUT:
-			ok = parse_num(optarg, 86400, &v) && v > 0;
-			cfg.handshake_timeout_ms = (unsigned)v * 1000;
-			break;
-		case OPT_IDLE_TIMEOUT:
-			ok = parse_num(optarg, 7200, &v) && v > 0;
-			cfg.idle_timeout_ms = (unsigned)v * 1000;
-			break;
-		case OPT_CLOSE_TIMEOUT:
-			ok = parse_num(optarg, 86400, &v) && v > 0;
-			cfg.close_timeout_ms = (unsigned)v * 1000;
-			break;
-		case OPT_SUBPROTO:
-			ok = cfg.nsubprotocols < MAX_PROTOCOLS;
-			protocols[cfg.nsubprotocols++] = optarg;
-			cfg.subprotocols = protocols;
-			break;
-		case OPT_SLOW_POLICY:
-			ok = !strcmp(optarg, "close") || !strcmp(optarg, "drop");
-			cfg.slow_policy = !strcmp(optarg, "drop") ? RC_SLOW_DROP :
-								   RC_SLOW_CLOSE;
-			break;
-		case OPT_NO_ECHO_SELF:
-			hub_echo_self = false;
-			break;
-		case OPT_WS_ROUTE:
-			ok = hub_add_route(optarg);
-			break;
-		case OPT_RECV_BUFFERS:
-			ok = parse_num(optarg, 32768, &v) && v > 0;
-			cfg.recv_buffers = (unsigned)v;
-			break;
-		case OPT_RECV_BUFFER_SIZE:
-			ok = parse_num(optarg, 1 << 24, &v) && v >= 64;
-			cfg.recv_buffer_size = (unsigned)v;
-			break;
-		case OPT_TLS_CERT:
-			ok = ncert < MAX_CERTS;
-			if (ok)
-				certs[ncert++].cert_file = optarg;
-			break;
-		case OPT_TLS_KEY:
-			ok = nkey < MAX_CERTS;
-			if (ok)
-				certs[nkey++].key_file = optarg;
-			break;
-		case OPT_TLS_PORT:
-			/* 0: any free port (-1 in rc_config) */
-			ok = parse_num(optarg, 65535, &v);
-			cfg.tls_port = v ? (int)v : -1;
-			break;
-		case OPT_TLS_CLIENT_CA:
-			cfg.tls_client_ca = optarg;
-			break;
-		case OPT_NO_DEFLATE:
-			cfg.deflate_window_bits = RC_DEFLATE_OFF;
-			break;
-		case OPT_DEFLATE_BITS:
-			ok = parse_num(optarg, 15, &v) && v >= 9;
-			cfg.deflate_window_bits = (int)v;
-			break;
-		case OPT_DEFLATE_MIN:
-			ok = parse_num(optarg, 1ull << 32, &v) && v;
-			cfg.deflate_min_size = (size_t)v;
-			break;
-		case OPT_DEFLATE_LEVEL:
-			ok = parse_num(optarg, 12, &v) && v;
-			cfg.deflate_level = (int)v;
-			break;
-		case OPT_NATS:
-			ok = *optarg;
-			cfg.nats_urls = optarg;
-			break;
-		case OPT_NATS_PREFIX:
-			ok = *optarg;
-			cfg.nats_prefix = optarg;
-			break;
-		case OPT_ALLOW_ORIGIN:
-			ok = cfg.nallow_origins < MAX_LISTED &&
-			     origin_ok(optarg);
-			if (ok)
-				origins[cfg.nallow_origins++] = optarg;
-			cfg.allow_origins = origins;
-			break;
-		case OPT_TRUSTED_PROXY:
-			ok = cfg.ntrusted_proxies < MAX_LISTED &&
-			     cidr_ok(optarg);
-			if (ok)
-				proxies[cfg.ntrusted_proxies++] = optarg;
-			cfg.trusted_proxies = proxies;
-			break;
-		case OPT_MAX_CONNS_IP:
-			ok = parse_limit(optarg, &cfg.max_conns_per_ip);
-			break;
-		case OPT_CONN_RATE_IP:
-			ok = parse_limit(optarg, &cfg.conn_rate_per_ip);
-			break;
-		case OPT_MSG_RATE:
-			ok = parse_limit(optarg, &cfg.msg_rate);
-			break;
-		case OPT_BYTE_RATE:
-			ok = parse_size_limit(optarg, &cfg.byte_rate);
-			break;
-		case OPT_MAX_ROOMS:
-			ok = parse_limit(optarg, &cfg.max_subscriptions);
-			break;
-		case OPT_MAX_PARTIAL:
-			ok = parse_size_limit(optarg, &cfg.max_partial_total);
-			break;
-		case OPT_AUTH_SECRET:
-			ok = *optarg;
-			secret_arg = optarg;
-			break;
-		case OPT_AUTH_SECRET_FILE:
-			secret_file = optarg;
-			break;
-		case OPT_AUTH_PUBKEY:
-			pubkey = optarg;
-			break;
-		case OPT_AUTH:
-			ok = !strcmp(optarg, "required") ||
-			     !strcmp(optarg, "optional");
-			auth_mode = optarg;
-			break;
-		case OPT_ADMIN_PORT:
-			admin_on = strcmp(optarg, "off");
-			if (admin_on) {
-				ok = parse_num(optarg, 65535, &v);
-				admin_cfg.port = (uint16_t)v;
-			}
-			break;
-		case OPT_ADMIN_HOST:
-			admin_cfg.host = optarg;
-			break;
-		case 'V':
-			printf("ringcast %s (simd: %s)\n", RINGCAST_VERSION,
-			       rc_simd_name());
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
+	r = load(&st, &pa, config_path(argc, argv), argc, argv, true, why,
+		 sizeof(why));
+	if (r == PARSED_HELP) {
+		usage(stdout);
+		return 0;
+	}
+	if (r == PARSED_VERSION) {
+		print_version();
+		return 0;
+	}
+	if (r != PARSED_OK) {
+		if (*why)
+			fprintf(stderr, "ringcast: %s\n", why);
+		else
 			usage(stderr);
-			return 2;
-		}
-		if (!ok) {
-			/* The option as named, "--name" or "-c" (argv holds
-			   only the value when it came as its own argument). */
-			if (longi >= 0)
-				fprintf(stderr, "ringcast: bad value for --%s: "
-					"%s\n", opts[longi].name, optarg);
-			else
-				fprintf(stderr, "ringcast: bad value for -%c: "
-					"%s\n", opt, optarg);
-			return 2;
-		}
-		longi = -1;	/* getopt_long() sets it for long ones only */
-	}
-	if (optind < argc) {
-		fprintf(stderr, "ringcast: unexpected argument: %s\n",
-			argv[optind]);
 		return 2;
 	}
-	if (ncert != nkey || (!ncert && (cfg.tls_port ||
-					  cfg.tls_client_ca))) {
-		fprintf(stderr, "ringcast: --tls-cert and --tls-key come in "
-			"pairs; --tls-port and --tls-client-ca need them\n");
-		return 2;
-	}
-	if (secret_arg && secret_file) {
-		fprintf(stderr, "ringcast: --auth-secret or --auth-secret-file, "
-			"not both\n");
-		return 2;
-	}
-	if (auth_mode && !secret_arg && !secret_file && !pubkey) {
-		fprintf(stderr, "ringcast: --auth %s needs a key: "
-			"--auth-secret-file, --auth-secret or "
-			"--auth-public-key\n", auth_mode);
-		return 2;
-	}
-	cfg.tls_certs = certs;
-	cfg.ntls_certs = ncert;
-	if (rc_tls_check(&cfg, why, sizeof(why))) {
+	if (st.log_format)
+		hub_log_format_set(st.log_format);
+	hub_log_level_set(st.log_level ? st.log_level : "info");
+	hub_log_rate_set(st.log_rate);
+	if (rc_tls_check(&st.cfg, why, sizeof(why))) {
 		fprintf(stderr, "ringcast: TLS: %s\n", why);
 		return 2;
 	}
-	if (secret_arg || secret_file || pubkey) {
-		ret = make_auth(secret_arg, secret_file, pubkey, why,
-				sizeof(why));
-		if (ret)
-			return ret;
-		hub_auth_optional = auth_mode && !strcmp(auth_mode, "optional");
+	hub_auth = make_auth(&st, !st.check, &ret, why, sizeof(why));
+	if (ret) {
+		fprintf(stderr, "ringcast: %s\n", why);
+		return ret;
 	}
-	hub_max_message = cfg.max_message;
+	hub_auth_optional = st.auth_mode && !strcmp(st.auth_mode, "optional");
+	if (st.check) {
+		hub_auth_free(hub_auth);
+		printf("ringcast: configuration ok\n");
+		return 0;
+	}
+	hub_max_message = st.cfg.max_message;
 	ret = rc_kernel_check(why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "ringcast: %s\n", why);
 		return 1;
 	}
+	/* systemd socket activation: its sockets instead of binding. */
+	nfds = hub_sd_listen_fds(listen_fds, RC_LISTEN_MAX);
+	if (nfds < 0) {
+		fprintf(stderr, "ringcast: LISTEN_FDS: %s\n", strerror(-nfds));
+		return 1;
+	}
+	st.cfg.listen_fds = listen_fds;
+	st.cfg.nlisten_fds = (size_t)nfds;
+	st.cfg.log = lib_log;
+	st.cfg.log_user = "server";
+	st.admin.log = lib_log;
+	st.admin.log_user = "admin";
 	signal(SIGPIPE, SIG_IGN);
-	/* Block the stop signals before the workers exist, so they inherit
-	   the mask and only sigwait() below takes them. */
+	/* Block the signals before the workers exist, so they inherit the
+	   mask and only sigwait() below takes them. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	hub_server = rc_server_new(&cfg, &hub_handlers, NULL);
+	hub_server = rc_server_new(&st.cfg, &hub_handlers, NULL);
 	if (!hub_server && errno == EINVAL) {
-		fprintf(stderr, "ringcast: bad configuration (a --subprotocol "
-			"that is not a token, an --allow-origin or "
-			"--trusted-proxy refused, --host too long, or a --nats "
-			"URL or --nats-prefix libnats cannot use)\n");
+		fprintf(stderr, "ringcast: bad configuration (a --listen or "
+			"--host that does not parse or resolve, a "
+			"--subprotocol that is not a token, an --allow-origin "
+			"or --trusted-proxy refused, or a --nats URL or "
+			"--nats-prefix libnats cannot use)\n");
+		hub_auth_free(hub_auth);
 		return 2;
 	}
 	if (!hub_server) {
-		fprintf(stderr, "ringcast: cannot listen on %s:%u: %s\n",
-			cfg.host, cfg.port, strerror(errno));
+		fprintf(stderr, "ringcast: cannot listen on %s: %s%s\n",
+			st.cfg.nlisten ? st.listen[0] : st.cfg.host,
+			strerror(errno), errno == EADDRINUSE ?
+			" (another process has the port; --reuse-port shares "
+			"it on purpose)" : "");
+		hub_auth_free(hub_auth);
 		return 1;
 	}
-	if (admin_on) {
-		admin = rc_server_new(&admin_cfg, &hub_admin_handlers, NULL);
+	if (st.admin_on) {
+		admin = rc_server_new(&st.admin, &hub_admin_handlers, NULL);
 		if (!admin) {
 			fprintf(stderr, "ringcast: cannot listen on %s:%u for "
 				"the admin listener (--admin-port, "
-				"--admin-host): %s\n", admin_cfg.host,
-				admin_cfg.port, strerror(errno));
+				"--admin-host): %s\n", st.admin.host,
+				st.admin.port, strerror(errno));
 			rc_server_free(hub_server);
 			hub_auth_free(hub_auth);
 			return 1;
@@ -760,26 +1396,13 @@ int main(int argc, char **argv)
 		free_servers(admin);
 		return 1;
 	}
-	printf("ringcast %s listening on %s:%u (%s%u workers, simd %s)",
-	       RINGCAST_VERSION, cfg.host, rc_server_port(hub_server),
-	       ncert && !rc_server_tls_port(hub_server) ? "tls, " : "",
-	       cfg.threads, rc_simd_name());
-	if (rc_server_tls_port(hub_server))
-		printf(", tls on %s:%u", cfg.host,
-		       rc_server_tls_port(hub_server));
-	if (cfg.deflate_window_bits == RC_DEFLATE_OFF)
-		printf(", no deflate");
-	else if (cfg.deflate_window_bits)
-		printf(", deflate windows of 2^%d", cfg.deflate_window_bits);
-	else
-		printf(", deflate shared");
-	if (cfg.nats_urls)
-		printf(", nats %s", cfg.nats_urls);
-	printf("\n");
-	if (admin)
-		printf("ringcast: admin on %s:%u\n", admin_cfg.host,
-		       rc_server_port(admin));
-	fflush(stdout);
+	run.st = &st;
+	run.argc = argc;
+	run.argv = argv;
+	run.config = st.config;
+	run.admin = admin;
+	print_listening(&st, admin);
+	log_start(&st, admin);
 	/* The signals go to a thread of their own, so that this one can
 	   wait for the server: it also ends by itself when a worker's ring
 	   fails. */
@@ -791,15 +1414,33 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast: %s\n", strerror(-ret));
 		return 1;
 	}
+	hub_sd_notifyf("READY=1\nMAINPID=%ld\nSTATUS=listening on %s",
+		       (long)getpid(), listeners(hub_server, why, sizeof(why)));
+	/* The watchdog asks the workers: an idle one turns every second, so
+	   less than 1.5 s would be a false alarm. */
+	watch_usec = hub_sd_watchdog_usec();
+	if (watch_usec) {
+		watch_ms = (unsigned)(watch_usec / 1000);
+		if (watch_ms < 1500)
+			watch_ms = 1500;
+		if (hub_sd_watchdog_start(watch_usec, alive, &watch_ms))
+			hub_log_force(HUB_LOG_WARN, "watchdog",
+				      KV_S("msg", "cannot start its thread"));
+	}
 	ret = rc_server_run(hub_server);
-	/* The signal thread may be inside rc_server_stop(): let it finish
+	hub_sd_watchdog_stop();
+	/* The signal thread may be inside a reload or a drain: let it finish
 	   before the server is freed. */
 	atomic_store(&exiting, true);
 	pthread_kill(sig_thread, SIGTERM);
 	pthread_join(sig_thread, NULL);
 	if (ret)
-		fprintf(stderr, "ringcast: stopped on an error: %s\n",
-			strerror(-ret));
+		hub_log_force(HUB_LOG_ERROR, "stop",
+			      KV_S("msg", "stopped on an error"),
+			      KV_S("error", strerror(-ret)));
+	else
+		hub_log_force(HUB_LOG_INFO, "stop", KV_S("msg", "stopped"));
 	free_servers(admin);
+	parsed_args_free(&pa);
 	return ret ? 1 : 0;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "hub.h"
+#include "log.h"
 
 /* One entry per field of struct rc_stats, in order (the struct is all
    uint64_t, read here as an array). Fields that are one metric with a
@@ -215,6 +216,32 @@ static void put_hub(struct text *buf, unsigned nw)
 	}
 }
 
+/* The hub as a service: drain, reloads, its log. */
+static void put_service(struct text *buf)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} m[] = {
+		{ "draining", "gauge", "1 while the hub drains (SIGTERM): listeners closed, /health answers 503." },
+		{ "reloads_total", "counter", "Reloads (SIGHUP) that applied every part." },
+		{ "reload_failures_total", "counter", "Reloads with a part refused (what was in force stayed)." },
+		{ "log_lines_total", "counter", "Log lines written." },
+		{ "log_suppressed_total", "counter", "Log lines dropped by --log-rate." },
+	};
+	uint64_t v[] = {
+		rc_server_draining(hub_server),
+		atomic_load(&hub_reloads),
+		atomic_load(&hub_reload_failures),
+		hub_log_lines(),
+		hub_log_suppressed(),
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		put(buf, "# HELP ringcast_%s %s\n# TYPE ringcast_%s %s\n"
+			 "ringcast_%s %llu\n", m[i].name, m[i].help, m[i].name,
+		    m[i].type, m[i].name, (unsigned long long)v[i]);
+}
+
 const char *hub_metrics(size_t *len)
 {
 	static __thread struct rc_stats per[HUB_MAX_WORKERS];
@@ -247,6 +274,7 @@ const char *hub_metrics(size_t *len)
 			    (unsigned long long)((const uint64_t *)&per[w])[i]);
 	}
 	put_hub(buf, nw);
+	put_service(buf);
 	if (buf->failed)
 		return NULL;
 	*len = buf->len;

@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "hub.h"
+#include "log.h"
 
 /* What an upgraded connection does; kept in rc_conn_set_data(). */
 enum route {
@@ -58,6 +59,7 @@ bool hub_echo_self = true;
 size_t hub_max_message = 16u << 20;
 struct hub_auth *hub_auth;
 bool hub_auth_optional;
+pthread_rwlock_t hub_auth_lock = PTHREAD_RWLOCK_INITIALIZER;
 struct hub_counts hub_counts[HUB_MAX_WORKERS];
 
 /* src/hub/chat.html, embedded by cmake/embed.cmake. */
@@ -156,21 +158,6 @@ static void tbuf_trim(void)
 	}
 }
 
-/* ---- refusal log: at most LOG_PER_SEC lines a second, all threads ---- */
-
-#define LOG_PER_SEC 10
-static _Atomic int64_t log_sec;
-static atomic_uint log_lines, log_dropped;
-
-/* Say how many refusals went unlogged, if any. */
-void hub_log_flush(void)
-{
-	unsigned n = atomic_exchange(&log_dropped, 0);
-
-	if (n)
-		fprintf(stderr, "ringcast: %u more refusals not logged\n", n);
-}
-
 /* Path bytes as printable ASCII (others '?'), at most 64 of them: the
    client chose them, and a log may be read on a terminal. */
 static void printable(char *out, size_t cap, const char *p, size_t n)
@@ -184,35 +171,28 @@ static void printable(char *out, size_t cap, const char *p, size_t n)
 	out[i] = '\0';
 }
 
-__attribute__((format(printf, 2, 3)))
-static void log_refusal(const struct rc_conn *c, const char *fmt, ...)
+/* A refusal or a close for what a client did, at info, with its address
+   (rate-limited by the log: a flood cannot flood it). @status: the HTTP
+   status, or the close code. */
+static void log_refusal(const struct rc_conn *c, int status,
+			const char *reason, const char *path)
 {
-	struct timespec ts;
-	char peer[64], msg[256];
+	char peer[64];
 	const char *who;
-	int64_t sec, was;
-	va_list ap;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	sec = ts.tv_sec;
-	was = atomic_load_explicit(&log_sec, memory_order_relaxed);
-	/* A new second: whoever moves the window on reports the last one's
-	   overflow and opens the count again (a line or two may slip past
-	   the bound at the edge; that is all a race here costs). */
-	if (was != sec &&
-	    atomic_compare_exchange_strong(&log_sec, &was, sec)) {
-		hub_log_flush();
-		atomic_store(&log_lines, 0);
-	}
-	if (atomic_fetch_add(&log_lines, 1) >= LOG_PER_SEC) {
-		atomic_fetch_add(&log_dropped, 1);
+	if (!hub_log_enabled(HUB_LOG_INFO))
 		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	who = rc_conn_peer_str(c, peer, sizeof(peer));
-	fprintf(stderr, "ringcast: %s: %s\n", who && *who ? who : "?", msg);
+	if (status >= 1000)
+		hub_log(HUB_LOG_INFO, "closed", KV_S("peer", who),
+			KV_I("code", status), KV_S("reason", reason));
+	else if (path)
+		hub_log(HUB_LOG_INFO, "refused", KV_S("peer", who),
+			KV_I("status", status), KV_S("reason", reason),
+			KV_S("path", path));
+	else
+		hub_log(HUB_LOG_INFO, "refused", KV_S("peer", who),
+			KV_I("status", status), KV_S("reason", reason));
 }
 
 /* ---- room names ---- */
@@ -376,7 +356,7 @@ static int refuse(struct rc_conn *c, enum hub_counter why, const char *detail,
 	count(c, why);
 	rc_upgrade_header(c, "WWW-Authenticate", how[why].auth);
 	printable(shown, sizeof(shown), path, plen);
-	log_refusal(c, "%d %s (%s)", how[why].status, detail, shown);
+	log_refusal(c, how[why].status, detail, shown);
 	return how[why].status;
 }
 
@@ -513,7 +493,7 @@ out_clear:
 	return status;
 }
 
-static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
+static int upgrade_locked(struct rc_conn *c, const struct rc_request *req)
 {
 	size_t n;
 	const char *p = rc_request_path(req, &n);
@@ -545,7 +525,7 @@ static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
 		char shown[80];
 
 		printable(shown, sizeof(shown), p, n);
-		log_refusal(c, "400 bad room name (%s)", shown);
+		log_refusal(c, 400, "bad room name", shown);
 		return 400;
 	}
 	if (hub_auth)
@@ -555,6 +535,17 @@ static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
 		return 503;
 	rc_conn_set_data(c, hc);
 	return 0;
+}
+
+/* The token verifier may be replaced by a reload meanwhile. */
+static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
+{
+	int ret;
+
+	pthread_rwlock_rdlock(&hub_auth_lock);
+	ret = upgrade_locked(c, req);
+	pthread_rwlock_unlock(&hub_auth_lock);
+	return ret;
 }
 
 static void hub_open(struct rc_conn *c)
@@ -571,7 +562,7 @@ static void refuse_message(struct rc_conn *c, enum hub_counter why,
 			   const char *reason)
 {
 	count(c, why);
-	log_refusal(c, "closed 1008 %s", reason);
+	log_refusal(c, RC_CLOSE_POLICY, reason, NULL);
 	rc_close(c, RC_CLOSE_POLICY, reason);
 }
 
@@ -655,8 +646,22 @@ static void hub_message(struct rc_conn *c, const void *data, size_t len,
 static void hub_close(struct rc_conn *c, uint16_t code)
 {
 	struct hub_conn *hc = rc_conn_data(c);
+	/* Normal ends at debug; the others say something went wrong. */
+	enum hub_log_level lv = code == RC_CLOSE_NORMAL ||
+				code == RC_CLOSE_GOING_AWAY ||
+				code == RC_CLOSE_NO_STATUS ||
+				code == RC_CLOSE_ABNORMAL ? HUB_LOG_DEBUG :
+							    HUB_LOG_INFO;
 
-	(void)code;
+	if (hub_log_enabled(lv)) {
+		char peer[64];
+
+		hub_log(lv, "closed", KV_S("peer", rc_conn_peer_str(c, peer,
+								  sizeof(peer))),
+			KV_I("code", code),
+			KV_S("route", !hc ? "?" : hc->route == ROUTE_TOPIC ?
+				      "room" : "echo"));
+	}
 	if (hc && !hc->shared)
 		free(hc);
 }
@@ -666,6 +671,13 @@ static bool health(const char *p, size_t n, struct rc_response *res)
 {
 	if (!path_is(p, n, "/health"))
 		return false;
+	/* Draining: a load balancer takes the hub out of its pool. */
+	if (rc_server_draining(hub_server)) {
+		res->status = 503;
+		res->body = "draining\n";
+		res->body_len = 9;
+		return true;
+	}
 	res->status = 200;
 	res->body = "ok\n";
 	res->body_len = 3;
@@ -694,8 +706,7 @@ static void hub_http(struct rc_conn *c, const struct rc_request *req,
    partial-message budget): logged like ours, with the address. */
 static void hub_refuse(struct rc_conn *c, int code, const char *what)
 {
-	log_refusal(c, "%s %d (%s)", code >= 1000 ? "closed" : "refused", code,
-		    what);
+	log_refusal(c, code, what, NULL);
 }
 
 const struct rc_handlers hub_handlers = {

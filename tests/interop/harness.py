@@ -27,7 +27,7 @@ TIMEOUT = 5.0          # every socket read or wait gives up after this
 START_TIMEOUT = 10.0   # for the hub's "listening" line (ASan builds are slow)
 STOP_TIMEOUT = 10.0    # SIGTERM to exit
 
-_LISTENING = re.compile(rb"listening on [0-9.]+:(\d+)")
+_LISTENING = re.compile(rb"listening on \[?[0-9a-fA-F.:]+?\]?:(\d+)")
 # Printed after the "listening on" line when the admin listener is on.
 _ADMIN = re.compile(rb"ringcast: admin on ([0-9a-fA-F.:\[\]]+):(\d+)")
 

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ringcast.h"
+
 struct rc_bridge;
 struct rc_ps;
 struct rc_stats;
@@ -29,11 +31,14 @@ struct rc_stats;
 /*
  * Connect to the NATS servers in @urls ("nats://h:p[,nats://...]"), in the
  * background: a server that is down now is retried, forever. @prefix
- * starts every subject (NULL: "ringcast"). *@out, or -EINVAL (bad URL or
- * prefix), -ENOMEM, -EIO (libnats failed).
+ * starts every subject (NULL: "ringcast"). @log (may be NULL) hears of
+ * the connection's state. *@out, or -EINVAL (bad URL or prefix), -ENOMEM,
+ * -EIO (libnats failed).
  */
 int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
-		   const char *urls, const char *prefix);
+		   const char *urls, const char *prefix,
+		   void (*log)(void *, enum rc_log_level, const char *),
+		   void *log_user);
 /* Flush what is queued for NATS (up to a second), close, and wait until
    no callback of ours runs. Call after the workers have stopped, before
    the pub/sub state is freed. */

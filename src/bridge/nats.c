@@ -31,7 +31,9 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -231,6 +233,10 @@ struct rc_bridge {
 	pthread_mutex_t done_lock;	/* room->gone, room->done */
 	struct room **rooms;
 	uint32_t rooms_cap, nrooms;
+	uint32_t nsubs;			/* of which subscribed on NATS */
+	/* rc_config.log, for connection state (never per message). */
+	void (*log)(void *, enum rc_log_level, const char *);
+	void *log_user;
 
 	_Atomic int closed;		/* libnats' closed callback ran */
 	_Atomic int closing;
@@ -387,6 +393,9 @@ static void room_forget(struct rc_bridge *b, struct room *r)
 	natsSubscription *sub = r->sub;
 	bool done;
 
+	if (sub)
+		b->nsubs--;
+
 	pthread_mutex_lock(&b->done_lock);
 	r->gone = true;
 	done = r->done;
@@ -399,12 +408,38 @@ static void room_forget(struct rc_bridge *b, struct room *r)
 		room_free(r);
 }
 
+__attribute__((format(printf, 3, 4)))
+static void blog(struct rc_bridge *b, enum rc_log_level lv,
+		 const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+
+	if (!b->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->log(b->log_user, lv, msg);
+}
+
+/* Where @nc is connected to, into @buf. */
+static const char *nats_url(natsConnection *nc, char *buf, size_t cap)
+{
+	if (!nc || natsConnection_GetConnectedUrl(nc, buf, cap) != NATS_OK ||
+	    !*buf)
+		snprintf(buf, cap, "?");
+	return buf;
+}
+
 static void on_connected(natsConnection *nc, void *closure)
 {
 	struct rc_bridge *b = closure;
+	char url[256];
 
-	(void)nc;
 	atomic_store(&b->connected, 1);
+	blog(b, RC_LOG_INFO, "nats: connected to %s",
+	     nats_url(nc, url, sizeof(url)));
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -413,6 +448,9 @@ static void on_disconnected(natsConnection *nc, void *closure)
 
 	(void)nc;
 	atomic_store(&b->connected, 0);
+	if (!atomic_load(&b->closing))
+		blog(b, RC_LOG_WARN, "nats: disconnected; reconnecting, rooms "
+		     "stay local meanwhile");
 }
 
 static void on_closed(natsConnection *nc, void *closure)
@@ -427,9 +465,12 @@ static void on_reconnected(natsConnection *nc, void *closure)
 {
 	struct rc_bridge *b = closure;
 
-	(void)nc;
+	char url[256];
+
 	atomic_fetch_add(&b->reconnects, 1);
 	atomic_store(&b->connected, 1);
+	blog(b, RC_LOG_INFO, "nats: reconnected to %s; rooms subscribed again",
+	     nats_url(nc, url, sizeof(url)));
 }
 
 static void on_error(natsConnection *nc, natsSubscription *sub,
@@ -439,8 +480,17 @@ static void on_error(natsConnection *nc, natsSubscription *sub,
 
 	(void)nc;
 	(void)sub;
-	if (err == NATS_SLOW_CONSUMER)
-		atomic_fetch_add(&b->slow, 1);
+	uint64_t n;
+
+	if (err != NATS_SLOW_CONSUMER)
+		return;
+	/* Logged at 1, 2, 4, 8... times: a flood of them is one line
+	   now and then, the counter has the rest. */
+	n = atomic_fetch_add(&b->slow, 1) + 1;
+	if (!(n & (n - 1)))
+		blog(b, RC_LOG_WARN, "nats: slow consumer (%llu times so "
+		     "far): messages dropped, counted as gaps",
+		     (unsigned long long)n);
 }
 
 /* ---- interest ---- */
@@ -483,8 +533,11 @@ static void room_subscribe(struct rc_bridge *b, struct room *r)
 	if (natsConnection_Subscribe(&r->sub, b->nc, r->subject, on_msg, r) !=
 	    NATS_OK) {
 		r->sub = NULL;
+		blog(b, RC_LOG_WARN, "nats: cannot subscribe to %s: the room "
+		     "stays local until it is joined again", r->subject);
 		return;
 	}
+	b->nsubs++;
 	/* Held in libnats until on_msg() takes them: no count limit, 256
 	   MiB of bytes (the inboxes' bound paces on_msg(); past this libnats
 	   drops, reported as a slow consumer and seen as a gap). */
@@ -496,6 +549,7 @@ static void room_subscribe(struct rc_bridge *b, struct room *r)
 		natsSubscription_Unsubscribe(r->sub);
 		natsSubscription_Destroy(r->sub);
 		r->sub = NULL;
+		b->nsubs--;
 	}
 }
 
@@ -709,7 +763,9 @@ static int make_options(struct rc_bridge *b, const char *urls)
 }
 
 int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
-		   const char *urls, const char *prefix)
+		   const char *urls, const char *prefix,
+		   void (*log)(void *, enum rc_log_level, const char *),
+		   void *log_user)
 {
 	struct rc_bridge *b;
 	natsStatus st;
@@ -726,6 +782,8 @@ int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->done_lock, NULL);
 	b->ps = ps;
+	b->log = log;
+	b->log_user = log_user;
 	b->hub_id = random_id();
 	b->prefix = strdup(prefix);
 	b->prefix_len = strlen(prefix);
@@ -812,7 +870,7 @@ void rc__bridge_stats(const struct rc_bridge *b, struct rc_stats *out)
 		return;
 	out->nats_connected = atomic_load(&m->connected);
 	pthread_mutex_lock(&m->lock);
-	out->nats_subscriptions = b->nrooms;
+	out->nats_subscriptions = b->nsubs;
 	pthread_mutex_unlock(&m->lock);
 	out->nats_reconnects = atomic_load(&m->reconnects);
 	out->nats_out = atomic_load(&m->out);

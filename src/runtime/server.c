@@ -458,7 +458,8 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	/* Copied by the bridge (the strings are not kept). */
 	if (!ret && s->cfg.nats_urls)
 		ret = rc__bridge_new(&s->ps.bridge, &s->ps, s->cfg.nats_urls,
-				     s->cfg.nats_prefix);
+				     s->cfg.nats_prefix, s->cfg.log,
+				     s->cfg.log_user);
 	s->cfg.nats_urls = s->cfg.nats_prefix = NULL;
 	if (ret) {
 		errno = -ret;

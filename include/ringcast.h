@@ -263,10 +263,12 @@ struct rc_config {
 	bool reuse_port;
 	/* Listening sockets handed over by a supervisor (systemd socket
 	   activation): the main listener accepts on these instead of
-	   binding (host, port and listen are not used). The server takes
-	   them (closes them in rc_server_free(); drains leave them
-	   listening, so that connections wait in them for the next
-	   process). */
+	   binding (host, port and listen are not used; tls_port cannot be
+	   combined: EINVAL). rc_server_new() takes them: each worker gets
+	   a copy, and the given descriptors are closed before it returns,
+	   also when it fails. Drains leave them listening (the
+	   supervisor's copy stays), so that connections wait in them for
+	   the next process. */
 	const int *listen_fds;
 	size_t nlisten_fds;
 	/* Events worth a line in a log (listening, kernel features, accept
@@ -502,7 +504,11 @@ RC_API void rc_server_stop(struct rc_server *s);
  * rest close and the workers exit (rc_server_run() returns). A WebSocket
  * upgraded during the drain gets the same 1001 at once. After
  * @timeout_ms, whatever is left is closed. Calling it again can shorten
- * the time left (0: close everything now). Any thread. 0 or -EINVAL.
+ * the time left (0: close everything now). Any thread. 0 or -EINVAL (a
+ * reason over 123 bytes or not UTF-8).
+ * (A connection closes gracefully: after its last answer or close frame
+ * the server waits for the peer's end, at most close_timeout_ms, so a
+ * client that keeps its socket open holds the drain that long.)
  */
 RC_API int rc_server_drain(struct rc_server *s, unsigned timeout_ms,
 			   const char *reason);

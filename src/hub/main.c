@@ -938,9 +938,13 @@ static struct hub_auth *make_auth(struct settings *st, bool first,
 
 /* ---- the library's log, and the start-up line ---- */
 
+/* The library logs events, never per message (accept errors back off,
+   NATS' slow consumer is said at 1, 2, 4... times): never rate-limited,
+   so a drain's line is not lost in a flood of refusals. */
 static void lib_log(void *user, enum rc_log_level lv, const char *msg)
 {
-	hub_log((enum hub_log_level)lv, (const char *)user, KV_S("msg", msg));
+	hub_log_force((enum hub_log_level)lv, (const char *)user,
+		      KV_S("msg", msg));
 }
 
 static void print_version(void)
@@ -1279,11 +1283,12 @@ static void print_listening(const struct settings *st, struct rc_server *admin)
 	fflush(stdout);
 }
 
-int main(int argc, char **argv)
+/* The hub, once the flags are read into @st (and @pa, which main
+   frees whatever this returns). */
+static int hub_main(int argc, char **argv, struct parsed_args *pa)
 {
 	static struct settings st;
 	static int listen_fds[RC_LISTEN_MAX];
-	struct parsed_args pa;
 	struct rc_server *admin = NULL;
 	pthread_t sig_thread;
 	unsigned watch_ms = 0;
@@ -1293,7 +1298,7 @@ int main(int argc, char **argv)
 	enum parsed r;
 	int ret, nfds;
 
-	r = load(&st, &pa, config_path(argc, argv), argc, argv, true, why,
+	r = load(&st, pa, config_path(argc, argv), argc, argv, true, why,
 		 sizeof(why));
 	if (r == PARSED_HELP) {
 		usage(stdout);
@@ -1333,12 +1338,14 @@ int main(int argc, char **argv)
 	ret = rc_kernel_check(why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "ringcast: %s\n", why);
+		hub_auth_free(hub_auth);
 		return 1;
 	}
 	/* systemd socket activation: its sockets instead of binding. */
 	nfds = hub_sd_listen_fds(listen_fds, RC_LISTEN_MAX);
 	if (nfds < 0) {
 		fprintf(stderr, "ringcast: LISTEN_FDS: %s\n", strerror(-nfds));
+		hub_auth_free(hub_auth);
 		return 1;
 	}
 	st.cfg.listen_fds = listen_fds;
@@ -1441,6 +1448,14 @@ int main(int argc, char **argv)
 	else
 		hub_log_force(HUB_LOG_INFO, "stop", KV_S("msg", "stopped"));
 	free_servers(admin);
-	parsed_args_free(&pa);
 	return ret ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct parsed_args pa = { 0 };
+	int ret = hub_main(argc, argv, &pa);
+
+	parsed_args_free(&pa);
+	return ret;
 }

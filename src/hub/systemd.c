@@ -84,7 +84,9 @@ static int notify_addr(struct sockaddr_un *sa, socklen_t *len)
 	return 0;
 }
 
-/* One datagram: 0 or -errno. Datagrams go whole or not at all. */
+/* One datagram: 0 or -errno. Datagrams go whole or not at all, and
+   never wait: a manager that does not read its socket must not stall a
+   drain or a reload (-EAGAIN then; systemd always reads). */
 static int send_state(int fd, const struct sockaddr_un *sa, socklen_t len,
 		      const char *state)
 {
@@ -92,7 +94,7 @@ static int send_state(int fd, const struct sockaddr_un *sa, socklen_t len,
 	ssize_t r;
 
 	do
-		r = sendto(fd, state, n, MSG_NOSIGNAL,
+		r = sendto(fd, state, n, MSG_NOSIGNAL | MSG_DONTWAIT,
 			   (const struct sockaddr *)sa, len);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)

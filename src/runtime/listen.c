@@ -78,6 +78,9 @@ static int add_entry(struct rc_server *s, const char *e, uint16_t port)
 	size_t n;
 	int ret;
 
+	/* (":PORT" is every address; nothing at all is a mistake.) */
+	if (!*e)
+		return -EINVAL;
 	if (e[0] == '[') {
 		const char *end = strchr(e, ']');
 

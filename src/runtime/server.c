@@ -668,8 +668,9 @@ int rc_server_alive(const struct rc_server *s, unsigned within_ms)
 
 	if (!s)
 		return -EINVAL;
-	if (s->joined || atomic_load(&s->stopping) ||
-	    s->started < (int)s->nworkers)
+	/* (stopping is set before the workers are joined.) */
+	if (atomic_load(&s->stopping) ||
+	    atomic_load(&s->started) < (int)s->nworkers)
 		return -ESHUTDOWN;
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		uint32_t beat = atomic_load_explicit(&s->workers[i]->beat,

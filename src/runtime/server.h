@@ -34,7 +34,8 @@ struct rc_server {
 	unsigned nworkers;
 	struct rc_worker **workers;
 	pthread_mutex_t run_lock;	/* start/run/free against each other */
-	int started;			/* workers created (under run_lock) */
+	_Atomic int started;		/* workers created (written under
+				   run_lock; rc_server_alive() reads) */
 	bool joined;
 	/* Set by rc_server_stop() from any thread (a signal handler too),
 	   and when the workers are gone. */

@@ -354,7 +354,12 @@ static void drain_turn(struct rc_worker *w)
 		/* Once: what is left is dead, waiting for its ring ops. */
 		w->drain_end_ms = w->now_ms + 0x7fffffffu;
 	} else if (!w->stopping && ws_open(w) == 0) {
+		/* The last WebSocket anywhere is gone: the others may be
+		   asleep until their next timer; wake them to end too. */
 		go_away(w);
+		for (unsigned i = 0; i < w->srv->nworkers; i++)
+			if (w->srv->workers[i] != w)
+				rc__worker_wake(w, w->srv->workers[i]);
 	}
 }
 
@@ -435,6 +440,9 @@ static void ring_failed(struct rc_worker *w)
 			rc__conn_kill(c, RC_CLOSE_INTERNAL);
 	}
 	w->init_err = w->ring.error;
+	rc__log(w->srv, RC_LOG_ERROR, "worker %u: its io_uring failed for "
+		"good (%s): stopping the server", w->idx,
+		strerror(-w->ring.error));
 	rc_server_stop(w->srv);
 }
 

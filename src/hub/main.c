@@ -897,8 +897,8 @@ static const char *config_path(int argc, char **argv)
    is configured. On failure NULL, *@status 2 and @why. The secret is
    wiped from memory (and, at the start, from the command line, where ps
    shows it) once the verifier has its copy. */
-static struct hub_auth *make_auth(struct settings *st, bool first,
-				  int *status, char *why, size_t cap)
+static struct hub_auth *make_auth(struct settings *st, int *status,
+				  char *why, size_t cap)
 {
 	char *secret = st->secret_arg;
 	size_t len = secret ? strlen(secret) : 0;
@@ -924,7 +924,9 @@ static struct hub_auth *make_auth(struct settings *st, bool first,
 		}
 	}
 	a = hub_auth_new(secret, len, st->pubkey, err, sizeof(err));
-	if (secret && (st->secret_file || first))
+	/* (A reload never gets the command line's: it was wiped here at
+	   the start, and the verifier made from it is kept.) */
+	if (secret)
 		explicit_bzero(secret, len);
 	if (secret && st->secret_file)
 		free(secret);
@@ -1093,7 +1095,7 @@ static void reload(void)
 	/* The token keys: read again, or kept when the command line gave
 	   the secret (it was wiped). */
 	if (!st->secret_kept) {
-		auth = make_auth(st, false, &status, why, sizeof(why));
+		auth = make_auth(st, &status, why, sizeof(why));
 		if (status) {
 			hub_log_force(HUB_LOG_WARN, "reload",
 				      KV_S("what", "auth"), KV_B("ok", false),
@@ -1323,7 +1325,7 @@ static int hub_main(int argc, char **argv, struct parsed_args *pa)
 		fprintf(stderr, "ringcast: TLS: %s\n", why);
 		return 2;
 	}
-	hub_auth = make_auth(&st, !st.check, &ret, why, sizeof(why));
+	hub_auth = make_auth(&st, &ret, why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "ringcast: %s\n", why);
 		return ret;

@@ -278,7 +278,24 @@ struct rc_config {
 	   logged anywhere. */
 	void (*log)(void *user, enum rc_log_level level, const char *msg);
 	void *log_user;
+	/*
+	 * Topics that remember (0, the default: none). Each topic keeps its
+	 * last history_size messages, at most history_ttl_ms old (0: no
+	 * age limit), all topics together within history_memory bytes
+	 * (frames and bookkeeping; default 64 MiB), the least recently
+	 * published topics' history dropped whole first (counted). Each
+	 * message published gets an offset, strictly increasing per topic,
+	 * in its topic's epoch (random, new whenever the history is lost:
+	 * a restart, an eviction). rc_subscribe_from() resumes from a
+	 * position; rc_history() reads one; rc_publish_pos() says where a
+	 * message went. The frames remembered are the ones sent, shared.
+	 */
+	unsigned history_size;
+	unsigned history_ttl_ms;
+	size_t history_memory;
 };
+/* Largest rc_config.history_size. */
+#define RC_HISTORY_MAX 65536
 /* Most rc_config.listen addresses. */
 #define RC_LISTEN_MAX 8
 
@@ -449,6 +466,14 @@ struct rc_stats {
 					   servers */
 	uint64_t nats_in_dups;		/* repeated or out of order: dropped */
 	uint64_t nats_slow_consumer;	/* times NATS said we fell behind */
+	/* Topics' history (rc_config.history_size), server-wide: */
+	uint64_t history_topics;	/* topics with a history now */
+	uint64_t history_bytes;		/* memory it holds now */
+	uint64_t history_evicted;	/* histories dropped whole for
+					   history_memory */
+	uint64_t history_expired;	/* messages dropped for their age */
+	uint64_t recoveries;		/* rc_subscribe_from() recovered */
+	uint64_t recoveries_failed;	/* ... could not (told so) */
 };
 
 RC_API struct rc_config rc_config_default(void);
@@ -569,6 +594,50 @@ RC_API int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
  */
 RC_API int rc_send(struct rc_conn *c, const void *data, size_t len,
 		   enum rc_opcode op);
+/* Where a topic's stream is (history_size): its epoch, and an offset in
+   it (0: before the first message). */
+struct rc_stream_pos {
+	uint64_t epoch;
+	uint64_t offset;
+};
+
+/* Like rc_publish(); with history on, *@pos (may be NULL) gets the
+   message's epoch and offset (0, 0 with history off). */
+RC_API int rc_publish_pos(struct rc_server *s, const void *topic,
+			  size_t topic_len, const void *data, size_t len,
+			  enum rc_opcode op, struct rc_stream_pos *pos);
+
+/*
+ * Subscribe @c to @topic as rc_subscribe() does, first sending it, from
+ * the topic's history, either what it missed since @since (its epoch and
+ * the last offset it got) or, for a newcomer (@since NULL), the last
+ * @last messages; then live ones. No message is missing or sent twice at
+ * the seam. Returns 1: recovered (@since's epoch is the topic's and every
+ * message after its offset was still held: all were sent); 0: not
+ * recovered, or nothing asked (a different epoch or an offset out of the
+ * window: nothing of the history was sent unless @last asked for the
+ * latest, and @c must reload); -errno as rc_subscribe(). *@now (may be
+ * NULL): the stream's position the live messages continue from (0, 0:
+ * nothing remembered). With history off: rc_subscribe(), and 0.
+ */
+RC_API int rc_subscribe_from(struct rc_conn *c, const void *topic,
+			     size_t len, const struct rc_stream_pos *since,
+			     unsigned last, struct rc_stream_pos *now);
+
+/*
+ * Read @topic's history from any thread: @fn (may be NULL) gets each
+ * message held after offset @after, oldest first (from the oldest held
+ * when @after is older), until it returns non-zero; @data is borrowed for
+ * the call. *@now: the stream's position. Returns the number of messages
+ * passed to @fn, -ENOENT (nothing remembered), -ENOTSUP (history off),
+ * -EINVAL, -ENOMEM.
+ */
+RC_API int rc_history(struct rc_server *s, const void *topic, size_t len,
+		      uint64_t after, struct rc_stream_pos *now,
+		      int (*fn)(void *arg, uint64_t offset, const void *data,
+				size_t len, enum rc_opcode op),
+		      void *arg);
+
 /* Start the close handshake with @code (1000-1003, 1007-1014, 3000-4999)
    and an optional UTF-8 @reason (<= 123 bytes). 0 or -EINVAL / -EPIPE
    (already closing). */

@@ -79,6 +79,12 @@ static const struct {
 	{ "nats_in_gaps_total", "counter", "Messages missing from another hub's numbering: lost between hubs.", NULL },
 	{ "nats_in_dups_total", "counter", "Messages from NATS repeated or out of order, dropped.", NULL },
 	{ "nats_slow_consumer_total", "counter", "Times NATS reported this hub fell behind.", NULL },
+	{ "history_rooms", "gauge", "Rooms with a history now (--history-size).", NULL },
+	{ "history_bytes", "gauge", "Memory the rooms' history holds (--history-memory bounds it).", NULL },
+	{ "history_evicted_total", "counter", "Rooms' histories dropped whole for --history-memory (their epoch is new).", NULL },
+	{ "history_expired_total", "counter", "History messages dropped for --history-ttl.", NULL },
+	{ "recoveries_total", "counter", "Reconnecting members given every message they missed.", NULL },
+	{ "recoveries_failed_total", "counter", "Reconnecting members told they could not recover (epoch changed, or out of the window).", NULL },
 };
 
 #define NMETRICS (sizeof(metric_info) / sizeof(metric_info[0]))

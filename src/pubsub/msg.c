@@ -40,6 +40,7 @@ struct rc_msg *rc__msg_new_z(unsigned nnodes, uint32_t refs,
 	m->overhead = (uint32_t)(head + topic_len);
 	m->hash = 0;
 	m->conn_id = 0;
+	m->epoch = m->offset = 0;
 	p = (uint8_t *)m + head;
 	if (topic_len)
 		memcpy(p, topic, topic_len);

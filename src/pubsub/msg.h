@@ -42,6 +42,9 @@ struct rc_msg {
 	uint64_t hash;			/* of the topic */
 	uint64_t conn_id;		/* DIRECT: the target; TOPIC: a
 					   connection to skip, or 0 */
+	/* TOPIC, with history on (history.h): its place in the topic's
+	   stream; 0, 0 otherwise. */
+	uint64_t epoch, offset;
 	const uint8_t *topic;		/* inside this allocation */
 	uint8_t *frame;			/* inside this allocation */
 	/* The same message compressed (RFC 7692, RSV1 set), for

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* publish.c -- the API: publish from any thread, frame once, one ref per worker. */
 #include <errno.h>
+#include <time.h>
 
 #include "bridge/bridge.h"
 #include "deflate/deflate.h"
+#include "pubsub/history.h"
 #include "pubsub/ps.h"
 #include "ringcast.h"
 #include "runtime/rt.h"
@@ -104,11 +106,79 @@ static void to_inboxes(struct rc_ps *ps, struct rc_msg *m, uint64_t mask)
 	}
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * With history: the topic's stripe is held from the offset taken to the
+ * inboxes queued into (history.h), so that every worker sees the topic's
+ * offsets in order and a subscriber reading the history under the lock
+ * gets the rest live. What can be done before (compressing) is.
+ */
+static int publish_hist(struct rc_ps *ps, const void *topic,
+			size_t topic_len, uint64_t h, const void *data,
+			size_t len, enum rc_opcode op, uint64_t skip, bool in,
+			struct rc_stream_pos *pos)
+{
+	struct rc_history *H = ps->hist;
+	struct rc_hist_stripe *st;
+	struct rc_hist *hi;
+	struct rc_hpos hp;
+	struct rc_msg *m;
+	uint64_t mask, zmask = 0;
+	const uint8_t *z = NULL;
+	size_t zlen = 0;
+	int ret;
+
+	/* A hint, read again under the lock: a subscriber that takes
+	   compressed frames and comes meanwhile gets this one plain. */
+	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
+	if (ps->z_on && (mask & zmask))
+		zlen = compress_once(ps, data, len, op, &z);
+	st = rc__hist_lock(H, h);
+	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
+	if (in && mask && inbox_full(ps, mask)) {
+		rc__hist_unlock(st);
+		return -EAGAIN;
+	}
+	ret = rc__hist_next(H, st, h, topic, topic_len, &hp, &hi);
+	if (ret) {
+		rc__hist_unlock(st);
+		return ret;
+	}
+	m = rc__msg_new_z(ps->nworkers, (uint32_t)__builtin_popcountll(mask),
+			  topic, topic_len, op & 0xf, data, len, z, zlen);
+	if (!m) {
+		rc__hist_undo(hi);
+		rc__hist_unlock(st);
+		return -ENOMEM;
+	}
+	m->plain_only = !!(op & RC_OP_NO_DEFLATE);
+	m->hash = h;
+	m->conn_id = skip;
+	m->epoch = hp.epoch;
+	m->offset = hp.offset;
+	rc__hist_append(H, hi, m, mono_ms());
+	to_inboxes(ps, m, mask);
+	rc__hist_unlock(st);
+	if (pos) {
+		pos->epoch = hp.epoch;
+		pos->offset = hp.offset;
+	}
+	rc__hist_enforce(H);
+	return 0;
+}
+
 /* Frame once, one reference per interested worker; @in: the message came
    from another server (the bridge), so it does not go back out. */
 static int publish(struct rc_ps *ps, const void *topic, size_t topic_len,
 		   const void *data, size_t len, enum rc_opcode op,
-		   uint64_t skip, bool in)
+		   uint64_t skip, bool in, struct rc_stream_pos *pos)
 {
 	struct rc_ps_worker *self = rc__ps_self;
 	struct rc_msg *m;
@@ -123,6 +193,17 @@ static int publish(struct rc_ps *ps, const void *topic, size_t topic_len,
 	if (ret)
 		return ret;
 	h = rc__topics_hash(&ps->topics, topic, topic_len);
+	if (ps->hist) {
+		ret = publish_hist(ps, topic, topic_len, h, data, len, op,
+				   skip, in, pos);
+		if (ret)
+			return ret;
+		if (!in)
+			count_published(ps);
+		goto out;
+	}
+	if (pos)
+		pos->epoch = pos->offset = 0;
 	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
 	if (in && mask && inbox_full(ps, mask))
 		return -EAGAIN;
@@ -143,6 +224,7 @@ static int publish(struct rc_ps *ps, const void *topic, size_t topic_len,
 		m->conn_id = skip;
 		to_inboxes(ps, m, mask);
 	}
+out:
 	/* To the other servers after the local fan-out is queued: local
 	   subscribers never wait for NATS. */
 	if (!in && ps->bridge)
@@ -158,14 +240,24 @@ int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
 	if (!s)
 		return -EINVAL;
 	return publish(rc__server_ps(s), topic, topic_len, data, len, op, 0,
-		       false);
+		       false, NULL);
+}
+
+int rc_publish_pos(struct rc_server *s, const void *topic, size_t topic_len,
+		   const void *data, size_t len, enum rc_opcode op,
+		   struct rc_stream_pos *pos)
+{
+	if (!s)
+		return -EINVAL;
+	return publish(rc__server_ps(s), topic, topic_len, data, len, op, 0,
+		       false, pos);
 }
 
 int rc__ps_publish_in(struct rc_ps *ps, const void *topic, size_t topic_len,
 		      const void *data, size_t len, unsigned op)
 {
 	return publish(ps, topic, topic_len, data, len, (enum rc_opcode)op, 0,
-		       true);
+		       true, NULL);
 }
 
 int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
@@ -174,7 +266,7 @@ int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
 	if (!from)
 		return -EINVAL;
 	return publish(rc__server_ps(rc_conn_server(from)), topic, topic_len,
-		       data, len, op, rc_conn_id(from), false);
+		       data, len, op, rc_conn_id(from), false, NULL);
 }
 
 int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,

@@ -56,6 +56,20 @@ struct rc_ps {
 	   topic's first and last subscriber per worker, and handed each
 	   message published here. */
 	struct rc_bridge *bridge;
+	/* What topics remember (history.h), or NULL (history_size 0). */
+	struct rc_history *hist;
+};
+
+/* A subscriber that just read a topic's history up to @offset
+   (rc_subscribe_from()): messages up to it that are still in its
+   worker's inbox are not delivered to it again. Kept until a drain that
+   began after it ends with the inbox empty: by then every such message
+   has passed (they were queued before the history was read). */
+struct rc_seam {
+	struct rc_topic *topic;
+	uint64_t conn_id;
+	uint64_t epoch, offset;
+	unsigned gen;
 };
 
 /* One worker's pub/sub state; only @inbox, @bell, @inbox_bytes and
@@ -82,6 +96,9 @@ struct rc_ps_worker {
 	struct rc_topic **topics;
 	uint32_t topic_cap, topic_count, topic_used;
 	int nslotless;			/* local topics without a shared slot */
+	struct rc_seam *seams;
+	uint32_t nseams, seams_cap;
+	unsigned drain_gen;		/* drains begun */
 };
 
 int rc__ps_init(struct rc_ps *ps, unsigned nworkers, unsigned max_topics,

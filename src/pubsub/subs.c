@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bridge/bridge.h"
+#include "pubsub/history.h"
 #include "pubsub/ps.h"
 #include "ringcast.h"
 #include "runtime/alloc.h"
@@ -281,6 +283,14 @@ void rc__ps_conn_gone(struct rc_conn *c)
 
 void rc__ps_tick(struct rc_ps_worker *pw)
 {
+	struct timespec ts;
+
+	/* Messages past history_ttl: one worker looks, once a second. */
+	if (pw->ps->hist && pw->idx == 0) {
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		rc__hist_sweep(pw->ps->hist, (int64_t)ts.tv_sec * 1000 +
+						ts.tv_nsec / 1000000);
+	}
 	/* Topics that found the shared table full try again: once they all
 	   have a slot, publishing stops going to every worker. A bounded
 	   number a turn: a table that is full stays full. */
@@ -321,4 +331,7 @@ void rc__ps_worker_free(struct rc_ps_worker *pw)
 	free(pw->topics);
 	pw->topics = NULL;
 	pw->topic_cap = 0;
+	free(pw->seams);
+	pw->seams = NULL;
+	pw->nseams = pw->seams_cap = 0;
 }

@@ -22,12 +22,13 @@
 
 #include "bridge/bridge.h"
 #include "proto/http.h"
+#include "pubsub/history.h"
 #include "runtime/fault.h"
-#include "simd/simd.h"
 #include "runtime/listen.h"
 #include "runtime/rt.h"
 #include "runtime/server.h"
 #include "runtime/worker.h"
+#include "simd/simd.h"
 #include "tls/tls.h"
 
 _Static_assert(sizeof(struct rc_stats) == RC_STAT_COUNT * sizeof(uint64_t),
@@ -307,6 +308,25 @@ int rc_server_set_origins(struct rc_server *s, const char *const *origins,
 	return 0;
 }
 
+/* Topics' history (history.h), within bounds the API can keep. */
+static int history_new(struct rc_server *s)
+{
+	struct rc_history *H;
+	int ret;
+
+	if (s->cfg.history_size > RC_HISTORY_MAX)
+		return -EINVAL;
+	if (!s->cfg.history_memory)
+		s->cfg.history_memory = 64u << 20;
+	H = aligned_alloc(64, sizeof(*H));
+	if (!H)
+		return -ENOMEM;
+	ret = rc__hist_init(H, s->cfg.history_size, s->cfg.history_ttl_ms,
+			    s->cfg.history_memory);
+	s->ps.hist = H;		/* freed with the server, also half made */
+	return ret;
+}
+
 /* The rate limits as bucket costs (conn_ws.c): a bucket holds
    RC_RL_FULL, a second's worth. */
 static void rate_costs(struct rc_server *s)
@@ -453,6 +473,8 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 		s->ps.z_level = s->cfg.deflate_level;
 		s->ps.z_min = s->cfg.deflate_min_size;
 	}
+	if (!ret && s->cfg.history_size)
+		ret = history_new(s);
 	if (!ret)
 		ret = rc__tls_init(&s->tls, &s->cfg, why, sizeof(why));
 	/* Copied by the bridge (the strings are not kept). */
@@ -744,6 +766,12 @@ void rc_server_free(struct rc_server *s)
 		}
 	}
 	free(s->workers);
+	/* The messages it holds are the workers' no more. */
+	if (s->ps.hist) {
+		rc__hist_free(s->ps.hist);
+		free(s->ps.hist);
+		s->ps.hist = NULL;
+	}
 	rc__ps_free(&s->ps);
 	rc__tls_free(&s->tls);
 	for (size_t i = 0; s->protos && i < s->cfg.nsubprotocols; i++)
@@ -781,6 +809,16 @@ int rc_server_stats(const struct rc_server *s, struct rc_stats *out)
 	out->tls_reloads = atomic_load(&s->tls.reloads);
 	out->tls_reload_failures = atomic_load(&s->tls.reload_failures);
 	rc__bridge_stats(s->ps.bridge, out);
+	if (s->ps.hist) {
+		struct rc_history *H = s->ps.hist;
+
+		out->history_topics = atomic_load(&H->rooms);
+		out->history_bytes = atomic_load(&H->bytes);
+		out->history_evicted = atomic_load(&H->evicted);
+		out->history_expired = atomic_load(&H->expired);
+		out->recoveries = atomic_load(&H->recovered);
+		out->recoveries_failed = atomic_load(&H->not_recovered);
+	}
 	return 0;
 }
 

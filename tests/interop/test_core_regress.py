@@ -290,7 +290,8 @@ def per_worker(total, w):
 
 # Counters kept for the whole server, not per worker: their total only.
 SERVER_WIDE = ("ringcast_tls_reload", "ringcast_nats_", "ringcast_draining",
-               "ringcast_reload", "ringcast_log_")
+               "ringcast_reload", "ringcast_log_", "ringcast_history_",
+               "ringcast_recoveries")
 
 
 def metrics_64_workers(binary):

@@ -95,6 +95,26 @@ struct rc_tls_cert {
 	const char *key_file;
 };
 
+/* Where a topic's stream is (history_size): its epoch, and an offset in
+   it (0: before the first message). */
+struct rc_stream_pos {
+	uint64_t epoch;
+	uint64_t offset;
+};
+
+/* A message as rc_config.stamp sees it; every pointer borrowed for the
+   call. */
+struct rc_stamp_in {
+	const void *topic;
+	size_t topic_len;
+	struct rc_stream_pos pos;	/* 0, 0 with history off */
+	const void *data;
+	size_t len;
+	enum rc_opcode op;		/* RC_OP_TEXT or RC_OP_BINARY */
+	const void *meta;		/* what the publisher attached */
+	size_t meta_len;
+};
+
 /*
  * Server configuration. Get one from rc_config_default() and change what you
  * need; a zero in a numeric field means "the default".
@@ -293,9 +313,27 @@ struct rc_config {
 	unsigned history_size;
 	unsigned history_ttl_ms;
 	size_t history_memory;
+	/*
+	 * A second form of every published message, for the connections
+	 * marked with rc_conn_stamped() (a subprotocol that wraps messages
+	 * with their topic, position and sender, say): write it into @out
+	 * (@cap bytes) and return its length (more than @cap: called again
+	 * with that much room; 0: such connections get the plain message).
+	 * It goes out as TEXT, so it must be UTF-8. Called once per message,
+	 * by its publisher, when a worker it goes to has stamped
+	 * subscribers (with history on, under the topic's lock: it must not
+	 * call into ringcast), and again for one connection when a message
+	 * reaches it unstamped (history resent, a subscriber that came
+	 * after the publish). Any thread.
+	 */
+	size_t (*stamp)(void *user, const struct rc_stamp_in *in, char *out,
+			size_t cap);
+	void *stamp_user;
 };
 /* Largest rc_config.history_size. */
 #define RC_HISTORY_MAX 65536
+/* Most rc_publish.meta bytes. */
+#define RC_META_MAX 255
 /* Most rc_config.listen addresses. */
 #define RC_LISTEN_MAX 8
 
@@ -594,18 +632,36 @@ RC_API int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,
  */
 RC_API int rc_send(struct rc_conn *c, const void *data, size_t len,
 		   enum rc_opcode op);
-/* Where a topic's stream is (history_size): its epoch, and an offset in
-   it (0: before the first message). */
-struct rc_stream_pos {
-	uint64_t epoch;
-	uint64_t offset;
-};
-
 /* Like rc_publish(); with history on, *@pos (may be NULL) gets the
    message's epoch and offset (0, 0 with history off). */
 RC_API int rc_publish_pos(struct rc_server *s, const void *topic,
 			  size_t topic_len, const void *data, size_t len,
 			  enum rc_opcode op, struct rc_stream_pos *pos);
+
+/* A publish with everything said: rc_publish_ex(). */
+struct rc_publish {
+	const void *topic;
+	size_t topic_len;
+	const void *data;
+	size_t len;
+	enum rc_opcode op;
+	const void *meta;		/* for rc_config.stamp (e.g. the
+					   sender's id), at most RC_META_MAX
+					   bytes, kept with the message */
+	size_t meta_len;
+	uint64_t skip;			/* a connection id not to deliver to
+					   (rc_conn_publish()'s sender), 0 */
+};
+
+/* rc_publish() with meta and skip; *@pos (may be NULL) as
+   rc_publish_pos(). Errors as rc_publish(), and -EINVAL for meta over
+   RC_META_MAX. */
+RC_API int rc_publish_ex(struct rc_server *s, const struct rc_publish *p,
+			 struct rc_stream_pos *pos);
+
+/* From now on, published messages reach @c in their stamped form
+   (rc_config.stamp). Call it before @c subscribes (in on_open). */
+RC_API void rc_conn_stamped(struct rc_conn *c);
 
 /*
  * Subscribe @c to @topic as rc_subscribe() does, first sending it, from

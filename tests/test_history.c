@@ -32,6 +32,7 @@ struct want {
 	struct rc_stream_pos since;
 	bool has_since;
 	unsigned last;
+	bool stamped;
 };
 
 static _Atomic int last_result = -100;
@@ -58,6 +59,7 @@ static int h_upgrade(struct rc_conn *c, const struct rc_request *req)
 		w->since.offset = qnum(q, qlen, "offset");
 		w->has_since = w->since.epoch != 0;
 		w->last = (unsigned)qnum(q, qlen, "last");
+		w->stamped = qnum(q, qlen, "stamped") != 0;
 	}
 	rc_conn_set_data(c, w);
 	return 0;
@@ -67,7 +69,11 @@ static void h_open(struct rc_conn *c)
 {
 	struct want *w = rc_conn_data(c);
 	struct rc_stream_pos now;
-	int r = rc_subscribe_from(c, "room", 4,
+	int r;
+
+	if (w->stamped)
+		rc_conn_stamped(c);
+	r = rc_subscribe_from(c, "room", 4,
 				  w->has_since ? &w->since : NULL, w->last,
 				  &now);
 
@@ -88,6 +94,31 @@ static const struct rc_handlers handlers = {
 	.on_close = h_close,
 };
 
+/* The stamp: {"o":OFFSET,"e":EPOCH,"m":"META","d":"DATA"} (text data as
+   is); data "plain" is left unstamped. */
+static _Atomic int stamps;
+
+static size_t stamp(void *user, const struct rc_stamp_in *in, char *out,
+		    size_t cap)
+{
+	int n;
+
+	assert_ptr_equal(user, &stamps);
+	assert_int_equal(in->topic_len, 4);
+	assert_memory_equal(in->topic, "room", 4);
+	atomic_fetch_add(&stamps, 1);
+	if (in->len == 5 && !memcmp(in->data, "plain", 5))
+		return 0;
+	n = snprintf(out, cap, "{\"o\":%llu,\"e\":%llu,\"m\":\"%.*s\","
+		     "\"d\":\"%.*s\"}", (unsigned long long)in->pos.offset,
+		     (unsigned long long)in->pos.epoch, (int)in->meta_len,
+		     in->meta ? (const char *)in->meta : "", (int)in->len,
+		     (const char *)in->data);
+	return (size_t)n;
+}
+
+static bool with_stamp;
+
 static struct rc_server *server(unsigned threads, unsigned size,
 				unsigned ttl_ms, size_t memory,
 				struct runner *r)
@@ -104,6 +135,10 @@ static struct rc_server *server(unsigned threads, unsigned size,
 	cfg.history_size = size;
 	cfg.history_ttl_ms = ttl_ms;
 	cfg.history_memory = memory;
+	if (with_stamp) {
+		cfg.stamp = stamp;
+		cfg.stamp_user = &stamps;
+	}
 	s = rc_server_new(&cfg, &handlers, NULL);
 	assert_non_null(s);
 	if (r)
@@ -465,6 +500,112 @@ static void test_ttl(void **state)
 	rc_server_free(s);
 }
 
+/* The next message's text, NUL-terminated into @buf, or -1. */
+static long next_text(int fd, char *buf, size_t cap, int ms)
+{
+	uint8_t op;
+	long n = read_frame(fd, &op, (uint8_t *)buf, cap - 1, ms);
+
+	if (n < 0 || op != 0x1)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+static void pub_meta(struct rc_server *s, const char *data, const char *meta,
+		     struct rc_stream_pos *pos)
+{
+	struct rc_publish p = {
+		.topic = "room", .topic_len = 4, .data = data,
+		.len = strlen(data), .op = RC_OP_TEXT, .meta = meta,
+		.meta_len = meta ? strlen(meta) : 0,
+	};
+
+	assert_int_equal(rc_publish_ex(s, &p, pos), 0);
+}
+
+static void test_stamped(void **state)
+{
+	struct runner r;
+	struct rc_server *s;
+	struct rc_stream_pos p;
+	static char big[6000], got[8192], want[8192];
+	uint16_t port;
+	int raw, st, st2, res;
+
+	(void)state;
+	with_stamp = true;
+	s = server(2, 10, 0, 0, &r);
+	with_stamp = false;
+	port = rc_server_port(s);
+	/* Before any stamped member: nothing is stamped. */
+	atomic_store(&stamps, 0);
+	pub_meta(s, "1", "ann", &p);
+	pub_meta(s, "2", "bob", NULL);
+	assert_int_equal(atomic_load(&stamps), 0);
+	raw = join(port, "", &res);
+	/* A stamped newcomer asking for the last 2: stamped for it alone
+	   (they were published unstamped), with their positions and
+	   senders. */
+	st = join(port, "stamped=1&last=2", &res);
+	assert_true(next_text(st, got, sizeof(got), WAIT_MS) > 0);
+	snprintf(want, sizeof(want), "{\"o\":1,\"e\":%llu,\"m\":\"ann\","
+		 "\"d\":\"1\"}", (unsigned long long)p.epoch);
+	assert_string_equal(got, want);
+	assert_true(next_text(st, got, sizeof(got), WAIT_MS) > 0);
+	assert_non_null(strstr(got, "\"o\":2,"));
+	assert_non_null(strstr(got, "\"m\":\"bob\""));
+	assert_int_equal(atomic_load(&stamps), 2);
+	/* Live: stamped once by the publisher, whoever the members are;
+	   the raw member gets the message as it was. */
+	atomic_store(&stamps, 0);
+	pub_meta(s, "3", "cy", NULL);
+	assert_true(next_text(st, got, sizeof(got), WAIT_MS) > 0);
+	assert_non_null(strstr(got, "\"o\":3,"));
+	assert_non_null(strstr(got, "\"m\":\"cy\",\"d\":\"3\"}"));
+	assert_int_equal(next_num(raw, WAIT_MS), 3);
+	/* A second stamped member on the other worker (or this one): the
+	   same stamp, no more calls. */
+	st2 = join(port, "stamped=1", &res);
+	atomic_store(&stamps, 0);
+	pub_meta(s, "4", NULL, NULL);
+	assert_true(next_text(st, got, sizeof(got), WAIT_MS) > 0);
+	assert_true(next_text(st2, want, sizeof(want), WAIT_MS) > 0);
+	assert_string_equal(got, want);
+	assert_non_null(strstr(got, "\"m\":\"\""));
+	assert_int_equal(atomic_load(&stamps), 1);
+	assert_int_equal(next_num(raw, WAIT_MS), 4);
+	/* A stamp longer than the first buffer: made with room. */
+	memset(big, 'x', sizeof(big) - 1);
+	pub_meta(s, big, "big", NULL);
+	assert_int_equal(next_text(st, got, sizeof(got), WAIT_MS),
+			 (long)strlen(big) + 26 + (long)strlen("big") +
+			 snprintf(want, sizeof(want), "%llu",
+				  (unsigned long long)p.epoch));
+	assert_non_null(strstr(got, "\"o\":5,"));
+	(void)next_text(st2, got, sizeof(got), WAIT_MS);
+	(void)next_text(raw, got, sizeof(got), WAIT_MS);
+	/* The stamp says 0: plain for everyone. */
+	pub_meta(s, "plain", NULL, NULL);
+	assert_true(next_text(st, got, sizeof(got), WAIT_MS) > 0);
+	assert_string_equal(got, "plain");
+	/* Meta over RC_META_MAX. */
+	{
+		struct rc_publish q = { .topic = "room", .topic_len = 4,
+					.data = "x", .len = 1,
+					.op = RC_OP_TEXT, .meta = big,
+					.meta_len = RC_META_MAX + 1 };
+
+		assert_int_equal(rc_publish_ex(s, &q, NULL), -EINVAL);
+	}
+	close(raw);
+	close(st);
+	close(st2);
+	rc_server_stop(s);
+	runner_end(&r);
+	rc_server_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +614,7 @@ int main(void)
 		cmocka_unit_test(test_seam),
 		cmocka_unit_test(test_memory_budget),
 		cmocka_unit_test(test_ttl),
+		cmocka_unit_test(test_stamped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

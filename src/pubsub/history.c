@@ -56,7 +56,7 @@ static uint64_t mono_ns(void)
 /* What a remembered message costs: its allocation and its entry. */
 static size_t cost(const struct rc_msg *m)
 {
-	return (size_t)m->overhead + m->frame_len + m->zframe_len +
+	return (size_t)m->overhead + rc__msg_frames(m) +
 	       sizeof(struct rc_hent);
 }
 

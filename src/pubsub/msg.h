@@ -52,6 +52,15 @@ struct rc_msg {
 	   publisher; @zframe_len 0 when there is none. */
 	uint8_t *zframe;
 	uint32_t zframe_len;
+	/* Its stamped form (rc_config.stamp), a TEXT frame for connections
+	   marked with rc_conn_stamped(): made once, by the publisher, when
+	   a worker it goes to has such subscribers; @sframe_len 0 when
+	   there is none. @meta: what the publisher attached for the stamp
+	   (kept, so that history resent later can be stamped alike). */
+	uint8_t *sframe;
+	uint32_t sframe_len;
+	const uint8_t *meta;
+	uint8_t meta_len;
 	uint8_t hdr_len;		/* of @frame: its payload follows */
 	uint8_t plain_only;		/* RC_OP_NO_DEFLATE: never compress
 					   it. (A TOPIC message is compressed
@@ -75,6 +84,19 @@ struct rc_msg *rc__msg_new_z(unsigned nnodes, uint32_t refs,
 			     const void *topic, size_t topic_len,
 			     unsigned opcode, const void *data, size_t len,
 			     const void *z, size_t zlen);
+/* What else a message may carry besides its plain frame. */
+struct rc_msg_parts {
+	const void *z;			/* compressed payload */
+	size_t zlen;
+	const void *s;			/* stamped payload (TEXT) */
+	size_t slen;
+	const void *meta;		/* at most 255 bytes */
+	size_t meta_len;
+};
+struct rc_msg *rc__msg_new_parts(unsigned nnodes, uint32_t refs,
+				 const void *topic, size_t topic_len,
+				 unsigned opcode, const void *data, size_t len,
+				 const struct rc_msg_parts *parts);
 
 /* The payload of @m's plain frame, and its length. */
 static inline const uint8_t *rc__msg_payload(const struct rc_msg *m,
@@ -82,6 +104,12 @@ static inline const uint8_t *rc__msg_payload(const struct rc_msg *m,
 {
 	*len = m->frame_len - m->hdr_len;
 	return m->frame + m->hdr_len;
+}
+
+/* The bytes of all its frames. */
+static inline size_t rc__msg_frames(const struct rc_msg *m)
+{
+	return (size_t)m->frame_len + m->zframe_len + m->sframe_len;
 }
 
 static inline void rc__msg_get(struct rc_msg *m, uint32_t n)

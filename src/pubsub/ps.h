@@ -13,6 +13,7 @@ struct rc_topic {
 	uint32_t nsubs, cap;
 	uint32_t nz;			/* of them, taking compressed frames
 					   (rc__conn_takes_zframe) */
+	uint32_t ns;			/* ... and stamped ones */
 	uint16_t len;
 	uint8_t name[];
 };
@@ -45,7 +46,7 @@ void rc__inbox_drained(struct rc_ps_worker *pw, int64_t bytes);
 /* What a message costs in an inbox's bound. */
 static inline int64_t rc__inbox_cost(const struct rc_msg *m)
 {
-	return (int64_t)m->frame_len + m->zframe_len + 64;
+	return (int64_t)rc__msg_frames(m) + 64;
 }
 
 #endif /* RC_PS_H */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* publish.c -- the API: publish from any thread, frame once, one ref per worker. */
 #include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "bridge/bridge.h"
@@ -114,124 +115,231 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* One publish, as the API calls gave it. */
+struct pubreq {
+	const void *topic;
+	size_t topic_len;
+	uint64_t h;
+	const void *data;
+	size_t len;
+	enum rc_opcode op;
+	const void *meta;
+	size_t meta_len;
+	uint64_t skip;			/* a connection not to deliver to */
+	bool in;			/* from another server (the bridge) */
+	struct rc_stream_pos *pos;	/* out, or NULL */
+};
+
+/* The stamped form of a message (rc_config.stamp) into @buf (@cap bytes)
+   or, when longer, into *@big (freed by the caller): its length, 0 for
+   none. */
+static size_t stamp_into(const struct rc_ps *ps,
+			 const struct rc_stamp_in *in, char *buf, size_t cap,
+			 char **big)
+{
+	size_t n = ps->stamp(ps->stamp_user, in, buf, cap);
+
+	*big = NULL;
+	if (n <= cap)
+		return n;
+	/* Longer than the buffer: once more with room (bounded: a stamp
+	   is the message plus what it says of it). */
+	if (n > ps->max_message + 65536)
+		return 0;
+	*big = malloc(n);
+	if (!*big || ps->stamp(ps->stamp_user, in, *big, n) != n) {
+		free(*big);
+		*big = NULL;
+		return 0;
+	}
+	return n;
+}
+
+/* Frame @r once (with its compressed payload @z, and its stamped form
+   when @smask says a target wants it), one reference per worker in
+   @mask; at @hp in its topic's stream (0, 0 without history). */
+static struct rc_msg *frame(struct rc_ps *ps, const struct pubreq *r,
+			    uint64_t mask, uint64_t smask, const uint8_t *z,
+			    size_t zlen, const struct rc_hpos *hp)
+{
+	struct rc_msg_parts parts = { .z = z, .zlen = zlen,
+				      .meta = r->meta,
+				      .meta_len = r->meta_len };
+	char sbuf[4096], *big = NULL;
+	struct rc_msg *m;
+
+	if (ps->stamp && (mask & smask)) {
+		struct rc_stamp_in in = {
+			.topic = r->topic, .topic_len = r->topic_len,
+			.pos = { hp->epoch, hp->offset },
+			.data = r->data, .len = r->len,
+			.op = (enum rc_opcode)(r->op & 0xf),
+			.meta = r->meta, .meta_len = r->meta_len,
+		};
+
+		parts.slen = stamp_into(ps, &in, sbuf, sizeof(sbuf), &big);
+		parts.s = big ? big : sbuf;
+	}
+	m = rc__msg_new_parts(ps->nworkers,
+			      (uint32_t)__builtin_popcountll(mask), r->topic,
+			      r->topic_len, r->op & 0xf, r->data, r->len,
+			      &parts);
+	free(big);
+	if (!m)
+		return NULL;
+	m->plain_only = !!(r->op & RC_OP_NO_DEFLATE);
+	m->hash = r->h;
+	m->conn_id = r->skip;
+	m->epoch = hp->epoch;
+	m->offset = hp->offset;
+	return m;
+}
+
 /*
  * With history: the topic's stripe is held from the offset taken to the
  * inboxes queued into (history.h), so that every worker sees the topic's
  * offsets in order and a subscriber reading the history under the lock
- * gets the rest live. What can be done before (compressing) is.
+ * gets the rest live. What can be done before (compressing) is; the stamp
+ * needs the offset, so it is made under the lock.
  */
-static int publish_hist(struct rc_ps *ps, const void *topic,
-			size_t topic_len, uint64_t h, const void *data,
-			size_t len, enum rc_opcode op, uint64_t skip, bool in,
-			struct rc_stream_pos *pos)
+static int publish_hist(struct rc_ps *ps, const struct pubreq *r)
 {
 	struct rc_history *H = ps->hist;
 	struct rc_hist_stripe *st;
 	struct rc_hist *hi;
 	struct rc_hpos hp;
 	struct rc_msg *m;
-	uint64_t mask, zmask = 0;
+	uint64_t mask, zmask = 0, smask = 0;
 	const uint8_t *z = NULL;
 	size_t zlen = 0;
 	int ret;
 
 	/* A hint, read again under the lock: a subscriber that takes
 	   compressed frames and comes meanwhile gets this one plain. */
-	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
+	mask = rc__topics_targets(&ps->topics, r->h, ps->nworkers, &zmask);
 	if (ps->z_on && (mask & zmask))
-		zlen = compress_once(ps, data, len, op, &z);
-	st = rc__hist_lock(H, h);
-	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
-	if (in && mask && inbox_full(ps, mask)) {
+		zlen = compress_once(ps, r->data, r->len, r->op, &z);
+	st = rc__hist_lock(H, r->h);
+	mask = rc__topics_targets_s(&ps->topics, r->h, ps->nworkers, &zmask,
+				    &smask);
+	if (r->in && mask && inbox_full(ps, mask)) {
 		rc__hist_unlock(st);
 		return -EAGAIN;
 	}
-	ret = rc__hist_next(H, st, h, topic, topic_len, &hp, &hi);
+	ret = rc__hist_next(H, st, r->h, r->topic, r->topic_len, &hp, &hi);
 	if (ret) {
 		rc__hist_unlock(st);
 		return ret;
 	}
-	m = rc__msg_new_z(ps->nworkers, (uint32_t)__builtin_popcountll(mask),
-			  topic, topic_len, op & 0xf, data, len, z, zlen);
+	m = frame(ps, r, mask, smask, z, zlen, &hp);
 	if (!m) {
 		rc__hist_undo(hi);
 		rc__hist_unlock(st);
 		return -ENOMEM;
 	}
-	m->plain_only = !!(op & RC_OP_NO_DEFLATE);
-	m->hash = h;
-	m->conn_id = skip;
-	m->epoch = hp.epoch;
-	m->offset = hp.offset;
 	rc__hist_append(H, hi, m, mono_ms());
 	to_inboxes(ps, m, mask);
 	rc__hist_unlock(st);
-	if (pos) {
-		pos->epoch = hp.epoch;
-		pos->offset = hp.offset;
+	if (r->pos) {
+		r->pos->epoch = hp.epoch;
+		r->pos->offset = hp.offset;
 	}
 	rc__hist_enforce(H);
 	return 0;
 }
 
-/* Frame once, one reference per interested worker; @in: the message came
-   from another server (the bridge), so it does not go back out. */
-static int publish(struct rc_ps *ps, const void *topic, size_t topic_len,
-		   const void *data, size_t len, enum rc_opcode op,
-		   uint64_t skip, bool in, struct rc_stream_pos *pos)
+/* Frame once, one reference per interested worker; a message from
+   another server (r->in, the bridge) does not go back out. */
+static int publish(struct rc_ps *ps, struct pubreq *r)
 {
+	static const struct rc_hpos none = { 0, 0 };
 	struct rc_ps_worker *self = rc__ps_self;
 	struct rc_msg *m;
-	uint64_t h, mask, zmask = 0;
+	uint64_t mask, zmask = 0, smask = 0;
 	const uint8_t *z = NULL;
 	size_t zlen = 0;
 	int ret;
 
-	if (!topic || !topic_len || topic_len > RC_TOPIC_MAX)
+	if (!r->topic || !r->topic_len || r->topic_len > RC_TOPIC_MAX ||
+	    (r->meta_len && !r->meta) || r->meta_len > 255)
 		return -EINVAL;
-	ret = check_payload(ps, data, len, op);
+	ret = check_payload(ps, r->data, r->len, r->op);
 	if (ret)
 		return ret;
-	h = rc__topics_hash(&ps->topics, topic, topic_len);
+	r->h = rc__topics_hash(&ps->topics, r->topic, r->topic_len);
 	if (ps->hist) {
-		ret = publish_hist(ps, topic, topic_len, h, data, len, op,
-				   skip, in, pos);
+		ret = publish_hist(ps, r);
 		if (ret)
 			return ret;
-		if (!in)
+		if (!r->in)
 			count_published(ps);
 		goto out;
 	}
-	if (pos)
-		pos->epoch = pos->offset = 0;
-	mask = rc__topics_targets(&ps->topics, h, ps->nworkers, &zmask);
-	if (in && mask && inbox_full(ps, mask))
+	if (r->pos)
+		r->pos->epoch = r->pos->offset = 0;
+	mask = rc__topics_targets_s(&ps->topics, r->h, ps->nworkers, &zmask,
+				    ps->stamp ? &smask : NULL);
+	if (r->in && mask && inbox_full(ps, mask))
 		return -EAGAIN;
-	if (!in)
+	if (!r->in)
 		count_published(ps);
 	if (mask) {
 		/* Once per message, here, not per subscriber nor per
 		   worker. */
 		if (ps->z_on && (mask & zmask))
-			zlen = compress_once(ps, data, len, op, &z);
-		m = rc__msg_new_z(ps->nworkers,
-				  (uint32_t)__builtin_popcountll(mask), topic,
-				  topic_len, op & 0xf, data, len, z, zlen);
+			zlen = compress_once(ps, r->data, r->len, r->op, &z);
+		m = frame(ps, r, mask, smask, z, zlen, &none);
 		if (!m)
 			return -ENOMEM;
-		m->plain_only = !!(op & RC_OP_NO_DEFLATE);
-		m->hash = h;
-		m->conn_id = skip;
 		to_inboxes(ps, m, mask);
 	}
 out:
 	/* To the other servers after the local fan-out is queued: local
 	   subscribers never wait for NATS. */
-	if (!in && ps->bridge)
+	if (!r->in && ps->bridge)
 		rc__bridge_out(ps->bridge,
 			       self && self->ps == ps ? self->idx : ps->nworkers,
-			       h, topic, topic_len, data, len, op);
+			       r->h, r->topic, r->topic_len, r->data, r->len,
+			       r->op);
 	return 0;
+}
+
+struct rc_msg *rc__ps_stamped(struct rc_conn *c, struct rc_msg *m)
+{
+	struct rc_ps *ps = rc__conn_ps(c)->ps;
+	struct rc_msg_parts parts = { .meta = m->meta,
+				      .meta_len = m->meta_len };
+	char sbuf[4096], *big = NULL;
+	struct rc_stamp_in in;
+	struct rc_msg *s;
+	size_t len;
+	const uint8_t *p = rc__msg_payload(m, &len);
+
+	if (!ps->stamp)
+		return m;
+	in = (struct rc_stamp_in){
+		.topic = m->topic, .topic_len = m->topic_len,
+		.pos = { m->epoch, m->offset },
+		.data = p, .len = len,
+		.op = (enum rc_opcode)(m->frame[0] & 0xf),
+		.meta = m->meta, .meta_len = m->meta_len,
+	};
+	parts.slen = stamp_into(ps, &in, sbuf, sizeof(sbuf), &big);
+	if (!parts.slen)
+		return m;
+	parts.s = big ? big : sbuf;
+	/* For this connection alone: no inbox node. */
+	s = rc__msg_new_parts(0, 1, m->topic, m->topic_len, in.op, p, len,
+			      &parts);
+	free(big);
+	if (s) {
+		s->hash = m->hash;
+		s->epoch = m->epoch;
+		s->offset = m->offset;
+		s->conn_id = 0;
+	}
+	rc__msg_put(m);
+	return s;
 }
 
 int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
@@ -239,8 +347,10 @@ int rc_publish(struct rc_server *s, const void *topic, size_t topic_len,
 {
 	if (!s)
 		return -EINVAL;
-	return publish(rc__server_ps(s), topic, topic_len, data, len, op, 0,
-		       false, NULL);
+	struct pubreq r = { .topic = topic, .topic_len = topic_len,
+			    .data = data, .len = len, .op = op };
+
+	return publish(rc__server_ps(s), &r);
 }
 
 int rc_publish_pos(struct rc_server *s, const void *topic, size_t topic_len,
@@ -249,15 +359,20 @@ int rc_publish_pos(struct rc_server *s, const void *topic, size_t topic_len,
 {
 	if (!s)
 		return -EINVAL;
-	return publish(rc__server_ps(s), topic, topic_len, data, len, op, 0,
-		       false, pos);
+	struct pubreq r = { .topic = topic, .topic_len = topic_len,
+			    .data = data, .len = len, .op = op, .pos = pos };
+
+	return publish(rc__server_ps(s), &r);
 }
 
 int rc__ps_publish_in(struct rc_ps *ps, const void *topic, size_t topic_len,
 		      const void *data, size_t len, unsigned op)
 {
-	return publish(ps, topic, topic_len, data, len, (enum rc_opcode)op, 0,
-		       true, NULL);
+	struct pubreq r = { .topic = topic, .topic_len = topic_len,
+			    .data = data, .len = len,
+			    .op = (enum rc_opcode)op, .in = true };
+
+	return publish(ps, &r);
 }
 
 int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
@@ -265,8 +380,25 @@ int rc_conn_publish(struct rc_conn *from, const void *topic, size_t topic_len,
 {
 	if (!from)
 		return -EINVAL;
-	return publish(rc__server_ps(rc_conn_server(from)), topic, topic_len,
-		       data, len, op, rc_conn_id(from), false, NULL);
+	struct pubreq r = { .topic = topic, .topic_len = topic_len,
+			    .data = data, .len = len, .op = op,
+			    .skip = rc_conn_id(from) };
+
+	return publish(rc__server_ps(rc_conn_server(from)), &r);
+}
+
+int rc_publish_ex(struct rc_server *s, const struct rc_publish *p,
+		  struct rc_stream_pos *pos)
+{
+	struct pubreq r;
+
+	if (!s || !p)
+		return -EINVAL;
+	r = (struct pubreq){ .topic = p->topic, .topic_len = p->topic_len,
+			     .data = p->data, .len = p->len, .op = p->op,
+			     .meta = p->meta, .meta_len = p->meta_len,
+			     .skip = p->skip, .pos = pos };
+	return publish(rc__server_ps(s), &r);
 }
 
 int rc_send_to(struct rc_server *s, uint64_t conn_id, const void *data,

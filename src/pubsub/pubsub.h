@@ -17,6 +17,8 @@
 #include "pubsub/msg.h"
 #include "pubsub/topics.h"
 
+struct rc_stamp_in;
+
 struct rc_worker;
 struct rc_conn;
 struct rc_counters;
@@ -58,6 +60,10 @@ struct rc_ps {
 	struct rc_bridge *bridge;
 	/* What topics remember (history.h), or NULL (history_size 0). */
 	struct rc_history *hist;
+	/* rc_config.stamp: the stamped form of a message. */
+	size_t (*stamp)(void *user, const struct rc_stamp_in *in, char *out,
+			size_t cap);
+	void *stamp_user;
 };
 
 /* A subscriber that just read a topic's history up to @offset
@@ -146,5 +152,10 @@ int rc__ps_publish_in(struct rc_ps *ps, const void *topic, size_t topic_len,
 
 int rc__ps_mail(struct rc_ps *ps, uint64_t conn_id, const void *p,
 		size_t len);
+
+/* For stamped connection @c, @m (a reference it owns) made stamped for it
+   alone: the message to queue instead (@m's reference released), or @m
+   itself when there is no stamp or it said 0; NULL: out of memory. */
+struct rc_msg *rc__ps_stamped(struct rc_conn *c, struct rc_msg *m);
 
 #endif /* RC_PUBSUB_H */

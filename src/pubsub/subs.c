@@ -131,6 +131,17 @@ static void z_update(struct rc_ps_worker *pw, struct rc_topic *t)
 	rc__topics_zset(t->slot, pw->idx, t->nz || (same && same->nz));
 }
 
+/* The same for stamped frames (rc_conn_stamped()). */
+static void s_update(struct rc_ps_worker *pw, struct rc_topic *t)
+{
+	struct rc_topic *same;
+
+	if (!t->slot)
+		return;
+	same = t->ns ? NULL : same_hash(pw, t->hash, t);
+	rc__topics_sset(t->slot, pw->idx, t->ns || (same && same->ns));
+}
+
 /* @t has no subscriber left on this worker: forget it, and tell the
    shared table unless another local topic has the same hash (then that
    one keeps the slot, or takes it over if it had none). */
@@ -151,8 +162,10 @@ static void topic_drop(struct rc_ps_worker *pw, struct rc_topic *t)
 		same->slot = t->slot;
 		overflow_add(pw, -1);
 	}
-	if (same)
+	if (same) {
 		z_update(pw, same);
+		s_update(pw, same);
+	}
 	free(t->subs);
 	free(t);
 }
@@ -163,6 +176,8 @@ static void sub_remove(struct rc_ps_worker *pw, struct rc_sub *sub)
 
 	if (rc__conn_takes_zframe(sub->conn) && !--t->nz && t->nsubs > 1)
 		z_update(pw, t);
+	if (rc__conn_takes_sframe(sub->conn) && !--t->ns && t->nsubs > 1)
+		s_update(pw, t);
 	t->subs[sub->idx] = t->subs[--t->nsubs];
 	t->subs[sub->idx]->idx = sub->idx;
 	free(sub);
@@ -243,6 +258,8 @@ int rc_subscribe(struct rc_conn *c, const void *topic, size_t len)
 	t->subs[t->nsubs++] = sub;
 	if (rc__conn_takes_zframe(c) && !t->nz++)
 		z_update(pw, t);
+	if (rc__conn_takes_sframe(c) && !t->ns++)
+		s_update(pw, t);
 	return 0;
 out_unused:
 	if (!t->nsubs)
@@ -307,6 +324,7 @@ void rc__ps_tick(struct rc_ps_worker *pw)
 		if (t->slot) {
 			overflow_add(pw, -1);
 			z_update(pw, t);
+			s_update(pw, t);
 		}
 	}
 }

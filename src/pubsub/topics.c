@@ -135,8 +135,24 @@ void rc__topics_zset(struct rc_topic_slot *sl, unsigned w, bool on)
 					  memory_order_relaxed);
 }
 
+void rc__topics_sset(struct rc_topic_slot *sl, unsigned w, bool on)
+{
+	if (on)
+		atomic_fetch_or_explicit(&sl->sworkers, 1ull << w,
+					 memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&sl->sworkers, ~(1ull << w),
+					  memory_order_relaxed);
+}
+
 uint64_t rc__topics_targets(struct rc_topic_table *t, uint64_t h,
 			    unsigned nworkers, uint64_t *z)
+{
+	return rc__topics_targets_s(t, h, nworkers, z, NULL);
+}
+
+uint64_t rc__topics_targets_s(struct rc_topic_table *t, uint64_t h,
+			      unsigned nworkers, uint64_t *z, uint64_t *st)
 {
 	uint64_t all = nworkers >= 64 ? ~0ull : (1ull << nworkers) - 1;
 
@@ -148,6 +164,9 @@ uint64_t rc__topics_targets(struct rc_topic_table *t, uint64_t h,
 		if (cur == h) {
 			*z = atomic_load_explicit(&s->zworkers,
 						  memory_order_relaxed);
+			if (st)
+				*st = atomic_load_explicit(&s->sworkers,
+							   memory_order_relaxed);
 			return atomic_load_explicit(&s->workers,
 						    memory_order_acquire);
 		}
@@ -157,6 +176,8 @@ uint64_t rc__topics_targets(struct rc_topic_table *t, uint64_t h,
 	/* Not in the table: unless some topic had to go without a slot,
 	   nobody is subscribed. */
 	*z = all;
+	if (st)
+		*st = all;
 	if (!atomic_load_explicit(&t->overflow, memory_order_acquire))
 		return 0;
 	return all;

@@ -25,6 +25,9 @@ struct rc_topic_slot {
 	   compressed frame (permessage-deflate, shared mode): a publish
 	   compresses only when one of its targets is here. */
 	_Atomic uint64_t zworkers;
+	/* And those with subscribers that take the stamped frame
+	   (rc_conn_stamped()): a publish stamps only when one is here. */
+	_Atomic uint64_t sworkers;
 };
 
 #define RC_SLOT_EMPTY 0ull
@@ -72,11 +75,15 @@ void rc__topics_leave(struct rc_topic_table *t, struct rc_topic_slot *sl,
 /* Worker @w does (@on) or does not have subscribers of the slot's hash
    that take compressed frames. No lock: the bit is only @w's. */
 void rc__topics_zset(struct rc_topic_slot *sl, unsigned w, bool on);
+void rc__topics_sset(struct rc_topic_slot *sl, unsigned w, bool on);
 
 /* The workers a message on hash @h must go to (of @nworkers), and in
    *@z those of them with subscribers taking compressed frames (all of
    them when the topic is not in the table). */
 uint64_t rc__topics_targets(struct rc_topic_table *t, uint64_t h,
 			    unsigned nworkers, uint64_t *z);
+/* The same, and in *@s (may be NULL) the workers wanting it stamped. */
+uint64_t rc__topics_targets_s(struct rc_topic_table *t, uint64_t h,
+			      unsigned nworkers, uint64_t *z, uint64_t *s);
 
 #endif /* RC_TOPICS_H */

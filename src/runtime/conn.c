@@ -614,15 +614,43 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 		}
 		return true;
 	}
+	/* Stamped (rc_conn_stamped()): the shared stamped frame, or one
+	   made for it alone when the message came without (published before
+	   it subscribed; the stamp said 0: plain). */
+	if ((c->flags & RC_CF_STAMPED) && m->kind == RC_MSG_TOPIC &&
+	    !m->sframe_len)
+		m = rc__ps_stamped(c, m);
+	if (!m) {
+		rc__conn_oom(c);
+		return false;
+	}
+	if ((c->flags & RC_CF_STAMPED) && m->sframe_len) {
+		if (rc__out_msg(c, m, RC_FRAME_S)) {
+			rc__conn_oom(c);
+			return false;
+		}
+		return true;
+	}
 	/* Published: the shared compressed frame if there is one and the
 	   peer takes it; else plain, never a compression per subscriber. */
 	z = (c->flags & RC_CF_Z) && !m->plain_only && m->zframe_len &&
 	    rc__conn_zfits(c, m->frame_len - m->hdr_len);
-	if (rc__out_msg(c, m, z)) {
+	if (rc__out_msg(c, m, z ? RC_FRAME_Z : RC_FRAME_PLAIN)) {
 		rc__conn_oom(c);
 		return false;
 	}
 	return true;
+}
+
+bool rc__conn_takes_sframe(const struct rc_conn *c)
+{
+	return c->flags & RC_CF_STAMPED;
+}
+
+void rc_conn_stamped(struct rc_conn *c)
+{
+	if (c)
+		c->flags |= RC_CF_STAMPED;
 }
 
 bool rc__conn_takes_zframe(const struct rc_conn *c)

@@ -98,6 +98,8 @@ enum {
 	/* 3 bits from RC_CF_ZBITS_SHIFT: 15 - the LZ77 window the client
 	   allows us (server_max_window_bits), in shared mode: a message
 	   longer than the window goes to it plain. */
+	RC_CF_STAMPED = 1 << 23,	/* published messages go to it stamped
+					   (rc_conn_stamped()) */
 };
 #define RC_CF_ZBITS_SHIFT 20
 #define RC_CF_ZBITS_MASK (7u << RC_CF_ZBITS_SHIFT)

@@ -18,19 +18,21 @@
 #define SEG_COST ((sizeof(struct rc_segs) + RC_SEGS - 1) / RC_SEGS)
 
 /* Owner tags: a shared message has the low bit set, and bit 1 when the
-   segment is its compressed frame (both types are at least 8-byte
-   aligned, so the bits are free). */
+   segment is its compressed frame, bit 2 its stamped one (both types are
+   at least 8-byte aligned, so the bits are free). */
 #define TAG_MSG 1u
 #define TAG_Z 2u
+#define TAG_S 4u
 
-static uintptr_t tag_msg(struct rc_msg *m, bool z)
+static uintptr_t tag_msg(struct rc_msg *m, enum rc_frame_kind k)
 {
-	return (uintptr_t)m | TAG_MSG | (z ? TAG_Z : 0);
+	return (uintptr_t)m | TAG_MSG | (k == RC_FRAME_Z ? TAG_Z : 0) |
+	       (k == RC_FRAME_S ? TAG_S : 0);
 }
 
 static struct rc_msg *owner_msg(uintptr_t o)
 {
-	return (o & TAG_MSG) ? (struct rc_msg *)(o & ~(uintptr_t)3) : NULL;
+	return (o & TAG_MSG) ? (struct rc_msg *)(o & ~(uintptr_t)7) : NULL;
 }
 
 /* Owner of segments in static memory (rc__out_static): never released, and
@@ -45,13 +47,14 @@ static size_t seg_extra(uintptr_t owner)
 	/* The frame not sent is held as much as the rest. */
 	if (!m)
 		return SEG_COST;
-	return SEG_COST + m->overhead +
-	       (owner & TAG_Z ? m->frame_len : m->zframe_len);
+	return SEG_COST + m->overhead + rc__msg_frames(m) -
+	       (owner & TAG_Z ? m->zframe_len : owner & TAG_S ?
+		m->sframe_len : m->frame_len);
 }
 
 size_t rc__out_msg_cost(const struct rc_msg *m)
 {
-	return SEG_COST + m->overhead + m->frame_len + m->zframe_len;
+	return SEG_COST + m->overhead + rc__msg_frames(m);
 }
 
 /* ---- pools ---- */
@@ -272,10 +275,14 @@ int rc__out_static(struct rc_conn *c, const void *p, size_t n)
 	return append(c, &c->q, (void *)p, n, (uintptr_t)&static_owner);
 }
 
-int rc__out_msg(struct rc_conn *c, struct rc_msg *m, bool z)
+int rc__out_msg(struct rc_conn *c, struct rc_msg *m, enum rc_frame_kind k)
 {
-	if (append(c, &c->q, z ? m->zframe : m->frame,
-		   z ? m->zframe_len : m->frame_len, tag_msg(m, z))) {
+	uint8_t *f = k == RC_FRAME_Z ? m->zframe :
+		     k == RC_FRAME_S ? m->sframe : m->frame;
+	uint32_t n = k == RC_FRAME_Z ? m->zframe_len :
+		     k == RC_FRAME_S ? m->sframe_len : m->frame_len;
+
+	if (append(c, &c->q, f, n, tag_msg(m, k))) {
 		rc__msg_put(m);
 		return -ENOMEM;
 	}

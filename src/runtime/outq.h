@@ -106,9 +106,16 @@ size_t rc__out_take(struct rc_conn *c, uint8_t *dst, size_t max);
 int rc__out_frame(struct rc_conn *c, unsigned opcode, const void *data,
 		  size_t len);
 
-/* Queue a shared message's frame (its compressed one if @z), taking over
-   one reference to @m (which is released on failure too). 0 or -ENOMEM. */
-int rc__out_msg(struct rc_conn *c, struct rc_msg *m, bool z);
+/* Which of a shared message's frames a connection is sent. */
+enum rc_frame_kind {
+	RC_FRAME_PLAIN,
+	RC_FRAME_Z,		/* compressed (permessage-deflate) */
+	RC_FRAME_S,		/* stamped (rc_conn_stamped()) */
+};
+
+/* Queue a shared message's frame of kind @k, taking over one reference
+   to @m (which is released on failure too). 0 or -ENOMEM. */
+int rc__out_msg(struct rc_conn *c, struct rc_msg *m, enum rc_frame_kind k);
 
 /* Queue @n bytes of static, read-only memory (no allocation but, at most,
    a segment block). */

@@ -40,6 +40,8 @@ bool rc__conn_sub_allowed(struct rc_conn *c, unsigned have);
    (permessage-deflate without a window of its own)? Fixed from its
    upgrade on, so subscriptions can count it. */
 bool rc__conn_takes_zframe(const struct rc_conn *c);
+/* Does @c take published messages in their stamped form? */
+bool rc__conn_takes_sframe(const struct rc_conn *c);
 /* Is @c an open WebSocket (not closing)? */
 bool rc__conn_is_open(const struct rc_conn *c);
 /* The pub/sub part of @c's worker. */

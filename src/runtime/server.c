@@ -475,6 +475,8 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	}
 	if (!ret && s->cfg.history_size)
 		ret = history_new(s);
+	s->ps.stamp = s->cfg.stamp;
+	s->ps.stamp_user = s->cfg.stamp_user;
 	if (!ret)
 		ret = rc__tls_init(&s->tls, &s->cfg, why, sizeof(why));
 	/* Copied by the bridge (the strings are not kept). */

@@ -58,6 +58,12 @@ bool hub_add_route(const char *arg);
    part refused. */
 extern _Atomic uint64_t hub_reloads, hub_reload_failures;
 
+/* routes.c: the subprotocol ringcast.v1 (docs/PROTOCOL.md), and the
+   envelope of its room messages (rc_config.stamp). */
+extern const char hub_v1_name[];
+size_t hub_stamp(void *user, const struct rc_stamp_in *in, char *out,
+		 size_t cap);
+
 /* metrics.c: Prometheus text of every counter (totals and per worker).
    Returns the text in a buffer of this thread's, valid until the next
    call on this thread (it grows as needed), and its length in *@len;

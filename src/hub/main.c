@@ -183,6 +183,15 @@ static void usage(FILE *f)
 "      --log-rate N              most log lines a second (default 100; 0:\n"
 "                                no limit); the rest are counted\n"
 "\n"
+"Rooms that remember (docs/HISTORY.md, docs/PROTOCOL.md):\n"
+"      --history-size N          messages a room keeps (default 0: none;\n"
+"                                e.g. 100): clients of the subprotocol\n"
+"                                ringcast.v1 resume from them\n"
+"      --history-ttl SEC         and none older (default 0: no limit)\n"
+"      --history-memory BYTES    all rooms together (default 67108864);\n"
+"                                past it the least recently active rooms\n"
+"                                lose their history (counted)\n"
+"\n"
 "  -V, --version                 print the version, commit and build, exit\n"
 "  -h, --help                    this text\n"
 "\n"
@@ -397,6 +406,9 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_LOG_FORMAT,
 	OPT_LOG_RATE,
+	OPT_HISTORY_SIZE,
+	OPT_HISTORY_TTL,
+	OPT_HISTORY_MEMORY,
 };
 
 static const struct option opts[] = {
@@ -450,6 +462,9 @@ static const struct option opts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "log-rate", required_argument, NULL, OPT_LOG_RATE },
+	{ "history-size", required_argument, NULL, OPT_HISTORY_SIZE },
+	{ "history-ttl", required_argument, NULL, OPT_HISTORY_TTL },
+	{ "history-memory", required_argument, NULL, OPT_HISTORY_MEMORY },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -761,6 +776,18 @@ static enum parsed parse(struct settings *st, int argc, char **argv,
 		case OPT_LOG_RATE:
 			ok = parse_num(optarg, 1000000, &v);
 			st->log_rate = (unsigned)v;
+			break;
+		case OPT_HISTORY_SIZE:
+			ok = parse_num(optarg, RC_HISTORY_MAX, &v);
+			cfg->history_size = (unsigned)v;
+			break;
+		case OPT_HISTORY_TTL:
+			ok = parse_num(optarg, 7 * 86400, &v);
+			cfg->history_ttl_ms = (unsigned)v * 1000;
+			break;
+		case OPT_HISTORY_MEMORY:
+			ok = parse_num(optarg, 1ull << 40, &v) && v >= 65536;
+			cfg->history_memory = (size_t)v;
 			break;
 		case 'V':
 			return PARSED_VERSION;
@@ -1354,6 +1381,13 @@ static int hub_main(int argc, char **argv, struct parsed_args *pa)
 	st.cfg.nlisten_fds = (size_t)nfds;
 	st.cfg.log = lib_log;
 	st.cfg.log_user = "server";
+	/* ringcast.v1, the hub's own protocol, after any --subprotocol:
+	   its envelopes are made once per message, by the stamp. */
+	if (st.cfg.nsubprotocols < MAX_PROTOCOLS) {
+		st.protocols[st.cfg.nsubprotocols++] = hub_v1_name;
+		st.cfg.subprotocols = st.protocols;
+	}
+	st.cfg.stamp = hub_stamp;
 	st.admin.log = lib_log;
 	st.admin.log_user = "admin";
 	signal(SIGPIPE, SIG_IGN);

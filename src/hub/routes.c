@@ -334,6 +334,162 @@ static char *json_put(char *out, const unsigned char *s, size_t n)
 	return out + (n - run);
 }
 
+/* ---- ringcast.v1 (docs/PROTOCOL.md): envelopes, resuming ---- */
+
+const char hub_v1_name[] = "ringcast.v1";
+
+static bool is_v1(const struct rc_conn *c)
+{
+	const char *p = rc_conn_protocol(c);
+
+	return p && !strcmp(p, hub_v1_name);
+}
+
+static size_t b64_len(size_t n)
+{
+	return (n + 2) / 3 * 4;
+}
+
+static char *b64_put(char *out, const unsigned char *s, size_t n)
+{
+	static const char d[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+				"qrstuvwxyz0123456789+/";
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		*out++ = d[s[i] >> 2];
+		*out++ = d[(s[i] & 3) << 4 | s[i + 1] >> 4];
+		*out++ = d[(s[i + 1] & 15) << 2 | s[i + 2] >> 6];
+		*out++ = d[s[i + 2] & 63];
+	}
+	if (i < n) {
+		*out++ = d[s[i] >> 2];
+		if (i + 1 < n) {
+			*out++ = d[(s[i] & 3) << 4 | s[i + 1] >> 4];
+			*out++ = d[(s[i + 1] & 15) << 2];
+		} else {
+			*out++ = d[(s[i] & 3) << 4];
+			*out++ = '=';
+		}
+		*out++ = '=';
+	}
+	return out;
+}
+
+/*
+ * rc_config.stamp: a room message as a ringcast.v1 envelope,
+ * {"type":"msg","room":R,"epoch":E,"offset":N,"from":S|null,"data":D}
+ * (D a string; BINARY as base64 with "binary":true). A message its
+ * sender's token named (meta: the length of the escaped sub) was
+ * published wrapped, {"from":"SUB","data":"TEXT"}: both are taken from
+ * it as they are, already escaped.
+ */
+size_t hub_stamp(void *user, const struct rc_stamp_in *in, char *out,
+		 size_t cap)
+{
+	const unsigned char *d = in->data;
+	const char *from = NULL, *data = NULL;
+	size_t flen = 0, dlen = 0, need;
+	char num[48], *p;
+	int nn;
+
+	(void)user;
+	if (in->meta_len == 2 && in->op == RC_OP_TEXT) {
+		size_t sub = (size_t)((const uint8_t *)in->meta)[0] |
+			     (size_t)((const uint8_t *)in->meta)[1] << 8;
+		size_t at = STAMP_HEAD_LEN + sub + sizeof(stamp_mid) - 2;
+
+		if (in->len < at + 3)
+			return 0;
+		from = (const char *)d + STAMP_HEAD_LEN;
+		flen = sub;
+		data = (const char *)d + at;	/* its opening quote */
+		dlen = in->len - at - 1;	/* to its closing one */
+	}
+	nn = snprintf(num, sizeof(num), "%llu,\"offset\":%llu",
+		      (unsigned long long)in->pos.epoch,
+		      (unsigned long long)in->pos.offset);
+	need = sizeof("{\"type\":\"msg\",\"room\":\"\",\"epoch\":") - 1 +
+	       json_len(in->topic, in->topic_len) + (size_t)nn +
+	       sizeof(",\"from\":") - 1 + (from ? flen + 2 : 4) +
+	       sizeof(",\"data\":") - 1 +
+	       (data ? dlen : in->op == RC_OP_TEXT ?
+		json_len(d, in->len) + 2 : b64_len(in->len) + 2) +
+	       (in->op == RC_OP_BINARY ? sizeof(",\"binary\":true") - 1 : 0) +
+	       1;
+	if (need > cap)
+		return need;
+	p = out;
+	p += sprintf(p, "{\"type\":\"msg\",\"room\":\"");
+	p = json_put(p, in->topic, in->topic_len);
+	p += sprintf(p, "\",\"epoch\":%s,\"from\":", num);
+	if (from) {
+		*p++ = '"';
+		memcpy(p, from, flen);
+		p += flen;
+		*p++ = '"';
+	} else {
+		memcpy(p, "null", 4);
+		p += 4;
+	}
+	memcpy(p, ",\"data\":", 8);
+	p += 8;
+	if (data) {
+		memcpy(p, data, dlen);
+		p += dlen;
+	} else if (in->op == RC_OP_TEXT) {
+		*p++ = '"';
+		p = json_put(p, d, in->len);
+		*p++ = '"';
+	} else {
+		*p++ = '"';
+		p = b64_put(p, d, in->len);
+		*p++ = '"';
+		memcpy(p, ",\"binary\":true", 14);
+		p += 14;
+	}
+	*p++ = '}';
+	return (size_t)(p - out);
+}
+
+/* A v1 member's resume point, from its upgrade's query to its on_open on
+   the same worker (right after): ?epoch=E&offset=N, and ?last=K. */
+static __thread struct {
+	uint64_t id;
+	struct rc_stream_pos since;
+	bool has_since;
+	unsigned last;
+} resume;
+
+static uint64_t query_num(const char *q, size_t qlen, const char *name,
+			  bool *found)
+{
+	char v[24], *end;
+	unsigned long long n;
+
+	*found = false;
+	if (!q || rc_query_param(q, qlen, name, v, sizeof(v)) <= 0)
+		return 0;
+	n = strtoull(v, &end, 10);
+	*found = !*end && v[0] != '-';
+	return *found ? n : 0;
+}
+
+static void resume_read(struct rc_conn *c, const struct rc_request *req)
+{
+	size_t qlen = 0;
+	const char *q = rc_request_query(req, &qlen);
+	bool e, o, l;
+
+	resume.id = rc_conn_id(c);
+	resume.since.epoch = query_num(q, qlen, "epoch", &e);
+	resume.since.offset = query_num(q, qlen, "offset", &o);
+	resume.has_since = e && o && resume.since.epoch;
+	resume.last = (unsigned)query_num(q, qlen, "last", &l);
+	if (resume.last > RC_HISTORY_MAX)
+		resume.last = RC_HISTORY_MAX;
+}
+
 /* ---- upgrades ---- */
 
 
@@ -545,15 +701,48 @@ static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
 	pthread_rwlock_rdlock(&hub_auth_lock);
 	ret = upgrade_locked(c, req);
 	pthread_rwlock_unlock(&hub_auth_lock);
+	if (!ret && is_v1(c))
+		resume_read(c, req);
 	return ret;
+}
+
+/* A v1 member joins: what it missed (or the last K), then a "joined"
+   line saying where the stream is and whether it recovered, then live. */
+static void open_v1(struct rc_conn *c, struct hub_conn *hc)
+{
+	bool mine = resume.id == rc_conn_id(c);
+	struct rc_stream_pos now;
+	char line[256 + RC_TOPIC_MAX * 6], *p;
+	int r;
+
+	rc_conn_stamped(c);
+	r = rc_subscribe_from(c, hc->topic, hc->topic_len,
+			      mine && resume.has_since ? &resume.since : NULL,
+			      mine ? resume.last : 0, &now);
+	if (r < 0) {
+		rc_close(c, RC_CLOSE_INTERNAL, "cannot subscribe");
+		return;
+	}
+	p = line + sprintf(line, "{\"type\":\"joined\",\"room\":\"");
+	p = json_put(p, (const void *)hc->topic, hc->topic_len);
+	p += sprintf(p, "\",\"epoch\":%llu,\"offset\":%llu",
+		     (unsigned long long)now.epoch,
+		     (unsigned long long)now.offset);
+	if (mine && resume.has_since)
+		p += sprintf(p, ",\"recovered\":%s", r ? "true" : "false");
+	*p++ = '}';
+	resume.id = 0;
+	rc_send(c, line, (size_t)(p - line), RC_OP_TEXT);
 }
 
 static void hub_open(struct rc_conn *c)
 {
 	struct hub_conn *hc = rc_conn_data(c);
 
-	if (hc->route == ROUTE_TOPIC &&
-	    rc_subscribe(c, hc->topic, hc->topic_len))
+	if (hc->route == ROUTE_TOPIC && is_v1(c))
+		open_v1(c, hc);
+	else if (hc->route == ROUTE_TOPIC &&
+		 rc_subscribe(c, hc->topic, hc->topic_len))
 		rc_close(c, RC_CLOSE_INTERNAL, "cannot subscribe");
 }
 
@@ -627,12 +816,20 @@ static void hub_message(struct rc_conn *c, const void *data, size_t len,
 			       "from is the hub's to say");
 		return;
 	}
-	if (hub_echo_self)
-		ret = rc_publish(rc_conn_server(c), hc->topic, hc->topic_len,
-				 data, len, op);
-	else
-		ret = rc_conn_publish(c, hc->topic, hc->topic_len, data, len,
-				      op);
+	{
+		/* The sub's escaped length, for v1 envelopes (hub_stamp). */
+		uint16_t sub = hc->stamp_len ? (uint16_t)(hc->stamp_len -
+				STAMP_HEAD_LEN - (sizeof(stamp_mid) - 1)) : 0;
+		uint8_t meta[2] = { (uint8_t)sub, (uint8_t)(sub >> 8) };
+		struct rc_publish pub = {
+			.topic = hc->topic, .topic_len = hc->topic_len,
+			.data = data, .len = len, .op = op,
+			.meta = meta, .meta_len = slen ? 2 : 0,
+			.skip = hub_echo_self ? 0 : rc_conn_id(c),
+		};
+
+		ret = rc_publish_ex(rc_conn_server(c), &pub, NULL);
+	}
 	if (slen > (long)TBUF_KEEP)
 		tbuf_trim();
 	/* A room message that could not be published: its sender must not

@@ -470,8 +470,9 @@ static uint64_t query_num(const char *q, size_t qlen, const char *name,
 	*found = false;
 	if (!q || rc_query_param(q, qlen, name, v, sizeof(v)) <= 0)
 		return 0;
+	errno = 0;
 	n = strtoull(v, &end, 10);
-	*found = !*end && v[0] != '-';
+	*found = !*end && !errno && v[0] >= '0' && v[0] <= '9';
 	return *found ? n : 0;
 }
 

@@ -172,6 +172,37 @@ async def not_recovered(port):
     return epoch
 
 
+async def bad_queries(port):
+    """Resume parameters that do not parse are a newcomer's: a joined line
+    without "recovered" and nothing before it; ?last is capped at the
+    history; the room's other members are not disturbed."""
+    await publish(port, "r5", [f"b{i}" for i in range(1, 31)])
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/r5") as raw:
+        for q in ("epoch=abc&offset=5", "epoch=1&offset=-1",
+                  "epoch=%ZZ&offset=3", "offset=7", "last=x",
+                  "epoch=99999999999999999999999&offset=1"):
+            async with websockets.connect(
+                    f"ws://127.0.0.1:{port}/ws/r5?{q}",
+                    subprotocols=V1) as c:
+                m = await recv_json(c, f"?{q}")
+                check_eq((m["type"], "recovered" in m), ("joined", False),
+                         f"?{q}: a newcomer's joined line")
+        async with websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/r5?last=99999999",
+                subprotocols=V1) as c:
+            msgs = []
+            while True:
+                m = await recv_json(c, "?last=99999999")
+                if m["type"] == "joined":
+                    break
+                msgs.append(m["offset"])
+            check_eq(msgs, list(range(11, 31)), "?last past the history: "
+                     "the 20 it holds")
+        await publish(port, "r5", ["still here"])
+        check_eq(await asyncio.wait_for(raw.recv(), T), "still here",
+                 "the plain member after the bad queries")
+
+
 async def plain_member(port):
     """A member without the subprotocol gets the bytes as sent."""
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws/r4") as raw:
@@ -195,6 +226,9 @@ def main():
                    "and binary", lambda: asyncio.run(newcomer(hub.port)))
         suite.case("members without ringcast.v1 get the bytes as sent",
                    lambda: asyncio.run(plain_member(hub.port)))
+        suite.case("resume parameters that do not parse: a newcomer; "
+                   "?last capped; other members unaffected",
+                   lambda: asyncio.run(bad_queries(hub.port)))
         epoch = []
         suite.case("an offset out of the window, an unknown epoch: "
                    "recovered false",

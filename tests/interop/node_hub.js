@@ -9,8 +9,21 @@ const { spawn } = require('child_process');
 const fs = require('fs');
 
 const HOST = '127.0.0.1';
-const TIMEOUT_MS = 5000;      // every wait for the hub gives up after this
-const STOP_TIMEOUT_MS = 10000;
+
+// A sanitizer build of the hub (its path is argv[2]) runs several times
+// slower, and under ThreadSanitizer two tests run at once: a 1 MiB wss
+// echo took over 5 s there once. Waits scale by 4 for such a build.
+function sanitized(bin) {
+  try {
+    const data = fs.readFileSync(bin);
+    return data.includes('__asan_init') || data.includes('__tsan_init');
+  } catch (e) {
+    return false;
+  }
+}
+const SLOW = sanitized(process.argv[2]) ? 4 : 1;
+const TIMEOUT_MS = 5000 * SLOW;       // every wait for the hub gives up after this
+const STOP_TIMEOUT_MS = 10000 * SLOW;
 
 // node's `ws` (Debian node-ws 8.x); without it the test is skipped.
 function requireWs() {

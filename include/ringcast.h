@@ -329,6 +329,21 @@ struct rc_config {
 	size_t (*stamp)(void *user, const struct rc_stamp_in *in, char *out,
 			size_t cap);
 	void *stamp_user;
+	/*
+	 * Presence (false, the default: none): who subscribes to each
+	 * topic, server-wide, for rc_presence(). Each subscription is
+	 * listed with its connection's id and a label that
+	 * presence_label (may be NULL: none) writes into @out (@cap bytes,
+	 * RC_META_MAX) and returns the length of; a negative return
+	 * counts the subscriber without listing it. Called on the
+	 * connection's worker as it subscribes; it must not call into
+	 * ringcast. Costs a lock per subscribe and unsubscribe, nothing
+	 * per message.
+	 */
+	bool presence;
+	int (*presence_label)(void *user, struct rc_conn *c, char *out,
+			      size_t cap);
+	void *presence_user;
 };
 /* Largest rc_config.history_size. */
 #define RC_HISTORY_MAX 65536
@@ -651,7 +666,14 @@ struct rc_publish {
 	size_t meta_len;
 	uint64_t skip;			/* a connection id not to deliver to
 					   (rc_conn_publish()'s sender), 0 */
+	unsigned flags;			/* RC_PUB_* */
 };
+/* rc_publish.flags: a control message of the stamped protocol (a
+   presence event, say): only connections marked with rc_conn_stamped()
+   get it, as it is (TEXT or BINARY, never compressed); it takes no
+   offset, is not remembered, is not sent to other servers, and meta is
+   ignored. */
+#define RC_PUB_CONTROL 1u
 
 /* rc_publish() with meta and skip; *@pos (may be NULL) as
    rc_publish_pos(). Errors as rc_publish(), and -EINVAL for meta over
@@ -693,6 +715,25 @@ RC_API int rc_history(struct rc_server *s, const void *topic, size_t len,
 		      int (*fn)(void *arg, uint64_t offset, const void *data,
 				size_t len, enum rc_opcode op),
 		      void *arg);
+
+/* A topic's member, as rc_presence() lists it. */
+struct rc_member {
+	uint64_t id;			/* rc_conn_id() */
+	const char *label;		/* rc_config.presence_label's; not
+					   NUL-terminated, borrowed */
+	size_t label_len;
+};
+
+/*
+ * Who subscribes to @topic, server-wide (rc_config.presence), from any
+ * thread: @fn (may be NULL) gets each listed member until it returns
+ * non-zero, under the topic's lock (it must not call into ringcast).
+ * Returns the number of subscribers (listed or not; 0 for a topic
+ * nobody subscribes to), -ENOTSUP (presence off), -EINVAL.
+ */
+RC_API long rc_presence(struct rc_server *s, const void *topic, size_t len,
+			int (*fn)(void *arg, const struct rc_member *m),
+			void *arg);
 
 /* Start the close handshake with @code (1000-1003, 1007-1014, 3000-4999)
    and an optional UTF-8 @reason (<= 123 bytes). 0 or -EINVAL / -EPIPE

@@ -373,7 +373,7 @@ static void *pub_main(void *arg)
 		}
 		atomic_store(&p->n, i);
 		if (!(i % 64))
-			usleep(200);	/* let the members keep up */
+			usleep(500);	/* let the members keep up */
 	}
 	return NULL;
 }
@@ -383,7 +383,10 @@ static void *pub_main(void *arg)
 static void test_seam(void **state)
 {
 	struct runner r;
-	struct rc_server *s = server(2, 1000, 0, 0, &r);
+	/* A window the publisher cannot outrun while this thread is off
+	   the CPU for a while (a loaded machine): a resume from 20 back
+	   must find its offset held. */
+	struct rc_server *s = server(2, 50000, 0, 0, &r);
 	uint16_t port = rc_server_port(s);
 	struct pub p = { .s = s };
 	struct rc_stream_pos pos;

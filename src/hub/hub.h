@@ -64,6 +64,40 @@ extern const char hub_v1_name[];
 size_t hub_stamp(void *user, const struct rc_stamp_in *in, char *out,
 		 size_t cap);
 
+/* routes.c: JSON string escaping (without the quotes): the length
+   @s[0..@n) takes escaped, and writing it to @out (that much room). */
+size_t hub_json_len(const unsigned char *s, size_t n);
+char *hub_json_put(char *out, const unsigned char *s, size_t n);
+/* routes.c: a room member's label for presence, its token's sub
+   (JSON-escaped), rc_config.presence_label. */
+int hub_presence_label(void *user, struct rc_conn *c, char *out, size_t cap);
+
+/*
+ * presence.c: who is in a room, for ringcast.v1 members (docs/PROTOCOL.md).
+ * Rooms of at most hub_presence_max members get join and leave lines;
+ * bigger ones a count line at most once a second (a thread of its own).
+ */
+#define HUB_PRESENCE_MAX_LIMIT 1000
+extern unsigned hub_presence_max;
+extern _Atomic uint64_t hub_presence_events, hub_presence_counts;
+/* Member @id (label @sub/@sublen, JSON-escaped; NULL: none) joined or
+   left @room: told to the room's other v1 members, or counted for the
+   thread. Worker threads, after the subscription changed. */
+void hub_presence_changed(const char *room, size_t rlen, uint64_t id,
+			  const char *sub, size_t sublen, bool joined);
+/* The presence line a v1 member gets on joining (count, and the members
+   while there are at most hub_presence_max), in this thread's buffer
+   @buf (grown with @grow); its length, or 0 if out of memory. */
+size_t hub_presence_line(const char *room, size_t rlen, char **out,
+			 char *(*grow)(size_t need));
+/* GET /presence/ROOM on the admin listener: the JSON body, at most
+   HUB_PRESENCE_MAX_LIMIT members, into this thread's buffer. */
+size_t hub_presence_json(const char *room, size_t rlen, char **out,
+			 char *(*grow)(size_t need));
+/* The thread sending count lines: start (0 or -errno) and stop. */
+int hub_presence_start(void);
+void hub_presence_stop(void);
+
 /* metrics.c: Prometheus text of every counter (totals and per worker).
    Returns the text in a buffer of this thread's, valid until the next
    call on this thread (it grows as needed), and its length in *@len;

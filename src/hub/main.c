@@ -184,13 +184,20 @@ static void usage(FILE *f)
 "                                no limit); the rest are counted\n"
 "\n"
 "Rooms that remember (docs/HISTORY.md, docs/PROTOCOL.md):\n"
-"      --history-size N          messages a room keeps (default 0: none;\n"
-"                                e.g. 100): clients of the subprotocol\n"
-"                                ringcast.v1 resume from them\n"
+"      --history-size N          messages a room keeps (default 100; 0:\n"
+"                                none): clients of the subprotocol\n"
+"                                ringcast.v1 get the last ones on joining\n"
+"                                and resume from them\n"
 "      --history-ttl SEC         and none older (default 0: no limit)\n"
 "      --history-memory BYTES    all rooms together (default 67108864);\n"
 "                                past it the least recently active rooms\n"
 "                                lose their history (counted)\n"
+"      --presence-max N          rooms of at most N members (default 100,\n"
+"                                at most 1000) tell ringcast.v1 members\n"
+"                                who is there and each join and leave;\n"
+"                                bigger ones their count, once a second\n"
+"                                at most; GET /presence/ROOM on the admin\n"
+"                                listener lists a room's members\n"
 "\n"
 "  -V, --version                 print the version, commit and build, exit\n"
 "  -h, --help                    this text\n"
@@ -407,6 +414,7 @@ enum {
 	OPT_LOG_FORMAT,
 	OPT_LOG_RATE,
 	OPT_HISTORY_SIZE,
+	OPT_PRESENCE_MAX,
 	OPT_HISTORY_TTL,
 	OPT_HISTORY_MEMORY,
 };
@@ -463,6 +471,7 @@ static const struct option opts[] = {
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "log-rate", required_argument, NULL, OPT_LOG_RATE },
 	{ "history-size", required_argument, NULL, OPT_HISTORY_SIZE },
+	{ "presence-max", required_argument, NULL, OPT_PRESENCE_MAX },
 	{ "history-ttl", required_argument, NULL, OPT_HISTORY_TTL },
 	{ "history-memory", required_argument, NULL, OPT_HISTORY_MEMORY },
 	{ "version", no_argument, NULL, 'V' },
@@ -509,6 +518,7 @@ struct settings {
 	const char *log_level, *log_format;
 	unsigned log_rate;
 	unsigned drain_s;
+	unsigned presence_max;
 	/* "key=value\n" for every flag a reload cannot apply, in order:
 	   compared at a reload to say what takes a restart. */
 	char fixed[16384];
@@ -535,6 +545,12 @@ static void settings_init(struct settings *st)
 	st->admin.max_conns_per_ip = RC_UNLIMITED;
 	st->admin.conn_rate_per_ip = RC_UNLIMITED;
 	st->admin_on = true;
+	/* Rooms remember their last 100 messages and know who is in them
+	   (docs/HISTORY.md, docs/PROTOCOL.md). */
+	st->cfg.history_size = 100;
+	st->cfg.presence = true;
+	st->cfg.presence_label = hub_presence_label;
+	st->presence_max = 100;
 	st->log_rate = 100;
 	st->drain_s = 10;
 }
@@ -776,6 +792,10 @@ static enum parsed parse(struct settings *st, int argc, char **argv,
 		case OPT_LOG_RATE:
 			ok = parse_num(optarg, 1000000, &v);
 			st->log_rate = (unsigned)v;
+			break;
+		case OPT_PRESENCE_MAX:
+			ok = parse_num(optarg, HUB_PRESENCE_MAX_LIMIT, &v);
+			st->presence_max = (unsigned)v;
 			break;
 		case OPT_HISTORY_SIZE:
 			ok = parse_num(optarg, RC_HISTORY_MAX, &v);
@@ -1470,7 +1490,13 @@ static int hub_main(int argc, char **argv, struct parsed_args *pa)
 			hub_log_force(HUB_LOG_WARN, "watchdog",
 				      KV_S("msg", "cannot start its thread"));
 	}
+	hub_presence_max = st.presence_max;
+	if (hub_presence_start())
+		hub_log_force(HUB_LOG_WARN, "presence",
+			      KV_S("msg", "cannot start its thread: big rooms "
+				   "get no count lines"));
 	ret = rc_server_run(hub_server);
+	hub_presence_stop();
 	hub_sd_watchdog_stop();
 	/* The signal thread may be inside a reload or a drain: let it finish
 	   before the server is freed. */

@@ -291,7 +291,7 @@ static unsigned json_extra(unsigned char b)
 	       1 : 5;
 }
 
-static size_t json_len(const unsigned char *s, size_t n)
+size_t hub_json_len(const unsigned char *s, size_t n)
 {
 	size_t len = n;
 
@@ -301,8 +301,8 @@ static size_t json_len(const unsigned char *s, size_t n)
 }
 
 /* Write @s[0..@n) JSON-escaped (without quotes) to @out, which holds
-   json_len(); returns the end. */
-static char *json_put(char *out, const unsigned char *s, size_t n)
+   hub_json_len(); returns the end. */
+char *hub_json_put(char *out, const unsigned char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t run = 0;
@@ -410,18 +410,18 @@ size_t hub_stamp(void *user, const struct rc_stamp_in *in, char *out,
 		      (unsigned long long)in->pos.epoch,
 		      (unsigned long long)in->pos.offset);
 	need = sizeof("{\"type\":\"msg\",\"room\":\"\",\"epoch\":") - 1 +
-	       json_len(in->topic, in->topic_len) + (size_t)nn +
+	       hub_json_len(in->topic, in->topic_len) + (size_t)nn +
 	       sizeof(",\"from\":") - 1 + (from ? flen + 2 : 4) +
 	       sizeof(",\"data\":") - 1 +
 	       (data ? dlen : in->op == RC_OP_TEXT ?
-		json_len(d, in->len) + 2 : b64_len(in->len) + 2) +
+		hub_json_len(d, in->len) + 2 : b64_len(in->len) + 2) +
 	       (in->op == RC_OP_BINARY ? sizeof(",\"binary\":true") - 1 : 0) +
 	       1;
 	if (need > cap)
 		return need;
 	p = out;
 	p += sprintf(p, "{\"type\":\"msg\",\"room\":\"");
-	p = json_put(p, in->topic, in->topic_len);
+	p = hub_json_put(p, in->topic, in->topic_len);
 	p += sprintf(p, "\",\"epoch\":%s,\"from\":", num);
 	if (from) {
 		*p++ = '"';
@@ -439,7 +439,7 @@ size_t hub_stamp(void *user, const struct rc_stamp_in *in, char *out,
 		p += dlen;
 	} else if (in->op == RC_OP_TEXT) {
 		*p++ = '"';
-		p = json_put(p, d, in->len);
+		p = hub_json_put(p, d, in->len);
 		*p++ = '"';
 	} else {
 		*p++ = '"';
@@ -558,7 +558,7 @@ static int find_token(const struct rc_request *req, const char **tok)
 static struct hub_conn *conn_new(enum route route, const char *topic,
 				 size_t tlen, bool readonly, const char *sub)
 {
-	size_t slen = sub ? STAMP_HEAD_LEN + json_len((const void *)sub,
+	size_t slen = sub ? STAMP_HEAD_LEN + hub_json_len((const void *)sub,
 			    strlen(sub)) + sizeof(stamp_mid) - 1 : 0;
 	struct hub_conn *hc;
 	char *p;
@@ -577,7 +577,7 @@ static struct hub_conn *conn_new(enum route route, const char *topic,
 	if (sub) {
 		p = hc->topic + tlen;
 		memcpy(p, stamp_head, STAMP_HEAD_LEN);
-		p = json_put(p + STAMP_HEAD_LEN, (const void *)sub,
+		p = hub_json_put(p + STAMP_HEAD_LEN, (const void *)sub,
 			     strlen(sub));
 		memcpy(p, stamp_mid, sizeof(stamp_mid) - 1);
 	}
@@ -707,13 +707,49 @@ static int hub_upgrade(struct rc_conn *c, const struct rc_request *req)
 	return ret;
 }
 
+/* @hc's token sub, JSON-escaped (as its stamp holds it), or NULL. */
+static const char *hc_sub(const struct hub_conn *hc, size_t *len)
+{
+	if (!hc || !hc->stamp_len)
+		return NULL;
+	*len = hc->stamp_len - STAMP_HEAD_LEN - (sizeof(stamp_mid) - 1);
+	return hc->topic + hc->topic_len + STAMP_HEAD_LEN;
+}
+
+int hub_presence_label(void *user, struct rc_conn *c, char *out, size_t cap)
+{
+	size_t len = 0;
+	const char *sub = hc_sub(rc_conn_data(c), &len);
+
+	(void)user;
+	/* A sub longer escaped than a label holds is listed without it
+	   rather than cut inside an escape. */
+	if (!sub || len > cap)
+		return 0;
+	memcpy(out, sub, len);
+	return (int)len;
+}
+
+/* @c (of room @hc) joined or left: the room's v1 members are told. */
+static void presence_changed(struct rc_conn *c, const struct hub_conn *hc,
+			     bool joined)
+{
+	size_t len = 0;
+	const char *sub = hc_sub(hc, &len);
+
+	hub_presence_changed(hc->topic, hc->topic_len, rc_conn_id(c), sub, len,
+			     joined);
+}
+
 /* A v1 member joins: what it missed (or the last K), then a "joined"
-   line saying where the stream is and whether it recovered, then live. */
+   line saying where the stream is and whether it recovered, then who is
+   in the room, then live. */
 static void open_v1(struct rc_conn *c, struct hub_conn *hc)
 {
 	bool mine = resume.id == rc_conn_id(c);
 	struct rc_stream_pos now;
 	char line[256 + RC_TOPIC_MAX * 6], *p;
+	size_t len;
 	int r;
 
 	rc_conn_stamped(c);
@@ -725,7 +761,7 @@ static void open_v1(struct rc_conn *c, struct hub_conn *hc)
 		return;
 	}
 	p = line + sprintf(line, "{\"type\":\"joined\",\"room\":\"");
-	p = json_put(p, (const void *)hc->topic, hc->topic_len);
+	p = hub_json_put(p, (const void *)hc->topic, hc->topic_len);
 	p += sprintf(p, "\",\"epoch\":%llu,\"offset\":%llu",
 		     (unsigned long long)now.epoch,
 		     (unsigned long long)now.offset);
@@ -734,6 +770,10 @@ static void open_v1(struct rc_conn *c, struct hub_conn *hc)
 	*p++ = '}';
 	resume.id = 0;
 	rc_send(c, line, (size_t)(p - line), RC_OP_TEXT);
+	len = hub_presence_line(hc->topic, hc->topic_len, &p, tbuf_get);
+	if (len)
+		rc_send(c, p, len, RC_OP_TEXT);
+	presence_changed(c, hc, true);
 }
 
 static void hub_open(struct rc_conn *c)
@@ -745,6 +785,8 @@ static void hub_open(struct rc_conn *c)
 	else if (hc->route == ROUTE_TOPIC &&
 		 rc_subscribe(c, hc->topic, hc->topic_len))
 		rc_close(c, RC_CLOSE_INTERNAL, "cannot subscribe");
+	else if (hc->route == ROUTE_TOPIC)
+		presence_changed(c, hc, true);
 }
 
 /* Close @c for what it sent: count, log, 1008. */
@@ -764,7 +806,7 @@ static void refuse_message(struct rc_conn *c, enum hub_counter why,
 static const char *stamp(const struct hub_conn *hc, const void *data,
 			 size_t len, long *out_len)
 {
-	size_t need = hc->stamp_len + json_len(data, len) +
+	size_t need = hc->stamp_len + hub_json_len(data, len) +
 		      sizeof(stamp_tail) - 1;
 	char *buf, *p;
 
@@ -778,7 +820,7 @@ static const char *stamp(const struct hub_conn *hc, const void *data,
 		return NULL;
 	}
 	memcpy(buf, hc->topic + hc->topic_len, hc->stamp_len);
-	p = json_put(buf + hc->stamp_len, data, len);
+	p = hub_json_put(buf + hc->stamp_len, data, len);
 	memcpy(p, stamp_tail, sizeof(stamp_tail) - 1);
 	*out_len = (long)need;
 	return buf;
@@ -860,6 +902,9 @@ static void hub_close(struct rc_conn *c, uint16_t code)
 			KV_S("route", !hc ? "?" : hc->route == ROUTE_TOPIC ?
 				      "room" : "echo"));
 	}
+	/* Its subscription is gone already: the count says so. */
+	if (hc && hc->route == ROUTE_TOPIC)
+		presence_changed(c, hc, false);
 	if (hc && !hc->shared)
 		free(hc);
 }
@@ -934,6 +979,22 @@ static void admin_http(struct rc_conn *c, const struct rc_request *req,
 	(void)c;
 	if (health(p, n, res))
 		return;
+	if (n > 10 && !memcmp(p, "/presence/", 10)) {
+		/* Who is in a room: for operators, never on the public
+		   listener (member ids and subs). */
+		char room[RC_TOPIC_MAX], *body;
+		int len = room_decode(p + 10, n - 10, room);
+
+		res->status = 400;
+		if (len > 0) {
+			res->body_len = hub_presence_json(room, (size_t)len,
+							  &body, tbuf_get);
+			res->body = body;
+			res->status = res->body_len ? 200 : 503;
+			res->content_type = "application/json";
+		}
+		return;
+	}
 	if (path_is(p, n, "/metrics")) {
 		/* The server copies the body before the next request on this
 		   worker, so the worker's buffer can be reused. */

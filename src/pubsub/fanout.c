@@ -52,6 +52,17 @@ static void fan_out(struct rc_ps_worker *pw, struct rc_msg *m)
 	/* One reference per subscriber, taken at once. Downwards, because
 	   a delivery may end a subscription (swap-remove from the end). */
 	rc__msg_get(m, t->nsubs);
+	if (m->control) {
+		for (uint32_t i = t->nsubs; i-- > 0;) {
+			struct rc_conn *c = t->subs[i]->conn;
+
+			if (rc__conn_takes_sframe(c))
+				sent += rc__conn_deliver(c, m);
+			else
+				rc__msg_put(m);
+		}
+		goto out;
+	}
 	if (pw->nseams && m->offset) {
 		for (uint32_t i = t->nsubs; i-- > 0;) {
 			struct rc_conn *c = t->subs[i]->conn;

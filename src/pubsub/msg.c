@@ -72,6 +72,7 @@ struct rc_msg *rc__msg_new_parts(unsigned nnodes, uint32_t refs,
 		memcpy(m->frame + hl, data, len);
 	m->hdr_len = (uint8_t)hl;
 	m->plain_only = 0;
+	m->control = 0;
 	m->zframe = NULL;
 	m->zframe_len = 0;
 	p = m->frame + hl + len;

@@ -62,6 +62,8 @@ struct rc_msg {
 	const uint8_t *meta;
 	uint8_t meta_len;
 	uint8_t hdr_len;		/* of @frame: its payload follows */
+	uint8_t control;		/* RC_PUB_CONTROL: to stamped
+					   subscribers only, plain */
 	uint8_t plain_only;		/* RC_OP_NO_DEFLATE: never compress
 					   it. (A TOPIC message is compressed
 					   by its publisher or not at all, for

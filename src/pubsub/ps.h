@@ -23,8 +23,14 @@ struct rc_sub {
 	struct rc_topic *topic;
 	struct rc_conn *conn;
 	uint32_t idx;			/* in topic->subs */
+	uint32_t pidx;			/* in its presence list (presence.h),
+					   RC_PIDX_NONE: not listed; read and
+					   written under the topic's
+					   presence stripe lock only */
 	struct rc_sub *next;		/* the connection's next subscription */
 };
+
+#define RC_PIDX_NONE UINT32_MAX
 
 /* The pub/sub part of the worker running on this thread, or NULL. */
 extern __thread struct rc_ps_worker *rc__ps_self;

@@ -126,6 +126,7 @@ struct pubreq {
 	const void *meta;
 	size_t meta_len;
 	uint64_t skip;			/* a connection not to deliver to */
+	unsigned flags;			/* RC_PUB_* */
 	bool in;			/* from another server (the bridge) */
 	struct rc_stream_pos *pos;	/* out, or NULL */
 };
@@ -248,6 +249,31 @@ static int publish_hist(struct rc_ps *ps, const struct pubreq *r)
 	return 0;
 }
 
+/* RC_PUB_CONTROL: to the stamped subscribers only, as it is: the
+   workers that have any, one frame, no stamp, no offset, no history, not
+   compressed, not bridged (fan_out() passes the others over). */
+static int publish_control(struct rc_ps *ps, const struct pubreq *r)
+{
+	uint64_t mask, zmask = 0, smask = 0;
+	struct rc_msg *m;
+
+	mask = rc__topics_targets_s(&ps->topics, r->h, ps->nworkers, &zmask,
+				    &smask);
+	mask &= smask;
+	if (!mask)
+		return 0;
+	m = rc__msg_new(ps->nworkers, (uint32_t)__builtin_popcountll(mask),
+			r->topic, r->topic_len, r->op & 0xf, r->data, r->len);
+	if (!m)
+		return -ENOMEM;
+	m->plain_only = 1;
+	m->control = 1;
+	m->hash = r->h;
+	m->conn_id = r->skip;
+	to_inboxes(ps, m, mask);
+	return 0;
+}
+
 /* Frame once, one reference per interested worker; a message from
    another server (r->in, the bridge) does not go back out. */
 static int publish(struct rc_ps *ps, struct pubreq *r)
@@ -267,6 +293,11 @@ static int publish(struct rc_ps *ps, struct pubreq *r)
 	if (ret)
 		return ret;
 	r->h = rc__topics_hash(&ps->topics, r->topic, r->topic_len);
+	if (r->flags & RC_PUB_CONTROL) {
+		if (r->pos)
+			r->pos->epoch = r->pos->offset = 0;
+		return publish_control(ps, r);
+	}
 	if (ps->hist) {
 		ret = publish_hist(ps, r);
 		if (ret)
@@ -397,7 +428,9 @@ int rc_publish_ex(struct rc_server *s, const struct rc_publish *p,
 	r = (struct pubreq){ .topic = p->topic, .topic_len = p->topic_len,
 			     .data = p->data, .len = p->len, .op = p->op,
 			     .meta = p->meta, .meta_len = p->meta_len,
-			     .skip = p->skip, .pos = pos };
+			     .skip = p->skip, .flags = p->flags, .pos = pos };
+	if (p->flags & ~(unsigned)RC_PUB_CONTROL)
+		return -EINVAL;
 	return publish(rc__server_ps(s), &r);
 }
 

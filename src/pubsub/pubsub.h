@@ -60,6 +60,8 @@ struct rc_ps {
 	struct rc_bridge *bridge;
 	/* What topics remember (history.h), or NULL (history_size 0). */
 	struct rc_history *hist;
+	/* Who subscribes (presence.h), or NULL (rc_config.presence off). */
+	struct rc_presence *pres;
 	/* rc_config.stamp: the stamped form of a message. */
 	size_t (*stamp)(void *user, const struct rc_stamp_in *in, char *out,
 			size_t cap);

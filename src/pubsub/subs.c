@@ -7,6 +7,7 @@
 
 #include "bridge/bridge.h"
 #include "pubsub/history.h"
+#include "pubsub/presence.h"
 #include "pubsub/ps.h"
 #include "ringcast.h"
 #include "runtime/alloc.h"
@@ -174,6 +175,8 @@ static void sub_remove(struct rc_ps_worker *pw, struct rc_sub *sub)
 {
 	struct rc_topic *t = sub->topic;
 
+	if (pw->ps->pres)
+		rc__pres_leave(pw->ps->pres, t->hash, t->name, t->len, sub);
 	if (rc__conn_takes_zframe(sub->conn) && !--t->nz && t->nsubs > 1)
 		z_update(pw, t);
 	if (rc__conn_takes_sframe(sub->conn) && !--t->ns && t->nsubs > 1)
@@ -252,6 +255,12 @@ int rc_subscribe(struct rc_conn *c, const void *topic, size_t len)
 		goto out_unused;
 	sub->topic = t;
 	sub->conn = c;
+	sub->pidx = RC_PIDX_NONE;
+	if (pw->ps->pres &&
+	    rc__pres_join(pw->ps->pres, h, topic, len, sub, c)) {
+		free(sub);
+		goto out_unused;
+	}
 	sub->idx = t->nsubs;
 	sub->next = *subs;
 	*subs = sub;

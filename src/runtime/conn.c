@@ -618,7 +618,7 @@ bool rc__conn_deliver(struct rc_conn *c, struct rc_msg *m)
 	   made for it alone when the message came without (published before
 	   it subscribed; the stamp said 0: plain). */
 	if ((c->flags & RC_CF_STAMPED) && m->kind == RC_MSG_TOPIC &&
-	    !m->sframe_len)
+	    !m->sframe_len && !m->control)
 		m = rc__ps_stamped(c, m);
 	if (!m) {
 		rc__conn_oom(c);

@@ -23,6 +23,7 @@
 #include "bridge/bridge.h"
 #include "proto/http.h"
 #include "pubsub/history.h"
+#include "pubsub/presence.h"
 #include "runtime/fault.h"
 #include "runtime/listen.h"
 #include "runtime/rt.h"
@@ -475,6 +476,13 @@ struct rc_server *rc_server_new(const struct rc_config *cfg,
 	}
 	if (!ret && s->cfg.history_size)
 		ret = history_new(s);
+	if (!ret && s->cfg.presence) {
+		s->ps.pres = aligned_alloc(64, sizeof(*s->ps.pres));
+		ret = s->ps.pres ? rc__pres_init(s->ps.pres,
+						 s->cfg.presence_label,
+						 s->cfg.presence_user) :
+				   -ENOMEM;
+	}
 	s->ps.stamp = s->cfg.stamp;
 	s->ps.stamp_user = s->cfg.stamp_user;
 	if (!ret)
@@ -769,6 +777,11 @@ void rc_server_free(struct rc_server *s)
 	}
 	free(s->workers);
 	/* The messages it holds are the workers' no more. */
+	if (s->ps.pres) {
+		rc__pres_free(s->ps.pres);
+		free(s->ps.pres);
+		s->ps.pres = NULL;
+	}
 	if (s->ps.hist) {
 		rc__hist_free(s->ps.hist);
 		free(s->ps.hist);

@@ -35,13 +35,21 @@ V1 = ["ringcast.v1"]
 T = 10.0                    # longest wait for a message that is due
 
 
+PRESENCE = ("presence", "join", "leave")   # tests/interop/test_presence.py
+
+
 async def recv_json(ws, what):
-    try:
-        raw = await asyncio.wait_for(ws.recv(), T)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"no message within {T}s: {what}") from None
-    check(isinstance(raw, str), f"{what}: a v1 message is TEXT, got {raw!r}")
-    return json.loads(raw)
+    """The next v1 line that is not about presence."""
+    while True:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), T)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"no message within {T}s: {what}") from None
+        check(isinstance(raw, str),
+              f"{what}: a v1 message is TEXT, got {raw!r}")
+        m = json.loads(raw)
+        if m.get("type") not in PRESENCE:
+            return m
 
 
 async def publish(port, room, texts):

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Who is in a room, through the hub's ringcast.v1 subprotocol, with
+python3-websockets as the client (docs/PROTOCOL.md, "Presence"):
+
+- a v1 member gets a presence line after joined (count, members with their
+  token's sub); the others get join and leave lines, never their own; plain
+  members are counted and listed but never get a control line;
+- churn: members joining and leaving at random, concurrently: an observer
+  that applies presence/join/leave ends with exactly the hub's member set
+  (GET /presence/ROOM on the admin listener) and count;
+- a room over --presence-max: no join/leave lines, a count line at most
+  about once a second, ending on the right count; a newcomer's presence
+  line has the count only;
+- /presence/ROOM only on the admin listener; a bad room name is a 400.
+
+usage: test_presence.py /path/to/ringcast
+"""
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Hub, Suite, check, check_eq, hub_binary  # noqa: E402
+
+try:
+    import websockets
+except ImportError:
+    print("SKIP: python3-websockets is not installed")
+    sys.exit(77)
+try:
+    import jwt
+except ImportError:
+    print("SKIP: python3-jwt is not installed")
+    sys.exit(77)
+
+V1 = ["ringcast.v1"]
+T = 10.0
+SECRET = os.urandom(16).hex()
+
+
+def token(sub):
+    return jwt.encode({"exp": int(time.time()) + 300, "sub": sub,
+                       "rooms": ["p1", "p2"]},
+                      SECRET, algorithm="HS256")
+
+
+async def recv_json(ws, what, timeout=T):
+    try:
+        raw = await asyncio.wait_for(ws.recv(), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"no message within {timeout}s: {what}") from None
+    check(isinstance(raw, str), f"{what}: TEXT, got {raw!r}")
+    return json.loads(raw)
+
+
+async def join_v1(port, room, sub=None):
+    """A v1 member: returns (ws, its presence line)."""
+    q = f"?token={token(sub)}" if sub is not None else ""
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/{room}{q}",
+                                  subprotocols=V1)
+    j = await recv_json(ws, "joined")
+    check_eq(j["type"], "joined", "the first line")
+    p = await recv_json(ws, "presence")
+    check_eq(p["type"], "presence", "the line after joined")
+    check_eq(p["room"], room, "presence room")
+    return ws, p
+
+
+def admin_presence(hub, room):
+    with urllib.request.urlopen(f"http://127.0.0.1:{hub.admin_port}"
+                                f"/presence/{room}", timeout=T) as r:
+        check_eq(r.headers["Content-Type"], "application/json",
+                 "content type")
+        return json.loads(r.read())
+
+
+async def no_more(ws, what, wait=0.3):
+    try:
+        raw = await asyncio.wait_for(ws.recv(), wait)
+    except asyncio.TimeoutError:
+        return
+    raise AssertionError(f"{what}: unexpected {raw!r}")
+
+
+async def lists_and_events(hub):
+    port = hub.port
+    alice, p = await join_v1(port, "p1", "alice")
+    check_eq(p["count"], 1, "alone")
+    check_eq([m["sub"] for m in p["members"]], ["alice"], "alone: listed")
+    me = p["members"][0]["id"]
+    check(isinstance(me, str) and int(me, 16) > 0, f"id {me!r}")
+
+    bob, p = await join_v1(port, "p1", "bob")
+    check_eq((p["count"], sorted(m["sub"] for m in p["members"])),
+             (2, ["alice", "bob"]), "bob's presence line")
+    bob_id = [m["id"] for m in p["members"] if m["sub"] == "bob"][0]
+    ev = await recv_json(alice, "bob's join")
+    check_eq(ev, {"type": "join", "room": "p1", "id": bob_id, "sub": "bob",
+                  "count": 2}, "alice hears of bob")
+    await no_more(bob, "bob's own join")
+
+    # A sub that needs escaping comes back as it was.
+    odd = 'carol "the" \\ \u00e9'
+    carol, p = await join_v1(port, "p1", odd)
+    check(odd in [m["sub"] for m in p["members"]], "escaped sub listed")
+    for ws in (alice, bob):
+        ev = await recv_json(ws, "carol's join")
+        check_eq((ev["type"], ev["sub"], ev["count"]), ("join", odd, 3),
+                 "carol's join")
+
+    # A plain member (no subprotocol): counted and listed, told nothing.
+    plain = await websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/p1?token={token('dave')}")
+    for ws in (alice, bob, carol):
+        ev = await recv_json(ws, "dave's join")
+        check_eq((ev["type"], ev["sub"], ev["count"]), ("join", "dave", 4),
+                 "a plain member's join")
+    listing = admin_presence(hub, "p1")
+    check_eq((listing["room"], listing["count"], listing["truncated"]),
+             ("p1", 4, False), "admin listing")
+    check_eq(sorted(m["sub"] for m in listing["members"]),
+             sorted(["alice", "bob", odd, "dave"]), "admin members")
+
+    await bob.close()
+    for ws in (alice, carol):
+        ev = await recv_json(ws, "bob's leave")
+        check_eq(ev, {"type": "leave", "room": "p1", "id": bob_id,
+                      "sub": "bob", "count": 3}, "bob's leave")
+    # A message: the plain member's first frame is it, not a control line.
+    await alice.send("hello")
+    mine = await recv_json(alice, "alice's own message")
+    check_eq((mine["type"], mine["data"]), ("msg", "hello"), "echo to self")
+    got = await asyncio.wait_for(plain.recv(), T)
+    check_eq(got, '{"from":"alice","data":"hello"}',
+             "the plain member's first frame is the message")
+    m = await recv_json(carol, "the message")
+    check_eq((m["type"], m["from"], m["data"]), ("msg", "alice", "hello"),
+             "v1 envelope")
+    # Rooms are apart.
+    other, p = await join_v1(port, "p2", "erin")
+    check_eq(p["count"], 1, "another room")
+    await no_more(alice, "erin's join in another room")
+    for ws in (alice, carol, plain, other):
+        await ws.close()
+
+
+async def churn(hub, members=30, seconds=2.0):
+    port = hub.port
+    obs, p = await join_v1(port, "p3")
+    known = {m["id"] for m in p["members"]}
+    count = p["count"]
+    stop = asyncio.Event()
+
+    async def observe():
+        nonlocal count
+        while not stop.is_set() or True:
+            try:
+                raw = await asyncio.wait_for(obs.recv(), 1.0)
+            except asyncio.TimeoutError:
+                if stop.is_set():
+                    return
+                continue
+            ev = json.loads(raw)
+            if ev["type"] == "join":
+                known.add(ev["id"])
+            elif ev["type"] == "leave":
+                known.discard(ev["id"])
+            count = ev.get("count", count)
+
+    rng = random.Random(16)
+    alive = []
+
+    async def one(i):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            v1 = rng.random() < 0.5
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/p3",
+                subprotocols=V1 if v1 else None)
+            await asyncio.sleep(rng.uniform(0, 0.2))
+            if rng.random() < 0.3:
+                alive.append(ws)      # stays
+                return
+            await ws.close()
+            await asyncio.sleep(rng.uniform(0, 0.1))
+
+    watcher = asyncio.create_task(observe())
+    await asyncio.gather(*(one(i) for i in range(members)))
+    await asyncio.sleep(0.5)          # the last lines reach the observer
+    stop.set()
+    await watcher
+    truth = admin_presence(hub, "p3")
+    check_eq(truth["count"], len(alive) + 1, "the hub's count")
+    check_eq(count, truth["count"], "the observer's last count")
+    check_eq(known, {m["id"] for m in truth["members"]},
+             "the observer's member set")
+    for ws in alive:
+        await ws.close()
+    await obs.close()
+
+
+async def big_room(hub, n=20):
+    port = hub.port
+    obs, p = await join_v1(port, "big")
+    lines = []
+
+    async def observe(until):
+        while time.monotonic() < until:
+            try:
+                raw = await asyncio.wait_for(obs.recv(), 0.2)
+            except asyncio.TimeoutError:
+                continue
+            lines.append((time.monotonic(), json.loads(raw)))
+
+    t0 = time.monotonic()
+    watcher = asyncio.create_task(observe(t0 + 3.5))
+    crowd = []
+    for i in range(n):
+        crowd.append(await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/big", subprotocols=V1))
+        await asyncio.sleep(0.1)        # joins spread over 2 s
+    late, lp = await join_v1(port, "big")
+    check_eq(lp["count"], n + 2, "a newcomer in a big room: the count")
+    check("members" not in lp, "a big room's presence line lists nobody")
+    await watcher
+    joins = [m for _, m in lines if m["type"] == "join"]
+    counts = [(t, m) for t, m in lines if m["type"] == "presence"]
+    # The first joins (up to --presence-max 5 members) are lines; past it,
+    # counts only.
+    check_eq([m["count"] for m in joins], [2, 3, 4, 5],
+             "join lines until the room is bigger than --presence-max")
+    check(2 <= len(counts) <= 5,
+          f"count lines at most about once a second: {len(counts)} in 3.5 s")
+    check_eq(counts[-1][1], {"type": "presence", "room": "big",
+                             "count": n + 2}, "the last count line")
+    for ws in crowd + [late, obs]:
+        await ws.close()
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=T) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def main():
+    binary = hub_binary()
+    suite = Suite()
+    with suite.watch(Hub(binary, "--auth-secret", SECRET)) as hub:
+        suite.case("presence line, join and leave with subs, plain members "
+                   "counted and never told, the admin listing",
+                   lambda: asyncio.run(lists_and_events(hub)))
+    with suite.watch(Hub(binary)) as hub:
+        suite.case("churn: the observer's set equals the hub's",
+                   lambda: asyncio.run(churn(hub)))
+        suite.case("/presence only on the admin listener; bad names 400",
+                   lambda: (check_eq(http_status(
+                       f"http://127.0.0.1:{hub.port}/presence/p3"), 404,
+                       "public listener"), check_eq(http_status(
+                           f"http://127.0.0.1:{hub.admin_port}/presence/"
+                           "%ZZ"), 400, "bad room name")))
+        hub.check_clean_exit()
+    with suite.watch(Hub(binary, "--presence-max", "5")) as hub:
+        suite.case("a room over --presence-max: count lines, at most about "
+                   "once a second", lambda: asyncio.run(big_room(hub)))
+        hub.check_clean_exit()
+    suite.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1419,6 +1419,8 @@ static int hub_main(int argc, char **argv, struct parsed_args *pa)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	/* Before any worker reads it. */
+	hub_presence_max = st.presence_max;
 	hub_server = rc_server_new(&st.cfg, &hub_handlers, NULL);
 	if (!hub_server && errno == EINVAL) {
 		fprintf(stderr, "ringcast: bad configuration (a --listen or "
@@ -1490,7 +1492,6 @@ static int hub_main(int argc, char **argv, struct parsed_args *pa)
 			hub_log_force(HUB_LOG_WARN, "watchdog",
 				      KV_S("msg", "cannot start its thread"));
 	}
-	hub_presence_max = st.presence_max;
 	if (hub_presence_start())
 		hub_log_force(HUB_LOG_WARN, "presence",
 			      KV_S("msg", "cannot start its thread: big rooms "

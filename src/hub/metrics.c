@@ -222,7 +222,7 @@ static void put_hub(struct text *buf, unsigned nw)
 	}
 }
 
-/* The hub as a service: drain, reloads, its log. */
+/* The hub as a service: drain, reloads, its log; presence lines. */
 static void put_service(struct text *buf)
 {
 	static const struct {
@@ -233,6 +233,8 @@ static void put_service(struct text *buf)
 		{ "reload_failures_total", "counter", "Reloads with a part refused (what was in force stayed)." },
 		{ "log_lines_total", "counter", "Log lines written." },
 		{ "log_suppressed_total", "counter", "Log lines dropped by --log-rate." },
+		{ "presence_events_total", "counter", "Join and leave lines sent to rooms of at most --presence-max members (one per join or leave, shared by the room)." },
+		{ "presence_count_lines_total", "counter", "Count lines sent to rooms over --presence-max (at most one a second per room)." },
 	};
 	uint64_t v[] = {
 		rc_server_draining(hub_server),
@@ -240,6 +242,8 @@ static void put_service(struct text *buf)
 		atomic_load(&hub_reload_failures),
 		hub_log_lines(),
 		hub_log_suppressed(),
+		atomic_load(&hub_presence_events),
+		atomic_load(&hub_presence_counts),
 	};
 
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)

@@ -291,7 +291,7 @@ def per_worker(total, w):
 # Counters kept for the whole server, not per worker: their total only.
 SERVER_WIDE = ("ringcast_tls_reload", "ringcast_nats_", "ringcast_draining",
                "ringcast_reload", "ringcast_log_", "ringcast_history_",
-               "ringcast_recoveries")
+               "ringcast_recoveries", "ringcast_presence_")
 
 
 def metrics_64_workers(binary):
@@ -334,7 +334,7 @@ def metrics_64_workers(binary):
     lines = body.decode().split("\n")[:-1]
     # The last per-worker series is there whole, with the server-wide
     # ones after it: the text was not cut short.
-    check(any(ln.startswith(last + " ") for ln in lines[-20:]),
+    check(any(ln.startswith(last + " ") for ln in lines[-40:]),
           f"/metrics with {METRICS_WORKERS} workers ({len(body)} bytes) "
           f"ends with {lines[-1][-60:]!r}, want the line {last} N near "
           f"the end")

@@ -180,9 +180,11 @@ async def churn(hub, members=30, seconds=2.0):
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             v1 = rng.random() < 0.5
+            # (max_queue=None: lines nobody reads must not hold up
+            # the close handshake behind a full queue.)
             ws = await websockets.connect(
                 f"ws://127.0.0.1:{port}/ws/p3",
-                subprotocols=V1 if v1 else None)
+                subprotocols=V1 if v1 else None, max_queue=None)
             await asyncio.sleep(rng.uniform(0, 0.2))
             if rng.random() < 0.3:
                 alive.append(ws)      # stays
@@ -223,7 +225,8 @@ async def big_room(hub, n=20):
     crowd = []
     for i in range(n):
         crowd.append(await websockets.connect(
-            f"ws://127.0.0.1:{port}/ws/big", subprotocols=V1))
+            f"ws://127.0.0.1:{port}/ws/big", subprotocols=V1,
+            max_queue=None))
         await asyncio.sleep(0.1)        # joins spread over 2 s
     late, lp = await join_v1(port, "big")
     check_eq(lp["count"], n + 2, "a newcomer in a big room: the count")

@@ -19,6 +19,7 @@ enum rl_scenario_kind {
 	RL_SC_BROADCAST,
 	RL_SC_HANDSHAKE,
 	RL_SC_IDLE,
+	RL_SC_RECOVER,
 };
 
 /* Filled by main.c before any worker exists; read-only afterwards (the
@@ -36,6 +37,11 @@ struct rl_cfg {
 	uint16_t pub_ports[RL_MAX_PORTS];
 	unsigned npub_ports;
 	const char *path;
+	/* --subprotocol: sent as Sec-WebSocket-Protocol, the 101 must
+	   answer it; "ringcast.v1" also makes the tool read the hub's
+	   envelopes (v1.h). NULL: none. */
+	const char *subprotocol;
+	bool v1;			/* subprotocol is ringcast.v1 */
 	const char *origin;		/* Origin header of upgrades, or NULL */
 	char origin_auto[320];		/* --origin auto: made from the target */
 	struct sockaddr_storage addr;	/* resolved --host/--port */
@@ -48,7 +54,9 @@ struct rl_cfg {
 	unsigned publishers;		/* broadcast */
 	size_t size;			/* payload bytes per message */
 	unsigned inflight;		/* echo: messages in flight per conn */
-	bool text;			/* echo: TEXT frames (valid UTF-8) */
+	bool text;			/* echo: TEXT frames (valid UTF-8);
+					   broadcast, recover: TEXT with an
+					   ASCII stamp (payload.h) */
 	bool json;			/* broadcast: ~--size-byte JSON chat
 					   messages (TEXT) */
 	bool deflate;			/* offer permessage-deflate; compress
@@ -57,6 +65,8 @@ struct rl_cfg {
 					   per publisher (broadcast); 0: max */
 	unsigned window;		/* broadcast, max rate: messages per
 					   publisher not yet everywhere */
+	unsigned messages;		/* recover: published while the
+					   clients are away */
 	double duration_s;
 	double timeout_s;		/* handshake, response, close */
 

@@ -111,6 +111,7 @@ static void submit_send(struct rl_worker *w, struct rl_conn *c)
 
 static void tls_tx(struct rl_worker *w, struct rl_conn *c, const void *buf,
 		   size_t len);
+static void send_request(struct rl_worker *w, struct rl_conn *c);
 static bool tls_handshake(struct rl_worker *w, struct rl_conn *c);
 static void tls_failed(struct rl_worker *w, struct rl_conn *c,
 		       enum rl_ctr kind, const char *why);
@@ -146,6 +147,17 @@ static void arm_recv(struct rl_worker *w, struct rl_conn *c)
 	io_uring_sqe_set_data64(sqe, rl_op_pack(c->id, RL_OP_RECV));
 	c->flags |= RL_F_RX_ARMED;
 	c->ops++;
+}
+
+/* The upgrade request: the worker's, or the scenario's for @c. */
+static void send_request(struct rl_worker *w, struct rl_conn *c)
+{
+	const char *req = w->request;
+	size_t len = w->request_len;
+
+	if (w->sc->request)
+		w->sc->request(w, c, &req, &len);
+	start_tx(w, c, req, len, RL_TX_REQUEST);
 }
 
 /* A ramp-up connection is settled once open or failed. */
@@ -285,7 +297,7 @@ static void on_connect(struct rl_worker *w, struct rl_conn *c, int res)
 		tls_handshake(w, c);
 		return;
 	}
-	start_tx(w, c, w->request, w->request_len, RL_TX_REQUEST);
+	send_request(w, c);
 	arm_recv(w, c);
 }
 
@@ -327,8 +339,9 @@ static long take_response(struct rl_worker *w, struct rl_conn *c,
 		p = c->head;
 		len = c->nhead;
 	}
-	hl = rl_ws_response_ext(p, len, w->accept, &status,
-				w->cfg->deflate ? &pmd : NULL);
+	hl = rl_ws_response_proto(p, len, w->accept, &status,
+				  w->cfg->deflate ? &pmd : NULL,
+				  w->cfg->subprotocol);
 	if (hl == -EAGAIN) {
 		if (!c->head) {
 			c->head = malloc(RL_WS_RESPONSE_MAX);
@@ -557,7 +570,7 @@ static bool tls_handshake(struct rl_worker *w, struct rl_conn *c)
 	w->stats.c[RL_C_TLS_HANDSHAKES]++;
 	if (rl_tls_resumed(c->tls))
 		w->stats.c[RL_C_TLS_RESUMED]++;
-	start_tx(w, c, w->request, w->request_len, RL_TX_REQUEST);
+	send_request(w, c);
 	return tls_live(c);
 }
 

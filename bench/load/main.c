@@ -20,6 +20,7 @@
 #include "shared.h"
 #include "simd/simd.h"
 #include "tls.h"
+#include "v1.h"
 #include "worker.h"
 
 #define NS		1000000000ull
@@ -74,6 +75,19 @@ static void usage(FILE *f)
 "             handshakes/s, upgrade latency (connect to 101)\n"
 "  idle       open --conns connections, hold them --duration seconds; with\n"
 "             --server-pid the server's RSS growth per connection\n"
+"  recover    ringcast.v1 history (a ringcast hub with --history-size of\n"
+"             at least --messages + 10, members sent their own messages):\n"
+"             --conns clients (1000) join the room (--path) and see 10\n"
+"             messages live, all leave, a publisher sends --messages (300)\n"
+"             TEXT messages of --size bytes, then every client comes back\n"
+"             at once (--connect-concurrency at a time) with\n"
+"             ?epoch=E&offset=N; each must get offsets N+1..N+messages\n"
+"             once, in order, then joined with recovered:true. The time\n"
+"             from the first reconnect to the last client done, recovered\n"
+"             deliveries/s, failed clients; --server-pid: the server's CPU\n"
+"             over that time. One thread (--threads 1, --procs 1);\n"
+"             --duration bounds the whole (a client not done by then\n"
+"             failed)\n"
 "\n"
 "Target:\n"
 "  -H, --host ADDR            server address (default 127.0.0.1)\n"
@@ -90,6 +104,13 @@ static void usage(FILE *f)
 "  -P, --path PATH            upgrade path (default /echo; broadcast:\n"
 "                             /ws/bench, a ringcast room; a query such as\n"
 "                             ?token=... goes with it)\n"
+"      --subprotocol NAME     send Sec-WebSocket-Protocol: NAME with each\n"
+"                             upgrade; a 101 must answer exactly NAME. With\n"
+"                             ringcast.v1 (the hub's, docs/PROTOCOL.md)\n"
+"                             broadcast reads its envelopes: a delivery is a\n"
+"                             \"msg\" line (its data the message, its offset\n"
+"                             the member's last + 1, else offset_errors),\n"
+"                             other lines (joined, presence) are skipped\n"
 "      --origin ORIGIN        send Origin: ORIGIN with each upgrade, as a\n"
 "                             browser would (\"auto\": http[s]://HOST:PORT)\n"
 "      --tls                  wss://: TLS 1.2 or 1.3 (OpenSSL, ALPN http/1.1)\n"
@@ -111,7 +132,11 @@ static void usage(FILE *f)
 "                             --json the average (300, at least %d)\n"
 "      --inflight N           echo: messages in flight per connection (1)\n"
 "      --text                 echo: TEXT frames of valid mixed-script UTF-8\n"
-"                             (default BINARY)\n"
+"                             (default BINARY); broadcast: TEXT of ASCII\n"
+"                             letters, the stamp (publisher, sequence\n"
+"                             number, send time) its first %d bytes, no\n"
+"                             byte that JSON escapes (a ringcast.v1\n"
+"                             envelope carries it as it is)\n"
 "      --json                 broadcast: TEXT chat messages, JSON of about\n"
 "                             --size bytes ({\"id\",\"ts\",\"type\",\"room\",\n"
 "                             \"from\",\"text\"}), %d of them in turn, the\n"
@@ -127,6 +152,8 @@ static void usage(FILE *f)
 "                             the same bytes after; with it, through a zlib\n"
 "                             stream per connection\n"
 "  -S, --subscribers N        broadcast: subscribers (100)\n"
+"  -m, --messages N           recover: messages published while the\n"
+"                             clients are away (300)\n"
 "      --publishers N         broadcast: publishers (1); they join the room\n"
 "                             too, and ignore what they receive\n"
 "  -r, --rate R|max           messages/s per connection (echo) or per\n"
@@ -154,7 +181,9 @@ static void usage(FILE *f)
 "                             during the ramp-up (256)\n"
 "Output:\n"
 "      --server-pid PID       idle: read the server's VmRSS from /proc\n"
-"                             before and after opening the connections\n"
+"                             before and after opening the connections;\n"
+"                             recover: its CPU time (every thread's\n"
+"                             schedstat) over the recovery\n"
 "  -n, --name NAME            impl label in the results (ringcast)\n"
 "  -q, --quiet                no progress line\n"
 "  -h, --help                 this text\n"
@@ -179,8 +208,8 @@ static void usage(FILE *f)
 "compressed_in= (messages received compressed). The\n"
 "first TLS failure of each thread is told on stderr, with OpenSSL's reason.\n"
 "Exit status: 0 clean, 1 any error or lost message, 2 bad usage.\n",
-		RL_JSON_MIN_SIZE, RL_JSON_VARIANTS, RL_MAX_DURATION_S,
-		RL_RAMP_MAX_S);
+		RL_JSON_MIN_SIZE, RL_STAMP_TEXT, RL_JSON_VARIANTS,
+		RL_MAX_DURATION_S, RL_RAMP_MAX_S);
 }
 
 static bool parse_uint(const char *s, unsigned long min, unsigned long max,
@@ -296,6 +325,8 @@ static unsigned total_conns(const struct rl_cfg *cfg)
 {
 	if (cfg->scenario == RL_SC_BROADCAST)
 		return cfg->subscribers + cfg->publishers;
+	if (cfg->scenario == RL_SC_RECOVER)
+		return cfg->conns + 1;
 	return cfg->conns;
 }
 
@@ -360,6 +391,7 @@ enum {
 	OPT_DEFLATE,
 	OPT_PORTS,
 	OPT_PUB_PORTS,
+	OPT_SUBPROTOCOL,
 };
 
 /* The long name of option @val, for messages. */
@@ -388,6 +420,8 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 		{ "deflate", no_argument, NULL, OPT_DEFLATE },
 		{ "subscribers", required_argument, NULL, 'S' },
 		{ "publishers", required_argument, NULL, OPT_PUBLISHERS },
+		{ "messages", required_argument, NULL, 'm' },
+		{ "subprotocol", required_argument, NULL, OPT_SUBPROTOCOL },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -414,7 +448,7 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 	const char *scenario;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "H:p:P:c:s:S:r:w:d:t:n:qh", opts,
+	while ((opt = getopt_long(argc, argv, "H:p:P:c:s:S:m:r:w:d:t:n:qh", opts,
 				  NULL)) != -1) {
 		unsigned v = 0;
 		bool ok = true;
@@ -466,6 +500,15 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 			break;
 		case OPT_PUBLISHERS:
 			ok = parse_uint(optarg, 1, 100000, &cfg->publishers);
+			break;
+		case 'm':
+			ok = parse_uint(optarg, 1, 1000000, &cfg->messages);
+			break;
+		case OPT_SUBPROTOCOL:
+			/* A token (RFC 6455 §4.1: RFC 2616 token characters). */
+			ok = *optarg && strlen(optarg) < 128 &&
+			     !strpbrk(optarg, " \t\r\n\",;()<>@:\\/[]?={}");
+			cfg->subprotocol = optarg;
 			break;
 		case 'r':
 			cfg->rate = 0;
@@ -535,7 +578,7 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "ringcast-load: name one scenario: echo, broadcast, handshake or idle (--help)\n");
+		fprintf(stderr, "ringcast-load: name one scenario: echo, broadcast, handshake, idle or recover (--help)\n");
 		return 2;
 	}
 	scenario = argv[optind];
@@ -547,6 +590,8 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 		cfg->scenario = RL_SC_HANDSHAKE;
 	else if (!strcmp(scenario, "idle"))
 		cfg->scenario = RL_SC_IDLE;
+	else if (!strcmp(scenario, "recover"))
+		cfg->scenario = RL_SC_RECOVER;
 	else {
 		fprintf(stderr, "ringcast-load: unknown scenario %s (--help)\n",
 			scenario);
@@ -569,18 +614,42 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 
 	/* Defaults that depend on the scenario. */
 	if (!cfg->path)
-		cfg->path = cfg->scenario == RL_SC_BROADCAST ? "/ws/bench" :
-							       "/echo";
+		cfg->path = cfg->scenario == RL_SC_BROADCAST ||
+			    cfg->scenario == RL_SC_RECOVER ? "/ws/bench" :
+							     "/echo";
 	cfg->conns = conns ? conns :
-		     cfg->scenario == RL_SC_IDLE ? 1000 :
+		     cfg->scenario == RL_SC_IDLE ||
+		     cfg->scenario == RL_SC_RECOVER ? 1000 :
 		     cfg->scenario == RL_SC_HANDSHAKE ? 50 : 100;
+	if (cfg->scenario == RL_SC_RECOVER) {
+		/* Its clients speak ringcast.v1; its messages are --text. */
+		if (cfg->subprotocol && strcmp(cfg->subprotocol, RL_V1_NAME)) {
+			fprintf(stderr, "ringcast-load: recover speaks %s\n",
+				RL_V1_NAME);
+			return 2;
+		}
+		if (cfg->threads != 1 || cfg->procs != 1 || cfg->json ||
+		    cfg->deflate) {
+			fprintf(stderr, "ringcast-load: recover runs on one thread (--threads 1 --procs 1), without --json or --deflate\n");
+			return 2;
+		}
+		cfg->subprotocol = RL_V1_NAME;
+		cfg->text = true;
+		if (!cfg->messages)
+			cfg->messages = 300;
+	} else if (cfg->messages) {
+		fprintf(stderr, "ringcast-load: --messages goes with recover\n");
+		return 2;
+	}
+	cfg->v1 = cfg->subprotocol && !strcmp(cfg->subprotocol, RL_V1_NAME);
 	if (cfg->json && cfg->scenario != RL_SC_BROADCAST) {
 		fprintf(stderr, "ringcast-load: --json goes with broadcast\n");
 		return 2;
 	}
 	cfg->size = size_set ? size :
 		    cfg->json ? 300 :
-		    cfg->scenario == RL_SC_BROADCAST ? 64 : 32;
+		    cfg->scenario == RL_SC_BROADCAST ||
+		    cfg->scenario == RL_SC_RECOVER ? 64 : 32;
 	if (cfg->json && (cfg->size < RL_JSON_MIN_SIZE || cfg->size > 1u << 20)) {
 		fprintf(stderr, "ringcast-load: --json needs --size from %d to %u\n",
 			RL_JSON_MIN_SIZE, 1u << 20);
@@ -589,6 +658,13 @@ static int parse_args(int argc, char **argv, struct rl_cfg *cfg)
 	if (cfg->scenario == RL_SC_BROADCAST && cfg->size < RL_STAMP_BIN) {
 		fprintf(stderr, "ringcast-load: broadcast needs --size >= %d (send time, publisher, sequence number)\n",
 			RL_STAMP_BIN);
+		return 2;
+	}
+	if ((cfg->scenario == RL_SC_BROADCAST ||
+	     cfg->scenario == RL_SC_RECOVER) &&
+	    cfg->text && !cfg->json && cfg->size < RL_STAMP_TEXT) {
+		fprintf(stderr, "ringcast-load: --text needs --size >= %d (its stamp)\n",
+			RL_STAMP_TEXT);
 		return 2;
 	}
 	return 0;
@@ -621,6 +697,7 @@ static const char *live_unit(const struct rl_cfg *cfg)
 	case RL_SC_ECHO:
 		return "round trips/s";
 	case RL_SC_BROADCAST:
+	case RL_SC_RECOVER:
 		return "deliveries/s";
 	case RL_SC_HANDSHAKE:
 		return "handshakes/s";
@@ -763,8 +840,10 @@ static void coordinate(const struct rl_cfg *cfg, struct rl_shared *shm,
 	rl_shared_set_phase(shm, RL_PHASE_RUN);
 	p->last_t = shm->start_ns;
 	p->next = shm->start_ns + NS;
+	/* recover: ends when its scenario is done, stop_ns at the latest. */
 	while (!interrupted && !(failed = worker_failed(shm)) &&
-	       (now = rl_now()) < shm->stop_ns) {
+	       (now = rl_now()) < shm->stop_ns &&
+	       !__atomic_load_n(&shm->done, __ATOMIC_ACQUIRE)) {
 		uint64_t left = shm->stop_ns - now;
 
 		sleep_ns(left < POLL_NS ? left : POLL_NS);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* payload.c -- what the broadcast publishers send: binary filler or --json chat messages, as masked frames ready to copy (plain, and compressed for --deflate), each with the place of its per-message stamp. */
+/* payload.c -- what the broadcast publishers send: binary filler, --text or --json chat messages, as masked frames ready to copy (plain, and compressed for --deflate), each with the place of its per-message stamp. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,18 +91,55 @@ static const char stamp_b[] = "\",\"ts\":";		/* at 24 */
 _Static_assert(TS_AT + 19 + 1 == RL_STAMP_JSON, "the --json stamp");
 _Static_assert(RL_STAMP_JSON <= RL_WS_HEAD, "the head holds the stamp");
 
-static void json_stamp(uint8_t *p, uint64_t t, uint32_t pub, uint32_t seq)
+/* ts: 10^18 + @t, 19 digits, so the field has a fixed width. */
+static void put_ts(uint8_t *p, uint64_t t)
 {
 	uint64_t ts = TS_BASE + t % TS_BASE;
 
+	for (int i = 18; i >= 0; i--, ts /= 10)
+		p[i] = (uint8_t)('0' + ts % 10);
+}
+
+static bool get_ts(const uint8_t *p, uint64_t *t)
+{
+	uint64_t ts = 0;
+
+	for (int i = 0; i < 19; i++) {
+		uint8_t c = p[i];
+
+		if (c < '0' || c > '9')
+			return false;
+		ts = ts * 10 + (uint64_t)(c - '0');
+	}
+	if (ts < TS_BASE)
+		return false;
+	*t = ts - TS_BASE;
+	return true;
+}
+
+static void json_stamp(uint8_t *p, uint64_t t, uint32_t pub, uint32_t seq)
+{
 	memcpy(p, stamp_a, sizeof(stamp_a) - 1);
 	put_hex(p + ID_PUB, pub);
 	p[ID_PUB + 8] = '-';
 	put_hex(p + ID_SEQ, seq);
 	memcpy(p + ID_SEQ + 8, stamp_b, sizeof(stamp_b) - 1);
-	for (int i = 18; i >= 0; i--, ts /= 10)
-		p[TS_AT + i] = (uint8_t)('0' + ts % 10);
+	put_ts(p + TS_AT, t);
 	p[TS_AT + 19] = ',';
+}
+
+/* --text: PPPPPPPP-SSSSSSSS-1TTTTTTTTTTTTTTTTTT */
+#define TX_SEQ		9
+#define TX_TS		18
+_Static_assert(TX_TS + 19 == RL_STAMP_TEXT, "the --text stamp");
+
+static void text_stamp(uint8_t *p, uint64_t t, uint32_t pub, uint32_t seq)
+{
+	put_hex(p, pub);
+	p[TX_SEQ - 1] = '-';
+	put_hex(p + TX_SEQ, seq);
+	p[TX_TS - 1] = '-';
+	put_ts(p + TX_TS, t);
 }
 
 static void put_le(uint8_t *p, uint64_t v, unsigned n)
@@ -196,8 +233,10 @@ int rl_payload_init(struct rl_payload *pl, const struct rl_cfg *cfg,
 
 	memset(pl, 0, sizeof(*pl));
 	pl->json = cfg->json;
-	pl->opcode = cfg->json ? RC_OP_TEXT : RC_OP_BINARY;
-	pl->stamp_len = cfg->json ? RL_STAMP_JSON : RL_STAMP_BIN;
+	pl->text = cfg->text && !cfg->json;
+	pl->opcode = cfg->json || pl->text ? RC_OP_TEXT : RC_OP_BINARY;
+	pl->stamp_len = cfg->json ? RL_STAMP_JSON :
+			pl->text ? RL_STAMP_TEXT : RL_STAMP_BIN;
 	pl->n = cfg->json ? RL_JSON_VARIANTS : 1;
 	pl->v = calloc(pl->n, sizeof(*pl->v));
 	buf = calloc(1, cap);
@@ -212,6 +251,12 @@ int rl_payload_init(struct rl_payload *pl, const struct rl_cfg *cfg,
 
 		if (cfg->json) {
 			len = rl_payload_json(buf, cfg->size, i);
+		} else if (pl->text) {
+			/* The stamp, then a space and letters. */
+			text_stamp(buf, 0, 0, 0);
+			for (size_t j = RL_STAMP_TEXT; j < len; j++)
+				buf[j] = j == RL_STAMP_TEXT ? ' ' :
+					 (uint8_t)('a' + j % 26);
 		} else {
 			/* The stamp, zero until sent, then letters. */
 			memset(buf, 0, RL_STAMP_BIN);
@@ -262,6 +307,8 @@ void rl_payload_stamp(const struct rl_payload *pl,
 
 	if (pl->json) {
 		json_stamp(p, t, pub, seq);
+	} else if (pl->text) {
+		text_stamp(p, t, pub, seq);
 	} else {
 		put_le(p, t, 8);
 		put_le(p + 8, pub, 4);
@@ -273,10 +320,12 @@ void rl_payload_stamp(const struct rl_payload *pl,
 bool rl_payload_unstamp(const struct rl_payload *pl, const uint8_t *head,
 			size_t n, uint64_t *t, uint32_t *pub, uint32_t *seq)
 {
-	uint64_t ts = 0;
-
 	if (n < pl->stamp_len)
 		return false;
+	if (pl->text)
+		return head[TX_SEQ - 1] == '-' && head[TX_TS - 1] == '-' &&
+		       get_hex(head, pub) && get_hex(head + TX_SEQ, seq) &&
+		       get_ts(head + TX_TS, t);
 	if (!pl->json) {
 		*t = get_le(head, 8);
 		*pub = (uint32_t)get_le(head + 8, 4);
@@ -289,15 +338,5 @@ bool rl_payload_unstamp(const struct rl_payload *pl, const uint8_t *head,
 	    head[TS_AT + 19] != ',' || !get_hex(head + ID_PUB, pub) ||
 	    !get_hex(head + ID_SEQ, seq))
 		return false;
-	for (int i = 0; i < 19; i++) {
-		uint8_t c = head[TS_AT + i];
-
-		if (c < '0' || c > '9')
-			return false;
-		ts = ts * 10 + (uint64_t)(c - '0');
-	}
-	if (ts < TS_BASE)
-		return false;
-	*t = ts - TS_BASE;
-	return true;
+	return get_ts(head + TS_AT, t);
 }

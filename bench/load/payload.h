@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* payload.h -- what the broadcast publishers send: binary filler or --json chat messages, as masked frames ready to copy (plain, and compressed for --deflate), each with the place of its per-message stamp. */
+/* payload.h -- what the broadcast publishers send: binary filler, --text or --json chat messages, as masked frames ready to copy (plain, and compressed for --deflate), each with the place of its per-message stamp. */
 #ifndef RL_PAYLOAD_H
 #define RL_PAYLOAD_H
 
@@ -16,6 +16,11 @@
    (CLOCK_MONOTONIC ns), so that every field has its fixed width. */
 #define RL_STAMP_BIN		16
 #define RL_STAMP_JSON		51
+/* --text: TEXT of ASCII letters, no byte JSON would escape (so that a
+   ringcast.v1 envelope carries it as it is), the stamp its first 37
+   bytes, PPPPPPPP-SSSSSSSS-1TTTTTTTTTTTTTTTTTT (hex, hex, ts as in
+   --json). */
+#define RL_STAMP_TEXT		37
 /* --json: distinct messages, drawn in turn; every worker makes the same. */
 #define RL_JSON_VARIANTS	128
 /* --json: the smallest --size (a stamp, the fixed fields, a few words). */
@@ -37,7 +42,9 @@ struct rl_variant {
 
 struct rl_payload {
 	bool json;
-	unsigned opcode;		/* RC_OP_BINARY, --json RC_OP_TEXT */
+	bool text;			/* --text (not --json) */
+	unsigned opcode;		/* RC_OP_BINARY, --json and --text
+					   RC_OP_TEXT */
 	size_t stamp_len;
 	unsigned n;			/* variants */
 	struct rl_variant *v;
@@ -45,7 +52,7 @@ struct rl_payload {
 };
 
 /*
- * Make the messages of @cfg (--size, --json, --deflate) as frames masked
+ * Make the messages of @cfg (--size, --text, --json, --deflate) as frames masked
  * with @key. Returns 0 or -ENOMEM; rl_payload_free() undoes either way.
  */
 int rl_payload_init(struct rl_payload *pl, const struct rl_cfg *cfg,

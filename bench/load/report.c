@@ -21,7 +21,8 @@ uint64_t rl_report_errors(const struct rl_summary *s)
 uint64_t rl_report_lost(const struct rl_summary *s)
 {
 	return ctr(s)[RL_C_GAPS] + ctr(s)[RL_C_TAIL_LOST] +
-	       ctr(s)[RL_C_OUT_OF_ORDER];
+	       ctr(s)[RL_C_OUT_OF_ORDER] + ctr(s)[RL_C_OFFSET_BAD] +
+	       ctr(s)[RL_C_RECOVER_FAILED];
 }
 
 static double per_s(const struct rl_summary *s, uint64_t n)
@@ -51,6 +52,8 @@ static const char *measured_name(const struct rl_cfg *cfg)
 		return "deliveries";
 	case RL_SC_HANDSHAKE:
 		return "handshakes";
+	case RL_SC_RECOVER:
+		return "deliveries";
 	default:
 		return "open";
 	}
@@ -60,7 +63,38 @@ static uint64_t target(const struct rl_cfg *cfg)
 {
 	if (cfg->scenario == RL_SC_BROADCAST)
 		return (uint64_t)cfg->subscribers + cfg->publishers;
+	if (cfg->scenario == RL_SC_RECOVER)
+		return (uint64_t)cfg->conns + 1;
 	return cfg->conns;
+}
+
+/* recover: key=value figures of the phase that is measured. */
+static void recover_fields(FILE *f, const struct rl_summary *s)
+{
+	const uint64_t *c = ctr(s);
+	double secs = (double)c[RL_C_RECOVER_NS] / 1e9;
+	uint64_t n = (uint64_t)s->cfg->conns * s->cfg->messages;
+
+	fprintf(f, " recovered=%llu recover_failed=%llu",
+		(unsigned long long)c[RL_C_RECOVERED],
+		(unsigned long long)c[RL_C_RECOVER_FAILED]);
+	if (!c[RL_C_RECOVER_NS])
+		return;
+	fprintf(f, " recover_ms=%.3f", secs * 1e3);
+	if (c[RL_C_RECOVER_OPEN_NS])
+		fprintf(f, " reopen_ms=%.3f",
+			(double)c[RL_C_RECOVER_OPEN_NS] / 1e6);
+	if (c[RL_C_RECOVER_CPU_NS])
+		fprintf(f, " server_cpu_ms=%.3f",
+			(double)c[RL_C_RECOVER_CPU_NS] / 1e6);
+	/* Rates only where every client recovered everything. */
+	if (c[RL_C_RECOVER_FAILED] || c[RL_C_RECOVERED] != s->cfg->conns)
+		return;
+	fprintf(f, " recovered_deliveries=%llu recovered_per_s=%.0f",
+		(unsigned long long)n, (double)n / secs);
+	if (c[RL_C_RECOVER_CPU_NS])
+		fprintf(f, " server_cpu_ns_per_recovered=%.1f",
+			(double)c[RL_C_RECOVER_CPU_NS] / (double)n);
 }
 
 static double us(uint64_t ns)
@@ -124,12 +158,20 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 			cfg->subscribers, cfg->publishers, cfg->size);
 		print_rate(f, cfg->rate);
 		break;
+	case RL_SC_RECOVER:
+		fprintf(f, " clients=%u messages=%u bytes=%zu", cfg->conns,
+			cfg->messages, cfg->size);
+		break;
 	default:
 		fprintf(f, " conns=%u", cfg->conns);
 		break;
 	}
 	if (cfg->json)
 		fprintf(f, " payload=json");
+	else if (cfg->text && cfg->scenario != RL_SC_ECHO)
+		fprintf(f, " payload=text");
+	if (cfg->subprotocol)
+		fprintf(f, " subprotocol=%s", cfg->subprotocol);
 	if (cfg->tls)
 		fprintf(f, " tls=1");
 	if (cfg->deflate)
@@ -144,8 +186,15 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 			(unsigned long long)(ctr(s)[RL_C_GAPS] +
 					     ctr(s)[RL_C_TAIL_LOST]),
 			(unsigned long long)ctr(s)[RL_C_OUT_OF_ORDER]);
+	if (cfg->v1)
+		fprintf(f, " offset_errors=%llu v1_other_lines=%llu",
+			(unsigned long long)ctr(s)[RL_C_OFFSET_BAD],
+			(unsigned long long)ctr(s)[RL_C_V1_OTHER]);
+	if (cfg->scenario == RL_SC_RECOVER)
+		recover_fields(f, s);
 	/* Over the whole run, like the received count of the summary. */
-	if (cfg->scenario == RL_SC_ECHO || cfg->scenario == RL_SC_BROADCAST)
+	if (cfg->scenario == RL_SC_ECHO || cfg->scenario == RL_SC_BROADCAST ||
+	    cfg->scenario == RL_SC_RECOVER)
 		fprintf(f, " received=%llu wire_bytes_in=%llu payload_bytes_in=%llu",
 			(unsigned long long)ctr(s)[RL_C_RECV],
 			(unsigned long long)ctr(s)[RL_C_WIRE_IN],
@@ -193,11 +242,19 @@ void rl_report_text(FILE *f, const struct rl_summary *s)
 			(unsigned long long)ctr(s)[RL_C_TLS_RESUMED],
 			cfg->tls_ca ? ", server verified" :
 				      ", server not verified");
-	if (cfg->scenario == RL_SC_ECHO || cfg->scenario == RL_SC_BROADCAST)
+	if (cfg->scenario == RL_SC_ECHO || cfg->scenario == RL_SC_BROADCAST ||
+	    cfg->scenario == RL_SC_RECOVER)
 		fprintf(f, "  messages     %llu sent, %llu received, %.1f MB/s in\n",
 			(unsigned long long)ctr(s)[RL_C_SENT],
 			(unsigned long long)ctr(s)[RL_C_RECV],
 			per_s(s, ctr(s)[RL_C_BYTES_IN]) / 1e6);
+	if (cfg->scenario == RL_SC_RECOVER)
+		fprintf(f, "  recovery     %llu of %u clients got the %u messages they missed in order with recovered:true, %llu failed, in %.1f ms (%llu server CPU ns)\n",
+			(unsigned long long)ctr(s)[RL_C_RECOVERED], cfg->conns,
+			cfg->messages,
+			(unsigned long long)ctr(s)[RL_C_RECOVER_FAILED],
+			(double)ctr(s)[RL_C_RECOVER_NS] / 1e6,
+			(unsigned long long)ctr(s)[RL_C_RECOVER_CPU_NS]);
 	if ((cfg->scenario == RL_SC_ECHO || cfg->scenario == RL_SC_BROADCAST) &&
 	    ctr(s)[RL_C_RECV])
 		fprintf(f, "  bytes in     %.1f on the wire, %.1f of payload per message (%.2fx)\n",
@@ -356,6 +413,11 @@ static void json_params(FILE *f, const struct rl_cfg *cfg)
 	}
 	fprintf(f, ",\"path\":");
 	json_str(f, cfg->path);
+	fprintf(f, ",\"subprotocol\":");
+	if (cfg->subprotocol)
+		json_str(f, cfg->subprotocol);
+	else
+		fprintf(f, "null");
 	switch (cfg->scenario) {
 	case RL_SC_ECHO:
 		fprintf(f, ",\"conns\":%u,\"size\":%zu,\"inflight\":%u,\"text\":%s",
@@ -363,9 +425,14 @@ static void json_params(FILE *f, const struct rl_cfg *cfg)
 			cfg->text ? "true" : "false");
 		break;
 	case RL_SC_BROADCAST:
-		fprintf(f, ",\"subscribers\":%u,\"publishers\":%u,\"size\":%zu,\"window\":%u,\"json\":%s",
+		fprintf(f, ",\"subscribers\":%u,\"publishers\":%u,\"size\":%zu,\"window\":%u,\"json\":%s,\"text\":%s",
 			cfg->subscribers, cfg->publishers, cfg->size,
-			cfg->window, cfg->json ? "true" : "false");
+			cfg->window, cfg->json ? "true" : "false",
+			cfg->text ? "true" : "false");
+		break;
+	case RL_SC_RECOVER:
+		fprintf(f, ",\"clients\":%u,\"messages\":%u,\"size\":%zu",
+			cfg->conns, cfg->messages, cfg->size);
 		break;
 	default:
 		fprintf(f, ",\"conns\":%u", cfg->conns);
@@ -429,6 +496,20 @@ void rl_report_json(FILE *f, const struct rl_summary *s)
 	if (cfg->scenario != RL_SC_IDLE)
 		fprintf(f, ",\"%s_per_s\":%.1f,\"rate_per_s\":%.1f", what,
 			per_s(s, measured(s)), per_s(s, measured(s)));
+	if (cfg->v1)
+		fprintf(f, ",\"offset_errors\":%llu,\"v1_other_lines\":%llu",
+			(unsigned long long)c[RL_C_OFFSET_BAD],
+			(unsigned long long)c[RL_C_V1_OTHER]);
+	if (cfg->scenario == RL_SC_RECOVER)
+		fprintf(f, ",\"recover\":{\"clients\":%u,\"messages\":%u,"
+			"\"recovered\":%llu,\"failed\":%llu,\"ns\":%llu,"
+			"\"reopen_ns\":%llu,\"server_cpu_ns\":%llu}",
+			cfg->conns, cfg->messages,
+			(unsigned long long)c[RL_C_RECOVERED],
+			(unsigned long long)c[RL_C_RECOVER_FAILED],
+			(unsigned long long)c[RL_C_RECOVER_NS],
+			(unsigned long long)c[RL_C_RECOVER_OPEN_NS],
+			(unsigned long long)c[RL_C_RECOVER_CPU_NS]);
 	if (cfg->scenario == RL_SC_BROADCAST)
 		fprintf(f, ",\"published\":%llu,\"published_per_s\":%.1f,"
 			"\"lost\":%llu,\"out_of_order\":%llu",

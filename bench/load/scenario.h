@@ -4,6 +4,7 @@
 #define RL_SCENARIO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cfg.h"
@@ -34,6 +35,11 @@ struct rl_scenario {
 	/* Timers (optional): returns when to run next (UINT64_MAX: no
 	   need); with w->tick_each_batch also after every completion batch. */
 	uint64_t (*tick)(struct rl_worker *w, uint64_t now);
+	/* The upgrade request of @c (optional): set *@req and *@len to one
+	   of the scenario's, borrowed until @c closes; left alone, the
+	   worker's. */
+	void (*request)(struct rl_worker *w, struct rl_conn *c,
+			const char **req, size_t *len);
 	/* @c got its 101. */
 	void (*opened)(struct rl_worker *w, struct rl_conn *c);
 	/* @c may send (rl_conn_can_write()). */
@@ -51,6 +57,7 @@ extern const struct rl_scenario rl_scenario_echo;
 extern const struct rl_scenario rl_scenario_broadcast;
 extern const struct rl_scenario rl_scenario_handshake;
 extern const struct rl_scenario rl_scenario_idle;
+extern const struct rl_scenario rl_scenario_recover;
 
 /* inline defs */
 
@@ -65,6 +72,8 @@ static inline const struct rl_scenario *rl_scenario_get(enum rl_scenario_kind k)
 		return &rl_scenario_handshake;
 	case RL_SC_IDLE:
 		return &rl_scenario_idle;
+	case RL_SC_RECOVER:
+		return &rl_scenario_recover;
 	}
 	return NULL;
 }

@@ -15,6 +15,11 @@
  * spread over --ports, publishers over --pub-ports (default: the first
  * port); latency is then also kept apart for subscribers on their
  * publisher's server (near) and on another one (far).
+ *
+ * --subprotocol ringcast.v1: every member asks for the hub's envelopes
+ * (v1.h); a delivery is a "msg" line, its data the publisher's message
+ * (--text: carried as it is), its offset the previous one's + 1 for each
+ * subscriber; other lines (joined, presence) are counted apart.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +27,7 @@
 
 #include "ringcast.h"
 #include "payload.h"
+#include "v1.h"
 #include "worker.h"
 
 #define ROLE_SUB	0
@@ -54,6 +60,7 @@ struct broadcast {
 	unsigned nsubs;		/* local subscribers: conns [0, nsubs) */
 	unsigned npub_all;
 	uint32_t *next_seq;	/* [nsubs * npub_all]: next expected */
+	uint64_t *offset;	/* ringcast.v1: [nsubs] last offset seen */
 	uint64_t *delivered;	/* [npub_all] not yet added to shared */
 	uint32_t *dirty;	/* publishers with delivered[] non-zero */
 	unsigned ndirty;
@@ -104,7 +111,9 @@ static int bc_init(struct rl_worker *w)
 			     sizeof(*b->next_seq));
 	b->delivered = calloc(b->npub_all, sizeof(*b->delivered));
 	b->dirty = calloc(b->npub_all, sizeof(*b->dirty));
-	if (!b->pubs || !b->next_seq || !b->delivered || !b->dirty)
+	b->offset = calloc(b->nsubs ? b->nsubs : 1, sizeof(*b->offset));
+	if (!b->pubs || !b->next_seq || !b->delivered || !b->dirty ||
+	    !b->offset)
 		return -ENOMEM;
 	for (unsigned i = 0; i < b->nsubs; i++) {
 		w->conns[i].role = ROLE_SUB;
@@ -137,6 +146,7 @@ static void bc_exit(struct rl_worker *w)
 	free(b->next_seq);
 	free(b->delivered);
 	free(b->dirty);
+	free(b->offset);
 	rl_payload_free(&b->pl);
 	free(b);
 	w->sc_data = NULL;
@@ -309,18 +319,55 @@ static void bc_writable(struct rl_worker *w, struct rl_conn *c)
 		publish(w, b, &b->pubs[c->slot]);
 }
 
+/*
+ * A ringcast.v1 line on @c: false if it is no delivery (counted here).
+ * A "msg" moves *@head, *@n and *@len to the data inside it and gives
+ * its *@off; a "joined" line sets where a subscriber's offsets go on.
+ */
+static bool v1_unwrap(struct rl_worker *w, struct broadcast *b,
+		      struct rl_conn *c, const struct rl_ws_msg *m,
+		      const uint8_t **head, size_t *n, uint64_t *len,
+		      uint64_t *off)
+{
+	struct rl_v1_line e;
+	enum rl_v1_type t = m->opcode == RC_OP_TEXT ?
+			    rl_v1_parse(m->head, m->head_len, &e) : RL_V1_BAD;
+
+	/* The envelope ends with the data's closing quote and "}". */
+	if (t == RL_V1_MSG && m->len >= e.data_at + 2) {
+		*head = m->head + e.data_at;
+		*n = m->head_len - e.data_at;
+		*len = m->len - e.data_at - 2;
+		*off = e.offset;
+		return true;
+	}
+	if (t == RL_V1_MSG || t == RL_V1_BAD) {
+		w->stats.c[RL_E_PAYLOAD]++;
+		return false;
+	}
+	if (t == RL_V1_JOINED && c->role == ROLE_SUB)
+		b->offset[c->slot] = e.offset;
+	w->stats.c[RL_C_V1_OTHER]++;
+	return false;
+}
+
 static void bc_message(struct rl_worker *w, struct rl_conn *c,
 		       const struct rl_ws_msg *m)
 {
 	struct broadcast *b = w->sc_data;
 	const struct rl_payload *pl = &b->pl;
-	uint64_t sent, lat;
+	const uint8_t *head = m->head;
+	size_t head_len = m->head_len;
+	uint64_t sent, lat, len = m->len, off = 0;
 	uint32_t pub, seq, *next;
 
+	if (w->cfg->v1 &&
+	    !v1_unwrap(w, b, c, m, &head, &head_len, &len, &off))
+		return;
 	if (m->opcode != pl->opcode ||
-	    !rl_payload_unstamp(pl, m->head, m->head_len, &sent, &pub, &seq) ||
+	    !rl_payload_unstamp(pl, head, head_len, &sent, &pub, &seq) ||
 	    pub >= b->npub_all ||
-	    m->len != pl->v[rl_payload_pick(pl, pub, seq)].len) {
+	    len != pl->v[rl_payload_pick(pl, pub, seq)].len) {
 		w->stats.c[RL_E_PAYLOAD]++;
 		return;
 	}
@@ -328,6 +375,12 @@ static void bc_message(struct rl_worker *w, struct rl_conn *c,
 	   messages unless --no-echo-self. Not a delivery. */
 	if (c->role == ROLE_PUB)
 		return;
+	/* Offsets go up by one per message; none (0) without history. */
+	if (off) {
+		if (off != b->offset[c->slot] + 1)
+			w->stats.c[RL_C_OFFSET_BAD]++;
+		b->offset[c->slot] = off;
+	}
 	w->stats.c[RL_C_RECV]++;
 	w->stats.c[RL_C_BYTES_IN] += m->len;
 	w->stats.c[RL_C_WIRE_IN] += m->wire_len;

@@ -36,6 +36,8 @@ struct rl_shared {
 	uint64_t start_ns;	/* CLOCK_MONOTONIC; set before phase RUN */
 	uint64_t stop_ns;
 	int64_t subs_open;	/* broadcast: subscribers upgraded, not closed */
+	uint32_t done;		/* recover: the scenario finished before
+				   stop_ns; the parent ends phase RUN */
 	unsigned nworkers;
 	unsigned npub;
 	struct rl_live *live;		/* [nworkers] */

@@ -38,6 +38,19 @@ enum rl_ctr {
 				   connection's) */
 	RL_C_Z_CACHED,		/* of those, found inflated already in the
 				   worker's cache */
+	RL_C_OFFSET_BAD,	/* ringcast.v1: an envelope whose offset is
+				   not its member's previous one + 1 */
+	RL_C_V1_OTHER,		/* ringcast.v1: lines not "msg" (joined,
+				   presence): not deliveries */
+	RL_C_RECOVERED,		/* recover: clients that got every message
+				   they missed, in order, and recovered:true */
+	RL_C_RECOVER_FAILED,	/* recover: clients that did not */
+	RL_C_RECOVER_NS,	/* recover: first reconnect to the last
+				   client recovered */
+	RL_C_RECOVER_CPU_NS,	/* recover, --server-pid: the server's CPU
+				   time over that phase */
+	RL_C_RECOVER_OPEN_NS,	/* recover: first reconnect to the last
+				   client's 101 (every one came back) */
 
 	RL_E_FIRST,
 	RL_E_SOCKET = RL_E_FIRST, /* socket(), bind(): EMFILE, ... */

@@ -145,10 +145,11 @@ static int setup_messages(struct rl_worker *w)
 			w->accept);
 	if (ret)
 		return ret;
-	ret = rl_ws_request_ext(w->request, sizeof(w->request),
-				w->cfg->host_header, w->cfg->path, key,
-				w->cfg->origin,
-				w->cfg->deflate ? RL_PMD_OFFER : NULL);
+	ret = rl_ws_request_proto(w->request, sizeof(w->request),
+				  w->cfg->host_header, w->cfg->path, key,
+				  w->cfg->origin,
+				  w->cfg->deflate ? RL_PMD_OFFER : NULL,
+				  w->cfg->subprotocol);
 	if (ret < 0)
 		return ret;
 	w->request_len = (size_t)ret;

@@ -36,9 +36,9 @@ int rl_ws_key(uint64_t seed, char key[RL_WS_KEY_LEN + 1],
 	return rc_upgrade_accept_key(key, RL_WS_KEY_LEN, accept);
 }
 
-int rl_ws_request_ext(char *buf, size_t cap, const char *host,
-		      const char *path, const char *key, const char *origin,
-		      const char *extensions)
+int rl_ws_request_proto(char *buf, size_t cap, const char *host,
+			const char *path, const char *key, const char *origin,
+			const char *extensions, const char *protocol)
 {
 	int n = snprintf(buf, cap,
 			 "GET %s HTTP/1.1\r\n"
@@ -49,13 +49,24 @@ int rl_ws_request_ext(char *buf, size_t cap, const char *host,
 			 "Sec-WebSocket-Version: 13\r\n"
 			 "%s%s%s"
 			 "%s%s%s"
+			 "%s%s%s"
 			 "\r\n", path, host, key, origin ? "Origin: " : "",
 			 origin ? origin : "", origin ? "\r\n" : "",
 			 extensions ? "Sec-WebSocket-Extensions: " : "",
 			 extensions ? extensions : "",
-			 extensions ? "\r\n" : "");
+			 extensions ? "\r\n" : "",
+			 protocol ? "Sec-WebSocket-Protocol: " : "",
+			 protocol ? protocol : "", protocol ? "\r\n" : "");
 
 	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
+int rl_ws_request_ext(char *buf, size_t cap, const char *host,
+		      const char *path, const char *key, const char *origin,
+		      const char *extensions)
+{
+	return rl_ws_request_proto(buf, cap, host, path, key, origin,
+				   extensions, NULL);
 }
 
 int rl_ws_request(char *buf, size_t cap, const char *host, const char *path,
@@ -102,11 +113,13 @@ static bool name_is(const char *p, size_t n, const char *lit)
 }
 
 /* Check the header lines of a 101 in @p[0..n) (each ends in CRLF); with
-   @pmd, extensions as rl_pmd_answer() takes them. */
+   @pmd, extensions as rl_pmd_answer() takes them; with @protocol, the
+   subprotocol asked for must be the one answered. */
 static int check_101(const char *p, size_t n, const char accept[RC_ACCEPT_LEN],
-		     struct rl_pmd_params *pmd)
+		     struct rl_pmd_params *pmd, const char *protocol)
 {
 	bool upgrade = false, connection = false, key = false;
+	bool proto = !protocol;
 	const char *end = p + n;
 
 	while (p < end) {
@@ -136,15 +149,23 @@ static int check_101(const char *p, size_t n, const char accept[RC_ACCEPT_LEN],
 			if (!pmd ||
 			    rl_pmd_answer(v, (size_t)(ve - v), pmd))
 				return -EPROTO;
+		} else if (name_is(p, nl, "sec-websocket-protocol")) {
+			/* §4.1: only the one we asked for, once (the name
+			   is case-sensitive); none asked, none answered. */
+			if (!protocol || proto ||
+			    (size_t)(ve - v) != strlen(protocol) ||
+			    memcmp(v, protocol, strlen(protocol)))
+				return -EPROTO;
+			proto = true;
 		}
 		p = eol + 2;
 	}
-	return upgrade && connection && key ? 0 : -EPROTO;
+	return upgrade && connection && key && proto ? 0 : -EPROTO;
 }
 
-long rl_ws_response_ext(const char *buf, size_t len,
-			const char accept[RC_ACCEPT_LEN], int *status,
-			struct rl_pmd_params *pmd)
+long rl_ws_response_proto(const char *buf, size_t len,
+			  const char accept[RC_ACCEPT_LEN], int *status,
+			  struct rl_pmd_params *pmd, const char *protocol)
 {
 	size_t scan = len < RL_WS_RESPONSE_MAX ? len : RL_WS_RESPONSE_MAX;
 	const char *end = memmem(buf, scan, "\r\n\r\n", 4);
@@ -166,9 +187,17 @@ long rl_ws_response_ext(const char *buf, size_t len,
 	if (*status != 101)
 		return (long)hl;
 	headers = (const char *)memmem(buf, hl, "\r\n", 2) + 2;
-	if (check_101(headers, (size_t)(buf + hl - headers), accept, pmd))
+	if (check_101(headers, (size_t)(buf + hl - headers), accept, pmd,
+		      protocol))
 		return -EPROTO;
 	return (long)hl;
+}
+
+long rl_ws_response_ext(const char *buf, size_t len,
+			const char accept[RC_ACCEPT_LEN], int *status,
+			struct rl_pmd_params *pmd)
+{
+	return rl_ws_response_proto(buf, len, accept, status, pmd, NULL);
 }
 
 long rl_ws_response(const char *buf, size_t len,

@@ -16,8 +16,10 @@ struct rl_pmd_conn;
 
 /* Bytes of each data message kept for the scenarios: the broadcast stamp
    (send time, publisher, sequence number), 16 bytes in binary, 51 as the
-   start of a --json message. */
-#define RL_WS_HEAD	64
+   start of a --json message; with ringcast.v1, the envelope's head (type,
+   room, epoch, offset, from: about 100 bytes for a short room name) and
+   the stamp after it. At most 255 (rl_ws_rx.nhead). */
+#define RL_WS_HEAD	192
 /* Largest response head accepted; a longer one is a bad handshake. */
 #define RL_WS_RESPONSE_MAX	8192
 /* A Sec-WebSocket-Key: base64 of 16 bytes. */
@@ -89,6 +91,12 @@ int rl_ws_request_ext(char *buf, size_t cap, const char *host,
 		      const char *path, const char *key, const char *origin,
 		      const char *extensions);
 
+/* The same with a Sec-WebSocket-Protocol: @protocol header (NULL:
+   none). */
+int rl_ws_request_proto(char *buf, size_t cap, const char *host,
+			const char *path, const char *key, const char *origin,
+			const char *extensions, const char *protocol);
+
 /*
  * Parse a response head from @buf[0..@len). Returns the head's length
  * (bytes after it are frames), with *@status set; for 101 the Upgrade,
@@ -111,6 +119,14 @@ long rl_ws_response(const char *buf, size_t len,
 long rl_ws_response_ext(const char *buf, size_t len,
 			const char accept[RC_ACCEPT_LEN], int *status,
 			struct rl_pmd_params *pmd);
+
+/* The same, for a request that asked for the subprotocol @protocol (NULL:
+   none): a 101 must answer exactly that one (-EPROTO if it answers none
+   or another); one that answers a subprotocol nobody asked for is
+   -EPROTO too. */
+long rl_ws_response_proto(const char *buf, size_t len,
+			  const char accept[RC_ACCEPT_LEN], int *status,
+			  struct rl_pmd_params *pmd, const char *protocol);
 
 /* XOR @p[0..n) with @key (bytes as on the wire), starting at key byte
    @off & 3. Its own inverse. */

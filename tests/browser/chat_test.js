@@ -4,11 +4,23 @@
 //
 //   node tests/browser/chat_test.js /path/to/ringcast
 //
-// Starts the hub on a free port, opens the chat page (GET /) in Debian's
-// Chromium driven by playwright-core: two pages in one room, a third in
-// another room. A message typed in one page must appear in the other (and in
-// the sender's own list), and never in the other room. Then SIGTERM must make
-// the hub exit 0.
+// Starts the hub on a free port (--history-size 100), opens the chat page
+// (GET /) in Debian's Chromium driven by playwright-core: two pages in one
+// room, a third in another room. A message typed in one page must appear in
+// the other (and in the sender's own list), and never in the other room. The
+// page speaks ringcast.v1 (docs/PROTOCOL.md):
+//
+// - history on join: a page opened (or switched to the room) after messages
+//   were posted shows them, in order, with their offsets;
+// - presence: two pages in a room both list 2 members (count 2); one closes,
+//   the other shows its leave (count 1, one member listed);
+// - a TCP cut mid-stream: a page behind a small TCP proxy while a node ws
+//   publisher posts numbered messages every 20 ms; the proxy destroys the
+//   page's sockets, the page comes back through it with its epoch and offset
+//   and finally shows every number exactly once and in order, with no
+//   "could not be recovered" notice and no gap.
+//
+// Then SIGTERM must make the hub exit 0.
 //
 // Then the same over TLS: a hub whose listener speaks TLS (certificates made
 // by tests/interop/tlsutil.py with the openssl command, in a temporary
@@ -23,6 +35,7 @@
 const { spawn, execFileSync } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
+const net = require('net');
 const os = require('os');
 const path = require('path');
 
@@ -37,6 +50,14 @@ try {
 } catch (e) {
   console.log('SKIP: playwright-core is not installed ' +
               '(run scripts/setup, or npm ci in tests/browser)');
+  process.exit(77);
+}
+// node's ws (Debian node-ws), the publisher of the TCP-cut case.
+let WebSocket;
+try {
+  WebSocket = require('ws');
+} catch (e) {
+  console.log('SKIP: node ws is not installed (NODE_PATH=/usr/share/nodejs?)');
   process.exit(77);
 }
 if (!fs.existsSync(CHROMIUM)) {
@@ -194,6 +215,48 @@ function lines(page) {
   return page.$$eval('#messages .msg', els => els.map(e => e.textContent));
 }
 
+// The room messages shown (notices left out): [offset, text] in order.
+function shown(page) {
+  return page.$$eval('#messages .msg[data-offset]',
+                     els => els.map(e => [Number(e.dataset.offset), e.textContent]));
+}
+
+// The page shows exactly want (lines, in order) as the room's messages,
+// numbered 1, 2, 3... and no notice.
+async function assertShown(page, want, who) {
+  const got = await shown(page);
+  const texts = got.map(x => x[1]), offs = got.map(x => x[0]);
+  if (JSON.stringify(texts) !== JSON.stringify(want)) {
+    let i = 0;
+    while (i < want.length && texts[i] === want[i]) i++;
+    const cut = a => JSON.stringify(a.slice(Math.max(0, i - 1), i + 3).map(t => t.slice(0, 80)));
+    throw new Error(`${who} shows ${texts.length} messages, want ${want.length}; from line ${i + 1} ` +
+                    `it shows ${cut(texts)}, want ${cut(want)}`);
+  }
+  if (offs.some((o, i) => o !== i + 1)) throw new Error(`${who}: offsets ${offs}`);
+  const notes = await notices(page);
+  if (notes.length) throw new Error(`${who} shows notices: ${JSON.stringify(notes)}`);
+}
+
+function notices(page) {
+  return page.$$eval('#messages [data-notice]', els => els.map(e => `${e.dataset.notice}: ${e.textContent}`));
+}
+
+// The members sidebar once it shows n (count and list): the ids listed.
+async function waitMembers(page, n, who) {
+  try {
+    await page.waitForFunction(k =>
+      document.querySelector('#member-count').dataset.count === String(k) &&
+      document.querySelectorAll('#member-list li[data-id]').length === k,
+    n, { timeout: MSG_TIMEOUT_MS });
+  } catch (e) {
+    const st = await page.evaluate(() => [document.querySelector('#member-count').dataset.count,
+      Array.from(document.querySelectorAll('#member-list li')).map(l => l.textContent)]).catch(() => '?');
+    throw new Error(`${who}: members not ${n} within ${MSG_TIMEOUT_MS} ms: count, list ${JSON.stringify(st)}`);
+  }
+  return page.$$eval('#member-list li[data-id]', els => els.map(e => e.dataset.id).sort());
+}
+
 function waitLine(page, line, who) {
   return page.waitForFunction(l =>
     Array.from(document.querySelectorAll('#messages .msg')).some(e => e.textContent === l),
@@ -249,10 +312,12 @@ function launchBrowser() {
 async function main() {
   const tag = crypto.randomBytes(4).toString('hex');
   const room = `room-${tag}`, other = `other-${tag}`;
-  let port, a, b, c, nickA, nickB;
+  let port, a, b, c, nickA, nickB, nickC;
 
   await must('hub starts and prints its port', async () => {
-    port = await startHub();
+    // Rooms remember their last 100 messages (said here: the default
+    // is not this test's to rely on).
+    port = await startHub(['--history-size', '100']);
     if (!(port > 0 && port < 65536)) throw new Error(`bad port ${port}`);
   });
 
@@ -276,6 +341,7 @@ async function main() {
     await Promise.all([waitOpen(a, 'page 1'), waitOpen(b, 'page 2'), waitOpen(c, 'page 3')]);
     nickA = await a.inputValue('#nick');
     nickB = await b.inputValue('#nick');
+    nickC = await c.inputValue('#nick');
     if (!nickA || !nickB) throw new Error('empty default nick');
     if (nickA === nickB) {       // 1 in 9000; make them distinct
       nickB += '-b';
@@ -340,18 +406,64 @@ async function main() {
     if (got.length) throw new Error(`page 3 shows ${JSON.stringify(got)}`);
   });
 
+  // What the room holds so far, in order, as the pages show it.
+  const said = [`${nickA}: ${m1}`, `${nickB}: ${m2}`, `${nickA}: ${long}`, `${nickA}: ${m3}`];
+
+  const m0 = `in ${other} before switching ${crypto.randomBytes(6).toString('hex')}`;
   const m4 = `after switching rooms ${crypto.randomBytes(6).toString('hex')}`;
-  await check(`page 3 switches to ${room} with #join and hears page 2`, async () => {
+  await check(`page 3 switches to ${room} with #join: its history in order, then page 2 live`, async () => {
+    await typeAndEnter(c, m0);
+    await waitLine(c, `${nickC}: ${m0}`, 'page 3');
     await c.fill('#room', room);
     await c.click('#join');
     await waitOpen(c, 'page 3');
-    // the hub may register the subscription a moment after the upgrade
-    await sleep(200);
+    // "open" comes with the joined line: the history is shown by then,
+    // and the page is subscribed.
+    await assertShown(c, said, 'page 3 (history after the switch)');
     await typeAndEnter(b, m4);
     await Promise.all([waitLine(c, `${nickB}: ${m4}`, 'page 3'),
                        waitLine(a, `${nickB}: ${m4}`, 'page 1')]);
-    await assertAbsent(c, m1, 'page 3 (old message after switch)');
+    await assertAbsent(c, m0, 'page 3 (its old room after the switch)');
+    await assertShown(c, [...said, `${nickB}: ${m4}`], 'page 3');
   });
+  said.push(`${nickB}: ${m4}`);
+
+  await check('history on join: page 4, opened after pages 1 and 2 posted, shows their messages in order', async () => {
+    const d = await openChat(port, room, 'page 4');
+    try {
+      await waitOpen(d, 'page 4');
+      await assertShown(d, said, 'page 4');
+    } finally {
+      await d.context().close();
+    }
+  });
+
+  await check('presence: two pages list 2 members (count 2); one closes, the other shows its leave', async () => {
+    const pr = `presence-${tag}`;
+    const p = await openChat(port, pr, 'page 5');
+    let q = null;
+    try {
+      await waitOpen(p, 'page 5');
+      const [self] = await waitMembers(p, 1, 'page 5 alone');
+      q = await openChat(port, pr, 'page 6');
+      await waitOpen(q, 'page 6');
+      const [ip, iq] = await Promise.all([waitMembers(p, 2, 'page 5'), waitMembers(q, 2, 'page 6')]);
+      if (ip.join() !== iq.join() || !ip.includes(self)) {
+        throw new Error(`member ids: page 5 ${ip}, page 6 ${iq} (page 5 is ${self})`);
+      }
+      await q.context().close();
+      q = null;
+      const left = await waitMembers(p, 1, 'page 5 after page 6 closed');
+      if (left[0] !== self) throw new Error(`page 5 lists ${left}, want itself (${self})`);
+    } finally {
+      if (q) await q.context().close();
+      await p.context().close();
+    }
+  });
+
+  await check('a TCP cut mid-stream: page 7 behind a proxy comes back with every number once, in order; ' +
+              'then a restarted hub: the "could not be recovered" notice',
+              () => cutCase(port, tag));
 
   await check('screenshot of page 2', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chat-'));
@@ -374,6 +486,137 @@ async function main() {
   });
 
   await tlsCases(tag);
+}
+
+// ---- a TCP cut mid-stream ----------------------------------------------------------
+// A TCP proxy on a free port to a hub's (target, which may change):
+// destroyAll() cuts every connection through it both ways at once, as a
+// lost network would (no close frame).
+function startProxy(target) {
+  const pairs = new Set();
+  const proxy = { target };
+  const server = net.createServer(client => {
+    const up = net.connect(proxy.target, '127.0.0.1');
+    const pair = { client, up };
+    pairs.add(pair);
+    const end = () => { client.destroy(); up.destroy(); pairs.delete(pair); };
+    client.on('error', end); up.on('error', end);
+    client.on('close', end); up.on('close', end);
+    client.pipe(up); up.pipe(client);
+  });
+  const destroyAll = () => {
+    const n = pairs.size;
+    for (const p of [...pairs]) { p.client.destroy(); p.up.destroy(); pairs.delete(p); }
+    return n;
+  };
+  return new Promise((resolve, reject) => {
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(Object.assign(proxy, {
+      port: server.address().port,
+      destroyAll,
+      close: () => { server.close(); destroyAll(); },
+    })));
+  });
+}
+
+// A second hub, apart from the one startHub() keeps: { proc, port }.
+function spawnHub(extra) {
+  const proc = spawn(hubPath, ['--port', '0', '--threads', '2', '--admin-port', 'off', ...extra],
+                     { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', d => { out += d; });
+  proc.stderr.on('data', d => { out += d; });
+  return withTimeout(new Promise((resolve, reject) => {
+    proc.on('exit', code => reject(new Error(`second hub exited ${code}: ${out}`)));
+    proc.stdout.on('data', () => {
+      const m = /listening on \S*:(\d+)/.exec(out);
+      if (m) resolve({ proc, port: Number(m[1]) });
+    });
+  }), 10000, 'the second hub\'s "listening on" line').catch(e => { proc.kill('SIGKILL'); throw e; });
+}
+
+// A node ws member of room straight on the hub (not through the proxy).
+function openPublisher(port, room) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/${encodeURIComponent(room)}`);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  }), 5000, 'the publisher\'s WebSocket');
+}
+
+async function cutCase(port, tag) {
+  const room = `cut-${tag}`, N = 100;
+  const proxy = await startProxy(port);
+  const urls = [];
+  let page = null, pub = null, timer = null;
+  try {
+    page = await openChat(proxy.port, room, 'page 7', `http://127.0.0.1:${proxy.port}`, urls);
+    await waitOpen(page, 'page 7');
+    pub = await openPublisher(port, room);
+    let sent = 0;
+    const sending = new Promise(resolve => {
+      timer = setInterval(() => {
+        if (sent === N) { clearInterval(timer); resolve(); return; }
+        pub.send(JSON.stringify({ nick: 'pub', text: `${tag} #${++sent}` }));
+      }, 20);
+    });
+    await page.waitForFunction(() => document.querySelectorAll('#messages .msg[data-offset]').length >= 30,
+                               null, { timeout: MSG_TIMEOUT_MS });
+    const cut = proxy.destroyAll(), sentAtCut = sent;
+    if (!cut) throw new Error('no connection through the proxy to cut');
+    await sending;
+    if (sentAtCut > N - 20) throw new Error(`the cut came late: ${sentAtCut} of ${N} sent`);
+    const last = `pub: ${tag} #${N}`;
+    await page.waitForFunction(l =>
+      Array.from(document.querySelectorAll('#messages .msg')).some(e => e.textContent === l),
+    last, { timeout: 10000 }).catch(async () => {
+      throw new Error(`"${last}" not shown within 10 s; the last lines: ` +
+                      JSON.stringify((await lines(page).catch(() => [])).slice(-5)));
+    });
+    await sleep(100);        // a repeat after the last would show now
+    await assertShown(page, Array.from({ length: N }, (_, i) => `pub: ${tag} #${i + 1}`), 'page 7');
+    // It did come back, through the proxy, from where it was.
+    const again = urls.slice(1);
+    if (!again.length || !again.every(u => /[?&]epoch=\d+&offset=\d+&last=50$/.test(u))) {
+      throw new Error(`the page's WebSocket URLs: ${JSON.stringify(urls)}`);
+    }
+
+    // The hub "restarts" (another one behind the same address: a new
+    // epoch): the page comes back unrecovered, says so, and replaces its
+    // list with the new hub's (empty) history; then the room goes on.
+    const h2 = await spawnHub(['--history-size', '100']);
+    let pub2 = null;
+    try {
+      proxy.target = h2.port;
+      proxy.destroyAll();
+      await page.waitForFunction(() => !!document.querySelector('#messages [data-notice="unrecovered"]'),
+                                 null, { timeout: MSG_TIMEOUT_MS }).catch(async () => {
+        throw new Error(`no "could not be recovered" notice after the hub changed; the last lines: ` +
+                        JSON.stringify((await lines(page).catch(() => [])).slice(-3)));
+      });
+      await waitOpen(page, 'page 7 on the second hub');
+      const left = await lines(page);
+      if (left.length !== 1 || !/some messages could not be recovered/.test(left[0])) {
+        throw new Error(`after an unrecovered return page 7 shows ${JSON.stringify(left.slice(0, 3))}`);
+      }
+      pub2 = await openPublisher(h2.port, room);
+      pub2.send(JSON.stringify({ nick: 'pub', text: `${tag} on the second hub` }));
+      await waitLine(page, `pub: ${tag} on the second hub`, 'page 7');
+      const after = await shown(page);
+      const notes = await notices(page);
+      if (after.length !== 1 || after[0][0] !== 1 || notes.length !== 1) {
+        throw new Error(`page 7 on the second hub: messages ${JSON.stringify(after)}, notices ${JSON.stringify(notes)}`);
+      }
+    } finally {
+      if (pub2) pub2.terminate();
+      h2.proc.kill('SIGKILL');
+    }
+  } finally {
+    clearInterval(timer);
+    if (pub) pub.terminate();
+    proxy.close();
+    if (page) await page.context().close();
+  }
 }
 
 // ---- the same over TLS -------------------------------------------------------------
@@ -440,7 +683,7 @@ async function tlsCases(tag) {
         const proto = await p.evaluate(() => location.protocol);
         if (proto !== 'https:') throw new Error(`page protocol ${proto}`);
       }
-      const want = `wss://localhost:${port}/ws/${room}`;
+      const want = `wss://localhost:${port}/ws/${room}?last=50`;
       if (sockets.length < 2 || !sockets.every(u => u === want)) {
         throw new Error(`WebSocket URLs ${JSON.stringify(sockets)}, want ${want}`);
       }

@@ -519,6 +519,10 @@ struct rc_stats {
 					   servers */
 	uint64_t nats_in_dups;		/* repeated or out of order: dropped */
 	uint64_t nats_slow_consumer;	/* times NATS said we fell behind */
+	uint64_t nats_forwarded;	/* with history: publishes sent to
+					   their room's owning server */
+	uint64_t nats_hub_changes;	/* ... changes seen in the set of
+					   servers that own rooms */
 	/* Topics' history (rc_config.history_size), server-wide: */
 	uint64_t history_topics;	/* topics with a history now */
 	uint64_t history_bytes;		/* memory it holds now */

@@ -28,6 +28,14 @@
  * order, and the delivery thread keeps a subscription's order into the
  * inboxes. What NATS or libnats drops (a disconnect, a slow consumer)
  * shows as a jump in the numbers and is counted (nats_in_gaps).
+ *
+ * With history on, a room's stream is numbered by one server, its owner
+ * (rendezvous hashing over the live servers, which say so on
+ * <prefix>.hubs every RC_HB_MS): the owner sends what it numbered as
+ * 0xB2 (epoch, offset, meta, skip), the others forward what is published
+ * on them to <prefix>.o.<owner> (0xB3) and deliver it when it comes back
+ * numbered, remembering it at the owner's position (docs/HISTORY.md,
+ * "Across hubs").
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,7 +50,9 @@
 #include <nats/nats.h>
 
 #include "bridge/bridge.h"
+#include "pubsub/history.h"
 #include "pubsub/pubsub.h"
+#include "pubsub/siphash.h"
 #include "ringcast.h"
 
 /* ---- the pure parts ---- */
@@ -121,6 +131,136 @@ static void put64(uint8_t *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
+/* 0xB2 and 0xB3 (bridge.h). */
+static int parse_owned(const uint8_t *p, size_t len,
+		       struct rc_bridge_head *h)
+{
+	size_t head = p[0] == RC_BRIDGE_V2 ? RC_BRIDGE_V2_HEAD :
+					     RC_BRIDGE_V3_HEAD;
+
+	if (len < head)
+		return -EINVAL;
+	h->meta_len = p[2];
+	if (p[0] == RC_BRIDGE_V2) {
+		if (p[3] || p[4] || p[5] || p[6] || p[7])
+			return -EINVAL;
+		h->hub = get64(p + 8);
+		h->epoch = get64(p + 16);
+		h->offset = get64(p + 24);
+		h->origin = get64(p + 32);
+		h->skip = get64(p + 40);
+		/* Epochs are below 2^53 (history.c), for JavaScript. */
+		if (!h->hub || !h->origin || !h->epoch || !h->offset ||
+		    h->epoch >> 53)
+			return -EINVAL;
+	} else {
+		h->hops = p[3];
+		h->room_len = (uint16_t)(p[4] | p[5] << 8);
+		h->lane_gen = (uint32_t)(p[6] | p[7] << 8);
+		h->origin = get64(p + 8);
+		h->skip = get64(p + 16);
+		h->seq = get64(p + 24);
+		if (h->hops != 1 || !h->origin || !h->seq || !h->room_len ||
+		    h->room_len > RC_TOPIC_MAX || len - head < h->room_len)
+			return -EINVAL;
+		h->room = p + head;
+		head += h->room_len;
+	}
+	if (len - head < h->meta_len)
+		return -EINVAL;
+	h->meta = h->meta_len ? p + head : NULL;
+	h->head_len = head + h->meta_len;
+	return 0;
+}
+
+size_t rc__bridge_head_v2(uint8_t *p, const struct rc_bridge_head *h)
+{
+	memset(p, 0, RC_BRIDGE_V2_HEAD);
+	p[0] = RC_BRIDGE_V2;
+	p[1] = h->flags;
+	p[2] = h->meta_len;
+	put64(p + 8, h->hub);
+	put64(p + 16, h->epoch);
+	put64(p + 24, h->offset);
+	put64(p + 32, h->origin);
+	put64(p + 40, h->skip);
+	if (h->meta_len)
+		memcpy(p + RC_BRIDGE_V2_HEAD, h->meta, h->meta_len);
+	return RC_BRIDGE_V2_HEAD + h->meta_len;
+}
+
+size_t rc__bridge_head_v3(uint8_t *p, const struct rc_bridge_head *h)
+{
+	memset(p, 0, RC_BRIDGE_V3_HEAD);
+	p[0] = RC_BRIDGE_V3;
+	p[1] = h->flags;
+	p[2] = h->meta_len;
+	p[3] = 1;
+	p[4] = (uint8_t)h->room_len;
+	p[5] = (uint8_t)(h->room_len >> 8);
+	p[6] = (uint8_t)h->lane_gen;
+	p[7] = (uint8_t)(h->lane_gen >> 8);
+	put64(p + 8, h->origin);
+	put64(p + 16, h->skip);
+	put64(p + 24, h->seq);
+	memcpy(p + RC_BRIDGE_V3_HEAD, h->room, h->room_len);
+	if (h->meta_len)
+		memcpy(p + RC_BRIDGE_V3_HEAD + h->room_len, h->meta,
+		       h->meta_len);
+	return RC_BRIDGE_V3_HEAD + h->room_len + h->meta_len;
+}
+
+int rc__bridge_parse_hb(const uint8_t *p, size_t len, uint64_t *hub,
+			uint8_t *flags)
+{
+	if (len != RC_BRIDGE_HB_LEN || p[0] != RC_BRIDGE_HB ||
+	    (p[1] & ~(RC_BRIDGE_HB_ASK | RC_BRIDGE_HB_BYE)))
+		return -EINVAL;
+	for (int i = 2; i < 8; i++)
+		if (p[i])
+			return -EINVAL;
+	*hub = get64(p + 8);
+	*flags = p[1];
+	return *hub ? 0 : -EINVAL;
+}
+
+uint64_t rc__bridge_room_key(const void *name, size_t len)
+{
+	/* Fixed ("ringcastowners"): every server must pick the same
+	   owner. Someone who names rooms can so put many on one server;
+	   that costs balance, not correctness. */
+	static const uint64_t key[2] = { 0x74736163676e6972ull,
+					 0x000073726e656e77ull };
+
+	return rc__siphash13(key, name, len);
+}
+
+uint64_t rc__bridge_score(uint64_t room_key, uint64_t hub)
+{
+	/* splitmix64's finalizer: every bit of both counts. */
+	uint64_t z = room_key ^ hub;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t rc__bridge_pick(uint64_t room_key, const uint64_t *ids, unsigned n)
+{
+	uint64_t best = 0, best_s = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t sc = rc__bridge_score(room_key, ids[i]);
+
+		/* Ties (never in practice) to the higher id. */
+		if (!best || sc > best_s || (sc == best_s && ids[i] > best)) {
+			best = ids[i];
+			best_s = sc;
+		}
+	}
+	return best;
+}
+
 int rc__bridge_parse(const uint8_t *p, size_t len, struct rc_bridge_head *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -129,10 +269,13 @@ int rc__bridge_parse(const uint8_t *p, size_t len, struct rc_bridge_head *h)
 	h->flags = p[1];
 	if (h->flags & ~(RC_BRIDGE_F_BINARY | RC_BRIDGE_F_NO_DEFLATE))
 		return -EINVAL;
+	h->version = p[0];
 	if (p[0] == RC_BRIDGE_V0) {
 		h->head_len = RC_BRIDGE_V0_HEAD;
 		return 0;
 	}
+	if (p[0] == RC_BRIDGE_V2 || p[0] == RC_BRIDGE_V3)
+		return parse_owned(p, len, h);
 	if (p[0] != RC_BRIDGE_V1 || len < RC_BRIDGE_V1_HEAD)
 		return -EINVAL;
 	h->lane_gen = (uint32_t)p[2] | (uint32_t)p[3] << 8 |
@@ -213,10 +356,33 @@ struct lane {
 	struct seq_slot *slots;
 	uint32_t cap, used;
 	uint32_t gen;
+	uint64_t fwd_seq;		/* forwards sent (0xB3) */
 	uint8_t *buf;			/* head + payload, reused */
 	size_t buf_cap;
 	char *subject;			/* prefix + token, reused */
 	pthread_mutex_t lock;		/* the last lane only (other threads) */
+};
+
+/* Servers numbering rooms (history on): heartbeats every RC_HB_MS; one
+   silent for RC_HB_DEAD_MS is gone; a server that just connected counts
+   itself in once it had RC_HB_SETTLE_MS to hear the others (it asks them
+   to answer at once). */
+#define RC_HB_MS 250
+#define RC_HB_DEAD_MS 1500
+#define RC_HB_SETTLE_MS 300
+#define RC_BRIDGE_HUBS 64		/* heard of at once, at most */
+#define RC_BRIDGE_SETS 32		/* versions of the set kept */
+
+/* One version of the set of live servers, sorted. */
+struct hubset {
+	uint64_t ver;
+	unsigned n;
+	uint64_t id[RC_BRIDGE_HUBS];
+};
+
+struct peer {
+	uint64_t id;
+	int64_t seen_ms;
 };
 
 struct rc_bridge {
@@ -245,6 +411,25 @@ struct rc_bridge {
 
 	_Atomic uint64_t connected, reconnects, out, out_bytes, out_errors,
 		in, in_bytes, in_dropped, gaps, dups, slow;
+
+	/* Rooms numbered by their owner (ps->hist on), else all unused. */
+	bool owned;
+	natsSubscription *hb_sub, *fwd_sub;
+	char *hb_subject, *fwd_subject;
+	pthread_mutex_t set_lock;	/* innermost: below it, nothing */
+	struct peer peers[RC_BRIDGE_HUBS];
+	unsigned npeers;
+	bool ready;			/* counts itself in */
+	int64_t ready_at;		/* ms; 0: not connected yet */
+	uint64_t ver;			/* sets[ver % RC_BRIDGE_SETS] is now */
+	struct hubset sets[RC_BRIDGE_SETS];
+	pthread_t hb_thread;
+	bool hb_started, hb_stop, hb_ask;
+	pthread_mutex_t hb_lock;
+	pthread_cond_t hb_cond;
+	_Atomic uint64_t forwarded, set_changes;
+	struct rc_bridge_order fwd_order;	/* on_fwd()'s only */
+	_Atomic bool leaving;			/* said bye: beats no more */
 };
 
 static uint64_t random_id(void)
@@ -304,7 +489,203 @@ static size_t subject_of(const struct rc_bridge *b, char *out,
 	return n;
 }
 
+__attribute__((format(printf, 3, 4)))
+static void blog(struct rc_bridge *b, enum rc_log_level lv,
+		 const char *fmt, ...);
+
+/* ---- the set of servers (history on) ---- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct hubset *set_now(struct rc_bridge *b)
+{
+	return &b->sets[b->ver % RC_BRIDGE_SETS];
+}
+
+/* Under set_lock: the set from what was heard; a new version if it
+   differs. Into @why (for the log): what changed, or "" if nothing. */
+static void set_update(struct rc_bridge *b, char *why, size_t cap)
+{
+	struct hubset *cur = set_now(b), next = { 0 };
+
+	*why = 0;
+	if (b->ready)
+		next.id[next.n++] = b->hub_id;
+	/* Cut off from NATS, it can reach no owner: it numbers every room
+	   itself (new epochs, detected by clients) rather than lose what
+	   its members publish until the others count as gone. */
+	for (unsigned i = 0; i < b->npeers && next.n < RC_BRIDGE_HUBS &&
+			     atomic_load(&b->connected);
+	     i++)
+		next.id[next.n++] = b->peers[i].id;
+	/* Alone (or not connected yet, and nobody heard of): it numbers
+	   its rooms itself, as a lone server would. */
+	if (!next.n)
+		next.id[next.n++] = b->hub_id;
+	qsort(next.id, next.n, sizeof(next.id[0]), cmp_id);
+	if (next.n == cur->n &&
+	    !memcmp(next.id, cur->id, next.n * sizeof(next.id[0])))
+		return;
+	next.ver = ++b->ver;
+	*set_now(b) = next;
+	atomic_fetch_add(&b->set_changes, 1);
+	snprintf(why, cap, "nats: %u hub(s) number rooms now (set %llu, "
+		 "was %u%s); rooms whose owner changed start a new epoch",
+		 next.n, (unsigned long long)next.ver, cur->n,
+		 b->ready ? "" : ", this hub not yet among them");
+}
+
+/* Heard from server @id at @now. */
+static void peer_heard(struct rc_bridge *b, uint64_t id, int64_t now,
+		       char *why, size_t cap)
+{
+	*why = 0;
+	for (unsigned i = 0; i < b->npeers; i++)
+		if (b->peers[i].id == id) {
+			b->peers[i].seen_ms = now;
+			return;
+		}
+	if (b->npeers == RC_BRIDGE_HUBS)
+		return;
+	b->peers[b->npeers++] = (struct peer){ id, now };
+	set_update(b, why, cap);
+}
+
+/* Server @id said it stops. */
+static void peer_bye(struct rc_bridge *b, uint64_t id, char *why, size_t cap)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < b->npeers; i++)
+		if (b->peers[i].id != id)
+			b->peers[k++] = b->peers[i];
+	b->npeers = k;
+	set_update(b, why, cap);
+}
+
+/* Servers silent too long are gone; a new one counts itself in once
+   settled. */
+static void peers_expire(struct rc_bridge *b, int64_t now, char *why,
+			 size_t cap)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < b->npeers; i++)
+		if (now - b->peers[i].seen_ms <= RC_HB_DEAD_MS)
+			b->peers[k++] = b->peers[i];
+	b->npeers = k;
+	if (!b->ready && b->ready_at && now >= b->ready_at)
+		b->ready = true;
+	set_update(b, why, cap);
+}
+
+bool rc__bridge_owner(struct rc_bridge *b, const void *name, size_t len,
+		      struct rc_bridge_own *o)
+{
+	struct hubset *cur;
+
+	o->b = b;
+	o->key = rc__bridge_room_key(name, len);
+	pthread_mutex_lock(&b->set_lock);
+	cur = set_now(b);
+	o->ver = b->ver;
+	o->hub = rc__bridge_pick(o->key, cur->id, cur->n);
+	pthread_mutex_unlock(&b->set_lock);
+	return o->hub == b->hub_id;
+}
+
+bool rc__bridge_same_owner(void *arg, uint64_t since)
+{
+	struct rc_bridge_own *o = arg;
+	struct rc_bridge *b = o->b;
+	bool same = true;
+	uint64_t first = 0;
+
+	pthread_mutex_lock(&b->set_lock);
+	if (!since || since > b->ver || b->ver - since >= RC_BRIDGE_SETS) {
+		same = false;
+	} else {
+		for (uint64_t v = since; v <= b->ver && same; v++) {
+			const struct hubset *hs = &b->sets[v % RC_BRIDGE_SETS];
+			uint64_t w = rc__bridge_pick(o->key, hs->id, hs->n);
+
+			if (v == since)
+				first = w;
+			same = w == first;
+		}
+	}
+	pthread_mutex_unlock(&b->set_lock);
+	return same;
+}
+
 /* ---- callbacks, on libnats' threads ---- */
+
+static unsigned op_of(uint8_t flags)
+{
+	unsigned op = flags & RC_BRIDGE_F_BINARY ? RC_OP_BINARY : RC_OP_TEXT;
+
+	return flags & RC_BRIDGE_F_NO_DEFLATE ? op | RC_OP_NO_DEFLATE : op;
+}
+
+/* rc__ps_publish_from(), paced like on_msg()'s rc__ps_publish_in(), and
+   counted. */
+static void publish_from(struct rc_bridge *b, const struct rc_ps_in *in)
+{
+	uint64_t gap = 0;
+	int ret;
+
+	for (int tries = 0;; tries++) {
+		ret = rc__ps_publish_from(b->ps, in, &gap);
+		if (ret != -EAGAIN || tries == 250 ||
+		    atomic_load(&b->closing))
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 200000 }, NULL);
+	}
+	if (gap)
+		atomic_fetch_add_explicit(&b->gaps, gap, memory_order_relaxed);
+	if (ret == -EALREADY) {
+		atomic_fetch_add_explicit(&b->dups, 1, memory_order_relaxed);
+		return;
+	}
+	if (ret) {
+		atomic_fetch_add_explicit(&b->in_dropped, 1,
+					  memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&b->in, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->in_bytes, in->len, memory_order_relaxed);
+}
+
+/* A room's message numbered by its owner (0xB2). */
+static void on_numbered(struct rc_bridge *b, struct room *r,
+			const struct rc_bridge_head *h, const uint8_t *p,
+			size_t len)
+{
+	struct rc_ps_in in = {
+		.topic = r->name, .topic_len = r->len,
+		.data = p + h->head_len, .len = len - h->head_len,
+		.op = op_of(h->flags), .meta = h->meta,
+		.meta_len = h->meta_len,
+		/* The sender's connection, on the server it sent from. */
+		.skip = h->origin == b->hub_id ? h->skip : 0,
+		.epoch = h->epoch, .offset = h->offset, .origin = h->origin,
+	};
+
+	publish_from(b, &in);
+}
 
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 		   void *closure)
@@ -323,9 +704,14 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 	atomic_fetch_add(&b->active, 1);
 	if (atomic_load(&b->closing))
 		goto out;
-	if (rc__bridge_parse(p, len, &h)) {
+	/* Forwards travel on the owner's subject only. */
+	if (rc__bridge_parse(p, len, &h) || h.version == RC_BRIDGE_V3) {
 		atomic_fetch_add_explicit(&b->in_dropped, 1,
 					  memory_order_relaxed);
+		goto out;
+	}
+	if (h.version == RC_BRIDGE_V2) {
+		on_numbered(b, r, &h, p, len);
 		goto out;
 	}
 	if (!rc__bridge_order(&r->order, &h, &gap)) {
@@ -349,6 +735,10 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = 200000 }, NULL);
 	}
+	/* Unnumbered, for a room another server owns: the owner numbers
+	   it (if it follows the room) and it comes back so. */
+	if (ret == -EREMOTE)
+		goto out;
 	if (ret) {
 		atomic_fetch_add_explicit(&b->in_dropped, 1,
 					  memory_order_relaxed);
@@ -359,6 +749,151 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 out:
 	atomic_fetch_sub(&b->active, 1);
 	natsMsg_Destroy(msg);
+}
+
+/* A publish forwarded to this server as the room's owner (0xB3). */
+static void on_fwd(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+		   void *closure)
+{
+	struct rc_bridge *b = closure;
+	const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
+	size_t len = (size_t)natsMsg_GetDataLength(msg);
+	struct rc_bridge_head h, o;
+	struct rc_ps_in in;
+	uint64_t gap;
+
+	(void)nc;
+	(void)sub;
+	atomic_fetch_add(&b->active, 1);
+	if (atomic_load(&b->closing))
+		goto out;
+	if (rc__bridge_parse(p, len, &h) || h.version != RC_BRIDGE_V3) {
+		atomic_fetch_add_explicit(&b->in_dropped, 1,
+					  memory_order_relaxed);
+		goto out;
+	}
+	/* A forward sent again (libnats resends what a dying server may
+	   have taken already): numbered once. Its numbers run over every
+	   owner, so a jump here is no loss. */
+	o = (struct rc_bridge_head){ .hub = h.origin, .seq = h.seq,
+				     .lane_gen = h.lane_gen };
+	if (!rc__bridge_order(&b->fwd_order, &o, &gap)) {
+		atomic_fetch_add_explicit(&b->dups, 1, memory_order_relaxed);
+		goto out;
+	}
+	in = (struct rc_ps_in){
+		.topic = h.room, .topic_len = h.room_len,
+		.data = p + h.head_len, .len = len - h.head_len,
+		.op = op_of(h.flags), .meta = h.meta,
+		.meta_len = h.meta_len, .skip = h.skip, .origin = h.origin,
+	};
+	publish_from(b, &in);
+out:
+	atomic_fetch_sub(&b->active, 1);
+	natsMsg_Destroy(msg);
+}
+
+static void hb_send(struct rc_bridge *b, uint8_t flags)
+{
+	uint8_t p[RC_BRIDGE_HB_LEN] = { RC_BRIDGE_HB, flags };
+
+	put64(p + 8, b->hub_id);
+	natsConnection_Publish(b->nc, b->hb_subject, p, sizeof(p));
+}
+
+/* Another server's heartbeat. */
+static void on_hb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+		  void *closure)
+{
+	struct rc_bridge *b = closure;
+	const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
+	size_t len = (size_t)natsMsg_GetDataLength(msg);
+	uint64_t id;
+	uint8_t flags;
+	char why[200];
+
+	(void)nc;
+	(void)sub;
+	atomic_fetch_add(&b->active, 1);
+	if (atomic_load(&b->closing) ||
+	    rc__bridge_parse_hb(p, len, &id, &flags) || id == b->hub_id)
+		goto out;
+	pthread_mutex_lock(&b->set_lock);
+	if (flags & RC_BRIDGE_HB_BYE)
+		peer_bye(b, id, why, sizeof(why));
+	else
+		peer_heard(b, id, now_ms(), why, sizeof(why));
+	pthread_mutex_unlock(&b->set_lock);
+	if (*why)
+		blog(b, RC_LOG_INFO, "%s (hub %016llx %s)", why,
+		     (unsigned long long)id,
+		     flags & RC_BRIDGE_HB_BYE ? "left" : "joined");
+	/* A server that just connected: so it learns the set in one round
+	   trip, not one period. */
+	if ((flags & RC_BRIDGE_HB_ASK) && !atomic_load(&b->leaving))
+		hb_send(b, 0);
+out:
+	atomic_fetch_sub(&b->active, 1);
+	natsMsg_Destroy(msg);
+}
+
+/* Beats every RC_HB_MS (at once when asked), and the set's bookkeeping. */
+static void *hb_main(void *arg)
+{
+	struct rc_bridge *b = arg;
+	char why[200];
+
+	pthread_mutex_lock(&b->hb_lock);
+	while (!b->hb_stop) {
+		struct timespec ts;
+		bool ask;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += RC_HB_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (!b->hb_ask)
+			pthread_cond_timedwait(&b->hb_cond, &b->hb_lock, &ts);
+		if (b->hb_stop)
+			break;
+		ask = b->hb_ask;
+		b->hb_ask = false;
+		pthread_mutex_unlock(&b->hb_lock);
+		if (atomic_load(&b->connected))
+			hb_send(b, ask ? RC_BRIDGE_HB_ASK : 0);
+		pthread_mutex_lock(&b->set_lock);
+		peers_expire(b, now_ms(), why, sizeof(why));
+		pthread_mutex_unlock(&b->set_lock);
+		if (*why)
+			blog(b, RC_LOG_INFO, "%s", why);
+		pthread_mutex_lock(&b->hb_lock);
+	}
+	pthread_mutex_unlock(&b->hb_lock);
+	return NULL;
+}
+
+/* (Re)connected: ask the others to beat now; a new server counts itself
+   in once it had time to hear them. */
+static void hb_connected(struct rc_bridge *b)
+{
+	char why[200];
+
+	if (!b->owned)
+		return;
+	pthread_mutex_lock(&b->set_lock);
+	if (!b->ready_at)
+		b->ready_at = now_ms() + RC_HB_SETTLE_MS;
+	/* Back after a short cut: those not yet counted gone count again. */
+	set_update(b, why, sizeof(why));
+	pthread_mutex_unlock(&b->set_lock);
+	if (*why)
+		blog(b, RC_LOG_INFO, "%s (NATS back)", why);
+	pthread_mutex_lock(&b->hb_lock);
+	b->hb_ask = true;
+	pthread_cond_signal(&b->hb_cond);
+	pthread_mutex_unlock(&b->hb_lock);
 }
 
 static void room_free(struct room *r)
@@ -438,16 +973,25 @@ static void on_connected(natsConnection *nc, void *closure)
 	char url[256];
 
 	atomic_store(&b->connected, 1);
-	blog(b, RC_LOG_INFO, "nats: connected to %s",
-	     nats_url(nc, url, sizeof(url)));
+	blog(b, RC_LOG_INFO, "nats: connected to %s as hub %016llx",
+	     nats_url(nc, url, sizeof(url)), (unsigned long long)b->hub_id);
+	hb_connected(b);
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	struct rc_bridge *b = closure;
+	char why[200] = "";
 
 	(void)nc;
 	atomic_store(&b->connected, 0);
+	if (b->owned) {
+		pthread_mutex_lock(&b->set_lock);
+		set_update(b, why, sizeof(why));
+		pthread_mutex_unlock(&b->set_lock);
+		if (*why && !atomic_load(&b->closing))
+			blog(b, RC_LOG_INFO, "%s (NATS lost)", why);
+	}
 	if (!atomic_load(&b->closing))
 		blog(b, RC_LOG_WARN, "nats: disconnected; reconnecting, rooms "
 		     "stay local meanwhile");
@@ -471,6 +1015,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	atomic_store(&b->connected, 1);
 	blog(b, RC_LOG_INFO, "nats: reconnected to %s; rooms subscribed again",
 	     nats_url(nc, url, sizeof(url)));
+	hb_connected(b);
 }
 
 static void on_error(natsConnection *nc, natsSubscription *sub,
@@ -553,6 +1098,19 @@ static void room_subscribe(struct rc_bridge *b, struct room *r)
 	}
 }
 
+/* With rooms numbered by their owner: drop the room's history unless
+   this server numbered it, owning it throughout (history.h). */
+static void hist_unfollowed(struct rc_bridge *b, const void *name,
+			    size_t len, uint64_t h)
+{
+	struct rc_bridge_own o;
+
+	if (!b->owned)
+		return;
+	rc__bridge_owner(b, name, len, &o);
+	rc__hist_forget(b->ps->hist, h, name, len, rc__bridge_same_owner, &o);
+}
+
 void rc__bridge_interest(struct rc_bridge *b, uint64_t h, const void *name,
 			 size_t len, int delta)
 {
@@ -581,11 +1139,17 @@ void rc__bridge_interest(struct rc_bridge *b, uint64_t h, const void *name,
 		*pp = r;
 		b->nrooms++;
 		atomic_fetch_add(&b->live_rooms, 1);
+		/* Not followed until now: what this server remembers of
+		   the room is stale, unless it numbered the room itself
+		   all along (its owner). Before the subscription, so that
+		   what comes through it restarts the window. */
+		hist_unfollowed(b, name, len, h);
 		room_subscribe(b, r);
 	} else if (r && !--r->workers) {
 		*pp = r->next;
 		b->nrooms--;
 		room_forget(b, r);
+		hist_unfollowed(b, name, len, h);
 	}
 out:
 	pthread_mutex_unlock(&b->lock);
@@ -699,6 +1263,119 @@ void rc__bridge_out(struct rc_bridge *b, unsigned lane, uint64_t h,
 	lane_out(b, &b->lanes[lane], lane, h, topic, topic_len, data, len, op);
 }
 
+/* @l's buffer, with room for @need bytes. */
+static uint8_t *lane_buf(struct lane *l, size_t need)
+{
+	uint8_t *p;
+
+	if (need > l->buf_cap) {
+		size_t cap = need < 4096 ? 4096 : need + need / 2;
+
+		p = realloc(l->buf, cap);
+		if (!p)
+			return NULL;
+		l->buf = p;
+		l->buf_cap = cap;
+	}
+	return l->buf;
+}
+
+/* The lane of @lane, locked when other threads share it. */
+static struct lane *lane_take(struct rc_bridge *b, unsigned lane)
+{
+	struct lane *l;
+
+	if (lane < b->nlanes - 1)
+		return &b->lanes[lane];
+	l = &b->lanes[b->nlanes - 1];
+	pthread_mutex_lock(&l->lock);
+	return l;
+}
+
+static void lane_give(struct rc_bridge *b, struct lane *l)
+{
+	if (l == &b->lanes[b->nlanes - 1])
+		pthread_mutex_unlock(&l->lock);
+}
+
+static uint8_t flags_of(unsigned op)
+{
+	return (uint8_t)(((op & 0xf) == RC_OP_BINARY ? RC_BRIDGE_F_BINARY :
+						       0) |
+			 (op & RC_OP_NO_DEFLATE ? RC_BRIDGE_F_NO_DEFLATE : 0));
+}
+
+void rc__bridge_out_seq(struct rc_bridge *b, unsigned lane,
+			const void *topic, size_t topic_len,
+			const void *data, size_t len, unsigned op,
+			const void *meta, size_t meta_len, uint64_t epoch,
+			uint64_t offset, uint64_t origin, uint64_t skip)
+{
+	struct rc_bridge_head h = {
+		.flags = flags_of(op), .hub = b->hub_id, .epoch = epoch,
+		.offset = offset, .origin = origin ? origin : b->hub_id,
+		.skip = skip, .meta = meta, .meta_len = (uint8_t)meta_len,
+	};
+	struct lane *l = lane_take(b, lane);
+	uint8_t *p = lane_buf(l, RC_BRIDGE_V2_HEAD + meta_len + len);
+	size_t n;
+
+	if (!p || (!l->subject && !(l->subject = malloc(subject_cap(b)))))
+		goto fail;
+	n = rc__bridge_head_v2(p, &h);
+	if (len)
+		memcpy(p + n, data, len);
+	subject_of(b, l->subject, topic, topic_len);
+	if (natsConnection_Publish(b->nc, l->subject, p, (int)(n + len)) !=
+	    NATS_OK)
+		goto fail;
+	lane_give(b, l);
+	atomic_fetch_add_explicit(&b->out, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->out_bytes, len, memory_order_relaxed);
+	return;
+fail:
+	lane_give(b, l);
+	atomic_fetch_add_explicit(&b->out_errors, 1, memory_order_relaxed);
+}
+
+int rc__bridge_forward(struct rc_bridge *b, unsigned lane, uint64_t owner,
+		       const void *topic, size_t topic_len, const void *data,
+		       size_t len, unsigned op, const void *meta,
+		       size_t meta_len, uint64_t skip)
+{
+	struct rc_bridge_head h = {
+		.flags = flags_of(op), .origin = b->hub_id, .skip = skip,
+		.room = topic, .room_len = (uint16_t)topic_len,
+		.meta = meta, .meta_len = (uint8_t)meta_len,
+		.lane_gen = lane < b->nlanes ? lane : b->nlanes - 1,
+	};
+	struct lane *l = lane_take(b, lane);
+	uint8_t *p = lane_buf(l, RC_BRIDGE_V3_HEAD + topic_len + meta_len +
+				 len);
+	size_t n;
+
+	if (!p || (!l->subject && !(l->subject = malloc(subject_cap(b)))))
+		goto fail;
+	h.seq = ++l->fwd_seq;
+	n = rc__bridge_head_v3(p, &h);
+	if (len)
+		memcpy(p + n, data, len);
+	snprintf(l->subject, subject_cap(b), "%s.o.%016llx", b->prefix,
+		 (unsigned long long)owner);
+	if (natsConnection_Publish(b->nc, l->subject, p, (int)(n + len)) !=
+	    NATS_OK)
+		goto fail;
+	lane_give(b, l);
+	atomic_fetch_add_explicit(&b->forwarded, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->out, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->out_bytes, len, memory_order_relaxed);
+	return 0;
+fail:
+	lane_give(b, l);
+	atomic_fetch_add_explicit(&b->out_errors, 1, memory_order_relaxed);
+	return -EIO;
+}
+
 /* ---- life ---- */
 
 static int set_servers(natsOptions *o, const char *urls)
@@ -762,6 +1439,33 @@ static int make_options(struct rc_bridge *b, const char *urls)
 	return 0;
 }
 
+/* History on: the set's subject, this server's own one, the beat. */
+static int owned_start(struct rc_bridge *b)
+{
+	size_t cap = b->prefix_len + 32;
+
+	b->hb_subject = malloc(cap);
+	b->fwd_subject = malloc(cap);
+	if (!b->hb_subject || !b->fwd_subject)
+		return -ENOMEM;
+	snprintf(b->hb_subject, cap, "%s.hubs", b->prefix);
+	snprintf(b->fwd_subject, cap, "%s.o.%016llx", b->prefix,
+		 (unsigned long long)b->hub_id);
+	if (natsConnection_Subscribe(&b->hb_sub, b->nc, b->hb_subject, on_hb,
+				     b) != NATS_OK ||
+	    natsConnection_Subscribe(&b->fwd_sub, b->nc, b->fwd_subject,
+				     on_fwd, b) != NATS_OK)
+		return -EIO;
+	natsSubscription_SetPendingLimits(b->fwd_sub, -1, 256 << 20);
+	if (pthread_create(&b->hb_thread, NULL, hb_main, b))
+		return -EIO;
+	b->hb_started = true;
+	blog(b, RC_LOG_INFO, "nats: this is hub %016llx; with history on, "
+	     "each room is numbered by one owning hub",
+	     (unsigned long long)b->hub_id);
+	return 0;
+}
+
 int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
 		   const char *urls, const char *prefix,
 		   void (*log)(void *, enum rc_log_level, const char *),
@@ -788,6 +1492,16 @@ int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
 	b->prefix = strdup(prefix);
 	b->prefix_len = strlen(prefix);
 	b->nlanes = ps->nworkers + 1;
+	/* Rooms numbered by their owner: only with history (else no
+	   heartbeat, no owner, nothing of it costs). */
+	b->owned = ps->hist != NULL;
+	pthread_mutex_init(&b->set_lock, NULL);
+	pthread_mutex_init(&b->hb_lock, NULL);
+	pthread_cond_init(&b->hb_cond, NULL);
+	b->ver = 1;
+	b->sets[1].ver = 1;
+	b->sets[1].n = 1;
+	b->sets[1].id[0] = b->hub_id;
 	b->lanes = calloc(b->nlanes, sizeof(*b->lanes));
 	b->rooms_cap = 64;
 	b->rooms = calloc(b->rooms_cap, sizeof(*b->rooms));
@@ -807,6 +1521,13 @@ int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
 		ret = st == NATS_NO_MEMORY ? -ENOMEM : -EINVAL;
 		goto fail;
 	}
+	if (b->owned) {
+		ret = owned_start(b);
+		if (ret)
+			goto fail;
+		if (st == NATS_OK)
+			hb_connected(b);
+	}
 	*out = b;
 	return 0;
 fail:
@@ -818,6 +1539,18 @@ void rc__bridge_free(struct rc_bridge *b)
 {
 	if (!b)
 		return;
+	if (b->hb_started) {
+		pthread_mutex_lock(&b->hb_lock);
+		b->hb_stop = true;
+		pthread_cond_signal(&b->hb_cond);
+		pthread_mutex_unlock(&b->hb_lock);
+		pthread_join(b->hb_thread, NULL);
+		/* The others stop counting on this one at once, rather than
+		   forward to it for RC_HB_DEAD_MS (flushed just below). */
+		atomic_store(&b->leaving, true);
+		if (atomic_load(&b->connected))
+			hb_send(b, RC_BRIDGE_HB_BYE);
+	}
 	if (b->nc) {
 		/* What local publishers queued, out first (a second at
 		   most: NATS may be down). */
@@ -845,8 +1578,15 @@ void rc__bridge_free(struct rc_bridge *b)
 		     i++)
 			nanosleep(&(struct timespec){ .tv_nsec = 1000000 },
 				  NULL);
+		natsSubscription_Destroy(b->hb_sub);
+		natsSubscription_Destroy(b->fwd_sub);
 		natsConnection_Destroy(b->nc);
 	}
+	free(b->hb_subject);
+	free(b->fwd_subject);
+	pthread_mutex_destroy(&b->set_lock);
+	pthread_mutex_destroy(&b->hb_lock);
+	pthread_cond_destroy(&b->hb_cond);
 	natsOptions_Destroy(b->opts);
 	for (unsigned i = 0; b->lanes && i < b->nlanes; i++) {
 		free(b->lanes[i].slots);
@@ -882,4 +1622,6 @@ void rc__bridge_stats(const struct rc_bridge *b, struct rc_stats *out)
 	out->nats_in_gaps = atomic_load(&m->gaps);
 	out->nats_in_dups = atomic_load(&m->dups);
 	out->nats_slow_consumer = atomic_load(&m->slow);
+	out->nats_forwarded = atomic_load(&m->forwarded);
+	out->nats_hub_changes = atomic_load(&m->set_changes);
 }

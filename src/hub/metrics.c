@@ -79,6 +79,8 @@ static const struct {
 	{ "nats_in_gaps_total", "counter", "Messages missing from another hub's numbering: lost between hubs.", NULL },
 	{ "nats_in_dups_total", "counter", "Messages from NATS repeated or out of order, dropped.", NULL },
 	{ "nats_slow_consumer_total", "counter", "Times NATS reported this hub fell behind.", NULL },
+	{ "nats_forwarded_total", "counter", "With history on: room messages forwarded to the room's owning hub to be numbered.", NULL },
+	{ "nats_hub_changes_total", "counter", "With history on: changes seen in the set of hubs that own rooms (a hub came or went).", NULL },
 	{ "history_rooms", "gauge", "Rooms with a history now (--history-size).", NULL },
 	{ "history_bytes", "gauge", "Memory the rooms' history holds (--history-memory bounds it).", NULL },
 	{ "history_evicted_total", "counter", "Rooms' histories dropped whole for --history-memory (their epoch is new).", NULL },

@@ -20,6 +20,9 @@ struct rc_hist {
 	struct rc_hist *next;		/* in its bucket */
 	uint64_t hash, epoch, last;	/* last: the last offset given */
 	uint64_t touched;		/* last publish (ns): eviction order */
+	uint64_t own_ver;		/* the hub-set version this server last
+					   numbered it at as its owner; 0:
+					   numbered elsewhere (history.h) */
 	uint32_t head, n;		/* ring: the oldest at head */
 	size_t bytes;			/* what it holds, counted in the budget */
 	struct rc_hent *ring;		/* size entries, made on first use */
@@ -178,9 +181,9 @@ static void grow(struct rc_hist_stripe *st)
 	st->cap = cap;
 }
 
-int rc__hist_next(struct rc_history *H, struct rc_hist_stripe *st,
-		  uint64_t h, const void *name, size_t len,
-		  struct rc_hpos *pos, struct rc_hist **out)
+/* The topic's history, made (with a new epoch) if it has none. */
+static struct rc_hist *get(struct rc_history *H, struct rc_hist_stripe *st,
+			   uint64_t h, const void *name, size_t len)
 {
 	struct rc_hist **pp = find(st, h, name, len), *hi = *pp;
 
@@ -191,7 +194,7 @@ int rc__hist_next(struct rc_history *H, struct rc_hist_stripe *st,
 		}
 		hi = calloc(1, sizeof(*hi) + len);
 		if (!hi)
-			return -ENOMEM;
+			return NULL;
 		hi->hash = h;
 		hi->epoch = new_epoch();
 		hi->len = (uint16_t)len;
@@ -204,13 +207,99 @@ int rc__hist_next(struct rc_history *H, struct rc_hist_stripe *st,
 	if (!hi->ring) {
 		hi->ring = calloc(H->size, sizeof(*hi->ring));
 		if (!hi->ring)
-			return -ENOMEM;
+			return NULL;
 		atomic_fetch_add(&H->bytes, H->size * sizeof(*hi->ring));
 	}
+	return hi;
+}
+
+int rc__hist_next(struct rc_history *H, struct rc_hist_stripe *st,
+		  uint64_t h, const void *name, size_t len,
+		  struct rc_hpos *pos, struct rc_hist **out)
+{
+	struct rc_hist *hi = get(H, st, h, name, len);
+
+	if (!hi)
+		return -ENOMEM;
 	pos->epoch = hi->epoch;
 	pos->offset = ++hi->last;
 	*out = hi;
 	return 0;
+}
+
+void rc__hist_reset(struct rc_history *H, struct rc_hist *hi)
+{
+	while (hi->n)
+		drop_oldest(H, hi);
+	hi->head = 0;
+}
+
+int rc__hist_next_owned(struct rc_history *H, struct rc_hist_stripe *st,
+			uint64_t h, const void *name, size_t len, uint64_t ver,
+			bool (*same)(void *, uint64_t), void *arg,
+			struct rc_hpos *pos, struct rc_hist **out)
+{
+	struct rc_hist *hi = get(H, st, h, name, len);
+
+	if (!hi)
+		return -ENOMEM;
+	/* Made just now (last 0): its epoch is new already. */
+	if (hi->last && !(hi->own_ver && same(arg, hi->own_ver))) {
+		rc__hist_reset(H, hi);
+		hi->epoch = new_epoch();
+		hi->last = 0;
+	}
+	hi->own_ver = ver;
+	pos->epoch = hi->epoch;
+	pos->offset = ++hi->last;
+	*out = hi;
+	return 0;
+}
+
+int rc__hist_at(struct rc_history *H, struct rc_hist_stripe *st, uint64_t h,
+		const void *name, size_t len, const struct rc_hpos *pos,
+		struct rc_hist **out, uint64_t *gap)
+{
+	struct rc_hist *hi = get(H, st, h, name, len);
+	bool fresh;
+
+	*gap = 0;
+	if (!hi)
+		return -ENOMEM;
+	fresh = !hi->last && !hi->n;
+	*out = hi;
+	if (!fresh && pos->epoch == hi->epoch && pos->offset <= hi->last)
+		return -EALREADY;
+	/* Numbered elsewhere now: should this server number it later, it
+	   starts a new epoch. */
+	hi->own_ver = 0;
+	if (!fresh && pos->epoch == hi->epoch && pos->offset == hi->last + 1) {
+		hi->last = pos->offset;
+		return 0;
+	}
+	/* Another epoch (a new owner), a jump (lost on the way), or the
+	   first heard of: the window holds only what follows without a
+	   hole, so it restarts here. */
+	if (!fresh && pos->epoch == hi->epoch)
+		*gap = pos->offset - hi->last - 1;
+	rc__hist_reset(H, hi);
+	hi->epoch = pos->epoch;
+	hi->last = pos->offset;
+	return 1;
+}
+
+void rc__hist_forget(struct rc_history *H, uint64_t h, const void *name,
+		     size_t len, bool (*keep)(void *, uint64_t), void *arg)
+{
+	struct rc_hist_stripe *st = rc__hist_lock(H, h);
+	struct rc_hist **pp = find(st, h, name, len), *hi = *pp;
+
+	if (hi && !(hi->own_ver && keep(arg, hi->own_ver))) {
+		*pp = hi->next;
+		st->count--;
+		hist_free(H, hi);
+	}
+	rc__hist_unlock(st);
 }
 
 void rc__hist_undo(struct rc_hist *hi)

@@ -72,6 +72,40 @@ int rc__hist_next(struct rc_history *H, struct rc_hist_stripe *st,
 /* Under the lock: give back the offset just taken (the message could
    not be made). */
 void rc__hist_undo(struct rc_hist *hi);
+
+/*
+ * Rooms numbered by one owning server (bridge.h, with the bridge on):
+ *
+ * Under the lock: rc__hist_next() for the owner, at hub-set version @ver.
+ * The stream goes on when this server numbered it last (not another
+ * owner) and @same(@arg, the version it did so at) says the room's owner
+ * has not changed since; else it restarts in a new epoch, the window
+ * dropped (a new owner cannot know it saw all the old one numbered).
+ */
+int rc__hist_next_owned(struct rc_history *H, struct rc_hist_stripe *st,
+			uint64_t h, const void *name, size_t len, uint64_t ver,
+			bool (*same)(void *, uint64_t), void *arg,
+			struct rc_hpos *pos, struct rc_hist **out);
+/*
+ * Under the lock: take the position @pos another server gave a message.
+ * 0: it follows the last one (append it); -EALREADY: at or before the
+ * last of the same epoch (a repeat: drop it); 1: another epoch, or a jump
+ * (*@gap offsets skipped): the window was dropped and restarts at @pos.
+ * Then rc__hist_append() it, or rc__hist_reset() when it cannot be made.
+ * -ENOMEM.
+ */
+int rc__hist_at(struct rc_history *H, struct rc_hist_stripe *st, uint64_t h,
+		const void *name, size_t len, const struct rc_hpos *pos,
+		struct rc_hist **out, uint64_t *gap);
+/* Under the lock: drop what @hi holds; its position stays (a resume from
+   before it is then not recovered). */
+void rc__hist_reset(struct rc_history *H, struct rc_hist *hi);
+/* Outside any lock: drop topic @name's history, unless this server
+   numbered it and @keep(@arg, the version it did so at) says it has owned
+   it since (a server that stopped following a room holds a stale window:
+   a resume must not be answered from it). */
+void rc__hist_forget(struct rc_history *H, uint64_t h, const void *name,
+		     size_t len, bool (*keep)(void *, uint64_t), void *arg);
 /* Under the lock: remember @m (one reference taken) at @hi's last
    position; the oldest goes past size or age. */
 void rc__hist_append(struct rc_history *H, struct rc_hist *hi,

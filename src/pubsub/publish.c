@@ -129,6 +129,13 @@ struct pubreq {
 	unsigned flags;			/* RC_PUB_* */
 	bool in;			/* from another server (the bridge) */
 	struct rc_stream_pos *pos;	/* out, or NULL */
+	/* History and the bridge on (publish_owned()): */
+	const struct rc_hpos *at;	/* the owner's position for it */
+	uint64_t *gap;			/* with @at: offsets skipped before */
+	struct rc_bridge_own *own;	/* numbered here, as the owner */
+	bool fwd;			/* forwarded here by @origin, whose
+					   connection @out_skip sent it */
+	uint64_t origin, out_skip;
 };
 
 /* The stamped form of a message (rc_config.stamp) into @buf (@cap bytes)
@@ -227,19 +234,49 @@ static int publish_hist(struct rc_ps *ps, const struct pubreq *r)
 		rc__hist_unlock(st);
 		return -EAGAIN;
 	}
-	ret = rc__hist_next(H, st, r->h, r->topic, r->topic_len, &hp, &hi);
-	if (ret) {
+	if (r->at) {
+		uint64_t gap;
+
+		ret = rc__hist_at(H, st, r->h, r->topic, r->topic_len, r->at,
+				  &hi, r->gap ? r->gap : &gap);
+		hp = *r->at;
+	} else if (r->own) {
+		ret = rc__hist_next_owned(H, st, r->h, r->topic, r->topic_len,
+					  r->own->ver, rc__bridge_same_owner,
+					  r->own, &hp, &hi);
+	} else {
+		ret = rc__hist_next(H, st, r->h, r->topic, r->topic_len, &hp,
+				    &hi);
+	}
+	if (ret < 0) {
 		rc__hist_unlock(st);
 		return ret;
 	}
 	m = frame(ps, r, mask, smask, z, zlen, &hp);
 	if (!m) {
-		rc__hist_undo(hi);
+		if (r->at)
+			rc__hist_reset(H, hi);
+		else
+			rc__hist_undo(hi);
 		rc__hist_unlock(st);
 		return -ENOMEM;
 	}
 	rc__hist_append(H, hi, m, mono_ms());
 	to_inboxes(ps, m, mask);
+	/* Numbered here as the room's owner: out to every other server,
+	   still under the lock, so that the room's offsets leave in their
+	   order (NATS keeps a connection's order). */
+	if (r->own) {
+		struct rc_ps_worker *self = rc__ps_self;
+
+		rc__bridge_out_seq(ps->bridge,
+				   self && self->ps == ps ? self->idx :
+							    ps->nworkers,
+				   r->topic, r->topic_len, r->data, r->len,
+				   r->op, r->meta, r->meta_len, hp.epoch,
+				   hp.offset, r->fwd ? r->origin : 0,
+				   r->fwd ? r->out_skip : r->skip);
+	}
 	rc__hist_unlock(st);
 	if (r->pos) {
 		r->pos->epoch = hp.epoch;
@@ -274,6 +311,48 @@ static int publish_control(struct rc_ps *ps, const struct pubreq *r)
 	return 0;
 }
 
+/*
+ * History and the bridge on: one server numbers each room (bridge.h). A
+ * message the owner numbered elsewhere is remembered at its position; one
+ * published here for a room owned elsewhere is forwarded to the owner,
+ * neither fanned out here nor remembered: it comes back numbered, like
+ * everyone else's. The owner numbers what is published on it and what is
+ * forwarded to it (never forwarding again, so two servers that disagree
+ * about the owner cannot bounce a message).
+ */
+static int publish_owned(struct rc_ps *ps, struct pubreq *r)
+{
+	struct rc_ps_worker *self = rc__ps_self;
+	struct rc_bridge_own own;
+	int ret;
+
+	if (r->at)
+		return publish_hist(ps, r);
+	if (!rc__bridge_owner(ps->bridge, r->topic, r->topic_len, &own) &&
+	    !r->fwd) {
+		/* Unnumbered from another program (0xB0, 0xB1): its
+		   owner numbers it, if it follows the room. */
+		if (r->in)
+			return -EREMOTE;
+		if (r->pos)
+			r->pos->epoch = r->pos->offset = 0;
+		ret = rc__bridge_forward(ps->bridge,
+					 self && self->ps == ps ? self->idx :
+								  ps->nworkers,
+					 own.hub, r->topic, r->topic_len,
+					 r->data, r->len, r->op, r->meta,
+					 r->meta_len, r->skip);
+		if (!ret)
+			count_published(ps);
+		return ret;
+	}
+	r->own = &own;
+	ret = publish_hist(ps, r);
+	if (!ret && !r->in)
+		count_published(ps);
+	return ret;
+}
+
 /* Frame once, one reference per interested worker; a message from
    another server (r->in, the bridge) does not go back out. */
 static int publish(struct rc_ps *ps, struct pubreq *r)
@@ -298,6 +377,8 @@ static int publish(struct rc_ps *ps, struct pubreq *r)
 			r->pos->epoch = r->pos->offset = 0;
 		return publish_control(ps, r);
 	}
+	if (ps->hist && ps->bridge)
+		return publish_owned(ps, r);
 	if (ps->hist) {
 		ret = publish_hist(ps, r);
 		if (ret)
@@ -403,6 +484,29 @@ int rc__ps_publish_in(struct rc_ps *ps, const void *topic, size_t topic_len,
 			    .data = data, .len = len,
 			    .op = (enum rc_opcode)op, .in = true };
 
+	return publish(ps, &r);
+}
+
+int rc__ps_publish_from(struct rc_ps *ps, const struct rc_ps_in *in,
+			uint64_t *gap)
+{
+	struct rc_hpos at = { in->epoch, in->offset };
+	struct pubreq r = { .topic = in->topic, .topic_len = in->topic_len,
+			    .data = in->data, .len = in->len,
+			    .op = (enum rc_opcode)in->op, .meta = in->meta,
+			    .meta_len = in->meta_len, .in = true,
+			    .gap = gap };
+
+	if (gap)
+		*gap = 0;
+	if (in->offset) {
+		r.at = &at;
+		r.skip = in->skip;
+	} else {
+		r.fwd = true;
+		r.origin = in->origin;
+		r.out_skip = in->skip;
+	}
 	return publish(ps, &r);
 }
 

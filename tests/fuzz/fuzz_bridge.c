@@ -6,8 +6,10 @@
  * a run of messages, each a length byte and that many bytes. Checked:
  *   - rc__bridge_parse() reads only its buffer (ASan: each message is its
  *     own allocation of exactly its size), takes only what the format says
- *     (a known version, known flags, a non-zero hub and number for 0xB1)
- *     and reads the fields back as they were written;
+ *     (a known version, known flags, a non-zero hub and number for 0xB1;
+ *     for 0xB2 and 0xB3, what bridge.h says of them) and reads the fields
+ *     back as they were written (0xB2 and 0xB3: written again from what
+ *     was read, the same bytes);
  *   - rc__bridge_order() against a reference written apart from it (a list
  *     in least-recently-heard order): the same verdict, the same gap;
  *   - each message's bytes as a room name: the token has only subject-safe
@@ -136,7 +138,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ret = rc__bridge_parse(m, n, &h);
 		if (!ret) {
 			CHECK(n >= 2 && (m[0] == RC_BRIDGE_V0 ||
-					 m[0] == RC_BRIDGE_V1));
+					 m[0] == RC_BRIDGE_V1 ||
+					 m[0] == RC_BRIDGE_V2 ||
+					 m[0] == RC_BRIDGE_V3));
+			CHECK(h.version == m[0]);
 			CHECK(!(m[1] & ~(RC_BRIDGE_F_BINARY |
 					 RC_BRIDGE_F_NO_DEFLATE)));
 			CHECK(h.flags == m[1] && h.head_len <= n);
@@ -150,6 +155,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      ((uint32_t)m[2] | (uint32_t)m[3] << 8 |
 				       (uint32_t)m[4] << 16 |
 				       (uint32_t)m[5] << 24));
+			} else if (m[0] == RC_BRIDGE_V2) {
+				static uint8_t w[RC_BRIDGE_V2_HEAD + 255];
+
+				CHECK(h.head_len == RC_BRIDGE_V2_HEAD + m[2]);
+				CHECK(h.hub == le64(m + 8) &&
+				      h.epoch == le64(m + 16) &&
+				      h.offset == le64(m + 24) &&
+				      h.origin == le64(m + 32) &&
+				      h.skip == le64(m + 40));
+				CHECK(h.hub && h.epoch && h.offset &&
+				      h.origin && !(h.epoch >> 53));
+				CHECK(!h.meta_len ||
+				      h.meta == m + RC_BRIDGE_V2_HEAD);
+				CHECK(rc__bridge_head_v2(w, &h) == h.head_len &&
+				      !memcmp(w, m, h.head_len));
+			} else if (m[0] == RC_BRIDGE_V3) {
+				static uint8_t w[RC_BRIDGE_V3_HEAD +
+						 RC_TOPIC_MAX + 255];
+
+				CHECK(h.head_len == RC_BRIDGE_V3_HEAD +
+						    h.room_len + m[2]);
+				CHECK(h.hops == 1 && h.room_len &&
+				      h.room_len <= RC_TOPIC_MAX &&
+				      h.room == m + RC_BRIDGE_V3_HEAD);
+				CHECK(h.origin == le64(m + 8) &&
+				      h.skip == le64(m + 16) &&
+				      h.seq == le64(m + 24) && h.origin &&
+				      h.seq);
+				CHECK(rc__bridge_head_v3(w, &h) == h.head_len &&
+				      !memcmp(w, m, h.head_len));
 			} else {
 				CHECK(h.head_len == RC_BRIDGE_V0_HEAD &&
 				      !h.hub && !h.seq);

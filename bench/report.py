@@ -539,15 +539,19 @@ def main():
     servers = {s for per in cells.values() for s in per}
     md = [open(a.header).read().rstrip(), '']
 
-    md += ['## Medians', '',
-           'Each peer\'s cell: its median, then (in brackets) how many times ringcast '
-           '(one worker) is ahead of it: ringcast/peer for rates, peer/ringcast for '
-           'memory; below 1 it is behind. ⚠: errors or lost messages in a round '
-           '(see Notes).' + (' ringcast-base: the build given to `--base`, compared '
-                             'like a peer (ringcast/ringcast-base).'
-                             if 'ringcast-base' in servers else ''), '']
+    # Rows with no table here (the history rows, which scripts/bench puts
+    # in the header; kernels, codec, simd below) leave order empty: no
+    # Medians and no Not yet ahead then, rather than a table of nothing.
     table, marks = main_table(cells, order, servers)
-    md += table + ['']
+    if order:
+        md += ['## Medians', '',
+               'Each peer\'s cell: its median, then (in brackets) how many times ringcast '
+               '(one worker) is ahead of it: ringcast/peer for rates, peer/ringcast for '
+               'memory; below 1 it is behind. ⚠: errors or lost messages in a round '
+               '(see Notes).' + (' ringcast-base: the build given to `--base`, compared '
+                                 'like a peer (ringcast/ringcast-base).'
+                                 if 'ringcast-base' in servers else ''), '']
+        md += table + ['']
     cpu = cpu_table(cells, order, servers)
     if cpu:
         md += ['## Server CPU per message', '',
@@ -586,10 +590,11 @@ def main():
     lat = latency_table(cells, order, servers)
     if lat:
         md += ['## Latency (median p50 / p99 over the rounds)', ''] + lat + ['']
-    md += ['## Not yet ahead', '',
-           'Rows where ringcast (one worker) is behind a peer (ratio < 1), in its '
-           'figure or in server CPU per message:', '']
-    md += not_ahead(cells, order) + ['']
+    if order:
+        md += ['## Not yet ahead', '',
+               'Rows where ringcast (one worker) is behind a peer (ratio < 1), in its '
+               'figure or in server CPU per message:', '']
+        md += not_ahead(cells, order) + ['']
 
     kern = [(s, f) for r, p, s, f, _ in results if r == 'kernels']
     if kern:

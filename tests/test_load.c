@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_load.c -- ringcast-load: histogram math, its frames and handshake against the server's own codec, its TLS client against OpenSSL's server. */
+/* test_load.c -- ringcast-load: histogram math, its frames and handshake against the server's own codec (the subprotocol answer too), its ringcast.v1 line parser, its TLS client against OpenSSL's server. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,7 +19,9 @@
 #include "proto/http.h"
 #include "proto/upgrade.h"
 #include "hist.h"
+#include "pmd.h"
 #include "tls.h"
+#include "v1.h"
 #include "ws.h"
 #include "ref/testutil.h"
 
@@ -517,6 +519,476 @@ static void test_handshake_response(void **state)
 	assert_int_equal(status, 0);
 }
 
+/* A 101 from the server's own writer for @key, with @extra header lines
+   ("Name: value\r\n" each, may be "") spliced in before the blank line. */
+static size_t resp_with(char *buf, size_t cap, const char *key,
+			const char *extra)
+{
+	int len = rc_upgrade_response(buf, cap, key, RL_WS_KEY_LEN, NULL);
+	size_t el = strlen(extra);
+
+	assert_true(len > 4);
+	assert_true((size_t)len + el < cap);
+	memcpy(buf + len - 2 + el, "\r\n", 2);
+	memcpy(buf + len - 2, extra, el);
+	return (size_t)len + el;
+}
+
+/*
+ * The subprotocol on the answer (RFC 6455 §4.1, §11.3.4): the one asked
+ * for, echoed, once; the header name in any case and the value with OWS
+ * around it, but the value itself compared byte for byte (a subprotocol
+ * name is case-sensitive, §4.1 and §11.5). None asked: none may come back.
+ */
+static void test_handshake_subprotocol(void **state)
+{
+	static const struct {
+		const char *extra;	/* header lines added to the 101 */
+		const char *asked;	/* NULL: no subprotocol asked for */
+		bool ok;
+	} cases[] = {
+		{ "Sec-WebSocket-Protocol: ringcast.v1\r\n", RL_V1_NAME, true },
+		{ "sec-websocket-protocol: ringcast.v1\r\n", RL_V1_NAME, true },
+		{ "SEC-WEBSOCKET-PROTOCOL: ringcast.v1\r\n", RL_V1_NAME, true },
+		{ "Sec-WebSocket-Protocol:ringcast.v1\r\n", RL_V1_NAME, true },
+		{ "Sec-WebSocket-Protocol: \t ringcast.v1 \t\r\n", RL_V1_NAME,
+		  true },
+		{ "", NULL, true },
+		/* Asked, but none answered: the server does not speak it. */
+		{ "", RL_V1_NAME, false },
+		{ "Sec-WebSocket-Protocol: chat\r\n", RL_V1_NAME, false },
+		{ "Sec-WebSocket-Protocol: RingCast.v1\r\n", RL_V1_NAME,
+		  false },
+		{ "Sec-WebSocket-Protocol: RINGCAST.V1\r\n", RL_V1_NAME,
+		  false },
+		{ "Sec-WebSocket-Protocol: ringcast.v\r\n", RL_V1_NAME, false },
+		{ "Sec-WebSocket-Protocol: ringcast.v12\r\n", RL_V1_NAME,
+		  false },
+		{ "Sec-WebSocket-Protocol: \"ringcast.v1\"\r\n", RL_V1_NAME,
+		  false },
+		{ "Sec-WebSocket-Protocol: ringcast .v1\r\n", RL_V1_NAME,
+		  false },
+		{ "Sec-WebSocket-Protocol:\r\n", RL_V1_NAME, false },
+		/* One value, not a list; and the header at most once. */
+		{ "Sec-WebSocket-Protocol: ringcast.v1, chat\r\n", RL_V1_NAME,
+		  false },
+		{ "Sec-WebSocket-Protocol: chat, ringcast.v1\r\n", RL_V1_NAME,
+		  false },
+		{ "Sec-WebSocket-Protocol: ringcast.v1\r\n"
+		  "Sec-WebSocket-Protocol: ringcast.v1\r\n", RL_V1_NAME,
+		  false },
+		/* None asked for: any answer is one nobody asked for. */
+		{ "Sec-WebSocket-Protocol: ringcast.v1\r\n", NULL, false },
+		{ "Sec-WebSocket-Protocol: chat\r\n", NULL, false },
+		/* The other headers are still checked beside it. */
+		{ "Sec-WebSocket-Protocol: ringcast.v1\r\n"
+		  "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n",
+		  RL_V1_NAME, false },
+	};
+	char key[RL_WS_KEY_LEN + 1], accept[RC_ACCEPT_LEN];
+	char resp[512], req[512];
+	struct rc_http_header headers[32];
+	struct rc_http_request r = { .headers = headers, .max_headers = 32 };
+	const struct rc_http_header *h;
+	struct rl_pmd_params pmd;
+	int len, status;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(rl_ws_key(3, key, accept), 0);
+
+	/* The request asks for it, as the server reads it; NULL: it does
+	   not ask. */
+	len = rl_ws_request_proto(req, sizeof(req), "127.0.0.1:8080",
+				  "/ws/room", key, NULL, NULL, RL_V1_NAME);
+	assert_true(len > 0);
+	assert_int_equal(rc_http_parse(req, (size_t)len, 0, &r), len);
+	h = rc_http_find(&r, "sec-websocket-protocol");
+	assert_non_null(h);
+	assert_true(rc_http_slice_eq(h->value, RL_V1_NAME));
+	len = rl_ws_request_proto(req, sizeof(req), "127.0.0.1:8080",
+				  "/ws/room", key, NULL, NULL, NULL);
+	assert_true(len > 0);
+	assert_int_equal(rc_http_parse(req, (size_t)len, 0, &r), len);
+	assert_null(rc_http_find(&r, "sec-websocket-protocol"));
+
+	/* The server's own answer naming it. */
+	len = rc_upgrade_response(resp, sizeof(resp), key, RL_WS_KEY_LEN,
+				  RL_V1_NAME);
+	assert_true(len > 0);
+	assert_int_equal(rl_ws_response_proto(resp, (size_t)len, accept,
+					      &status, NULL, RL_V1_NAME), len);
+	assert_int_equal(status, 101);
+	assert_int_equal(rl_ws_response_proto(resp, (size_t)len, accept,
+					      &status, NULL, "chat"), -EPROTO);
+	assert_int_equal(rl_ws_response(resp, (size_t)len, accept, &status),
+			 -EPROTO);
+	for (int cut = 0; cut < len; cut++)
+		assert_int_equal(rl_ws_response_proto(resp, (size_t)cut,
+						      accept, &status, NULL,
+						      RL_V1_NAME), -EAGAIN);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long want;
+
+		n = resp_with(resp, sizeof(resp), key, cases[i].extra);
+		want = cases[i].ok ? (long)n : -EPROTO;
+		if (rl_ws_response_proto(resp, n, accept, &status, NULL,
+					 cases[i].asked) != want)
+			fail_msg("case %zu (asked %s): \"%s\" not %s", i,
+				 cases[i].asked ? cases[i].asked : "none",
+				 cases[i].extra,
+				 cases[i].ok ? "accepted" : "refused");
+		assert_int_equal(status, 101);
+	}
+
+	/* With permessage-deflate offered as well: both are checked. */
+	n = resp_with(resp, sizeof(resp), key,
+		      "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+		      "Sec-WebSocket-Protocol: ringcast.v1\r\n");
+	assert_int_equal(rl_ws_response_proto(resp, n, accept, &status, &pmd,
+					      RL_V1_NAME), (long)n);
+	assert_true(pmd.on);
+	assert_int_equal(rl_ws_response_proto(resp, n, accept, &status, NULL,
+					      RL_V1_NAME), -EPROTO);
+	assert_int_equal(rl_ws_response_proto(resp, n, accept, &status, &pmd,
+					      NULL), -EPROTO);
+	/* A refusal is no 101: its headers are not checked. */
+	snprintf(resp, sizeof(resp), "HTTP/1.1 403 Forbidden\r\n"
+		 "Sec-WebSocket-Protocol: chat\r\n\r\n");
+	n = strlen(resp);
+	assert_int_equal(rl_ws_response_proto(resp, n, accept, &status, NULL,
+					      RL_V1_NAME), (long)n);
+	assert_int_equal(status, 403);
+}
+
+/* ringcast.v1 lines as the hub writes them (docs/PROTOCOL.md). */
+#define V1_MSG	"{\"type\":\"msg\",\"room\":\"lobby\"," \
+		"\"epoch\":4502237186542821,\"offset\":118," \
+		"\"from\":\"alice\",\"data\":\"hello\"}"
+#define V1_BIN	"{\"type\":\"msg\",\"room\":\"lobby\"," \
+		"\"epoch\":4502237186542821,\"offset\":119," \
+		"\"from\":null,\"data\":\"AP9iaW4=\",\"binary\":true}"
+/* Room a"b\ and sender x\",\"data\":\" : quotes and backslashes escaped,
+   one that looks like the fields after it. */
+#define V1_ESC	"{\"type\":\"msg\",\"room\":\"a\\\"b\\\\\",\"epoch\":7," \
+		"\"offset\":1,\"from\":\"x\\\",\\\"data\\\":\\\"\"," \
+		"\"data\":\"q\\\"\\\\\\u00e9\"}"
+#define V1_JOINED \
+		"{\"type\":\"joined\",\"room\":\"lobby\",\"epoch\":9," \
+		"\"offset\":120}"
+#define V1_REC	"{\"type\":\"joined\",\"room\":\"r\\\\\",\"epoch\":9," \
+		"\"offset\":0,\"recovered\":true}"
+#define V1_NREC	"{\"type\":\"joined\",\"room\":\"lobby\",\"epoch\":10," \
+		"\"offset\":3,\"recovered\":false}"
+#define V1_PRES	"{\"type\":\"presence\",\"room\":\"lobby\",\"members\":" \
+		"[{\"id\":\"1000000\",\"sub\":\"alice\"}],\"count\":1}"
+#define V1_JOIN	"{\"type\":\"join\",\"room\":\"lobby\",\"id\":\"4000002\"," \
+		"\"sub\":null,\"count\":2}"
+#define V1_LEAVE "{\"type\":\"leave\",\"room\":\"lobby\",\"id\":\"4000002\"," \
+		 "\"sub\":null,\"count\":1}"
+/* A type with an escaped quote in it: still one string to skip. */
+#define V1_ODD	"{\"type\":\"pre\\\"sence\",\"room\":\"lobby\"}"
+
+/* Parse a copy of @s[0..@n) in a buffer of exactly @n bytes (so that
+   ASan sees a read past it). */
+static enum rl_v1_type v1_parse_n(const char *s, size_t n,
+				  struct rl_v1_line *e)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	enum rl_v1_type t;
+
+	assert_non_null(p);
+	memcpy(p, s, n);
+	memset(e, 0xa5, sizeof(*e));
+	t = rl_v1_parse(p, n, e);
+	free(p);
+	return t;
+}
+
+static enum rl_v1_type v1_parse(const char *s, struct rl_v1_line *e)
+{
+	return v1_parse_n(s, strlen(s), e);
+}
+
+/* Where the data string of @s starts: after its "data":" (the last). */
+static size_t data_at(const char *s)
+{
+	const char *d = NULL;
+
+	for (const char *q = s; (q = strstr(q, ",\"data\":\"")); q++)
+		d = q;
+	assert_non_null(d);
+	return (size_t)(d - s) + strlen(",\"data\":\"");
+}
+
+static void test_v1_parse(void **state)
+{
+	struct rl_v1_line e;
+
+	(void)state;
+	assert_int_equal(v1_parse(V1_MSG, &e), RL_V1_MSG);
+	assert_int_equal(e.epoch, 4502237186542821ull);
+	assert_int_equal(e.offset, 118);
+	assert_int_equal(e.data_at, data_at(V1_MSG));
+	assert_memory_equal(&V1_MSG[e.data_at], "hello\"}", 8);
+	assert_int_equal(e.recovered, -1);
+
+	assert_int_equal(v1_parse(V1_BIN, &e), RL_V1_MSG);
+	assert_int_equal(e.epoch, 4502237186542821ull);
+	assert_int_equal(e.offset, 119);
+	assert_string_equal(&V1_BIN[e.data_at], "AP9iaW4=\",\"binary\":true}");
+
+	/* The fake "data":" inside the sender's name is skipped. */
+	assert_int_equal(v1_parse(V1_ESC, &e), RL_V1_MSG);
+	assert_int_equal(e.epoch, 7);
+	assert_int_equal(e.offset, 1);
+	assert_int_equal(e.data_at, data_at(V1_ESC));
+	assert_string_equal(&V1_ESC[e.data_at], "q\\\"\\\\\\u00e9\"}");
+
+	/* The head given may end anywhere after "data":". */
+	assert_int_equal(v1_parse_n(V1_MSG, data_at(V1_MSG), &e), RL_V1_MSG);
+	assert_int_equal(e.offset, 118);
+	assert_int_equal(v1_parse_n(V1_MSG, data_at(V1_MSG) - 1, &e),
+			 RL_V1_BAD);
+
+	assert_int_equal(v1_parse(V1_JOINED, &e), RL_V1_JOINED);
+	assert_int_equal(e.epoch, 9);
+	assert_int_equal(e.offset, 120);
+	assert_int_equal(e.recovered, -1);
+	assert_int_equal(v1_parse(V1_REC, &e), RL_V1_JOINED);
+	assert_int_equal(e.epoch, 9);
+	assert_int_equal(e.offset, 0);
+	assert_int_equal(e.recovered, 1);
+	assert_int_equal(v1_parse(V1_NREC, &e), RL_V1_JOINED);
+	assert_int_equal(e.epoch, 10);
+	assert_int_equal(e.offset, 3);
+	assert_int_equal(e.recovered, 0);
+
+	/* Presence lines are the other lines: skipped, not errors. */
+	assert_int_equal(v1_parse(V1_PRES, &e), RL_V1_OTHER);
+	assert_int_equal(v1_parse(V1_JOIN, &e), RL_V1_OTHER);
+	assert_int_equal(v1_parse(V1_LEAVE, &e), RL_V1_OTHER);
+	assert_int_equal(v1_parse(V1_ODD, &e), RL_V1_OTHER);
+	assert_int_equal(v1_parse("{\"type\":\"msgs\"}", &e), RL_V1_OTHER);
+	assert_int_equal(v1_parse("{\"type\":\"joined2\"}", &e), RL_V1_OTHER);
+	assert_int_equal(v1_parse("{\"type\":\"\"}", &e), RL_V1_OTHER);
+
+	/* The largest offset there is; one digit more is no number of the
+	   hub's. */
+	assert_int_equal(v1_parse("{\"type\":\"joined\",\"room\":\"r\","
+				  "\"epoch\":9007199254740991,"
+				  "\"offset\":18446744073709551615}", &e),
+			 RL_V1_JOINED);
+	assert_int_equal(e.epoch, 9007199254740991ull);
+	assert_true(e.offset == UINT64_MAX);
+	assert_int_equal(v1_parse("{\"type\":\"joined\",\"room\":\"r\","
+				  "\"epoch\":1,"
+				  "\"offset\":184467440737095516150}", &e),
+			 RL_V1_BAD);
+}
+
+/* Malformed lines, and every cut and single-byte change of good ones:
+   BAD (or still what the line is, where enough of it is left), never a
+   read past the bytes given (ASan: each parse gets a buffer of exactly
+   its length). */
+static void test_v1_parse_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", "{", "{}", "[]", "msg", "\"{\"type\":\"msg\"",
+		"{\"type\":\"msg", "{\"type\":\"", "{\"type\":\"\\",
+		"{\"type\":\"\\\\", "{\"type\":\"\\\"",
+		"{\"type\":msg,\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{ \"type\":\"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\": \"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"epoch\":1,\"offset\":1,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"offset\":1,\"epoch\":1,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"epoch\":-1,\"offset\":1,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":\"1\","
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":1.5,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"from\":nul,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"from\":7,\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"data\":\"x\"}",
+		"{\"type\":\"msg\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"from\":null,\"data\":x}",
+		"{\"type\":\"msg\",\"room\":\"r\\\",\"epoch\":1,\"offset\":1,"
+		"\"from\":null,\"data\":\"x\"}",
+		"{\"type\":\"joined\",\"room\":\"r\",\"epoch\":1,\"offset\":1",
+		"{\"type\":\"joined\",\"room\":\"r\",\"epoch\":1,"
+		"\"offset\":1}x",
+		"{\"type\":\"joined\",\"room\":\"r\",\"epoch\":1,"
+		"\"offset\":1,}",
+		"{\"type\":\"joined\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"recovered\":maybe}",
+		"{\"type\":\"joined\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"recovered\":True}",
+		"{\"type\":\"joined\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"recovered\":}",
+		"{\"type\":\"joined\",\"room\":\"r\",\"epoch\":1,\"offset\":1,"
+		"\"recovered\":true,\"x\":1}",
+	};
+	static const char *const good[] = {
+		V1_MSG, V1_BIN, V1_ESC, V1_JOINED, V1_REC, V1_NREC, V1_PRES,
+		V1_JOIN, V1_LEAVE, V1_ODD,
+	};
+	static const char swap[] = { '"', '\\', '}', ',', ':', '0', 'x', 0,
+				     (char)0xff };
+	struct rl_v1_line e, whole;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (v1_parse(bad[i], &e) != RL_V1_BAD)
+			fail_msg("bad line %zu read as a line: %s", i, bad[i]);
+
+	for (size_t g = 0; g < sizeof(good) / sizeof(good[0]); g++) {
+		const char *s = good[g];
+		size_t len = strlen(s);
+		enum rl_v1_type t = v1_parse(s, &whole);
+		/* Past the type's closing quote an other line is known. */
+		size_t type_end = (size_t)(strstr(s, "\",\"room\"") - s) + 1;
+
+		assert_int_not_equal(t, RL_V1_BAD);
+		for (size_t cut = 0; cut < len; cut++) {
+			enum rl_v1_type c = v1_parse_n(s, cut, &e);
+			enum rl_v1_type want = RL_V1_BAD;
+
+			if (t == RL_V1_MSG && cut >= whole.data_at)
+				want = RL_V1_MSG;
+			else if (t == RL_V1_OTHER && cut >= type_end)
+				want = RL_V1_OTHER;
+			if (c != want)
+				fail_msg("line %zu cut at %zu: %d, not %d", g,
+					 cut, c, want);
+			if (c == RL_V1_MSG &&
+			    (e.data_at != whole.data_at ||
+			     e.offset != whole.offset ||
+			     e.epoch != whole.epoch))
+				fail_msg("line %zu cut at %zu: fields differ",
+					 g, cut);
+		}
+		/* Any one byte changed: whatever it reads as, a msg's data
+		   starts within the bytes given. */
+		for (size_t i = 0; i < len; i++) {
+			for (size_t k = 0; k < sizeof(swap); k++) {
+				char *m = malloc(len);
+
+				assert_non_null(m);
+				memcpy(m, s, len);
+				m[i] = swap[k];
+				if (v1_parse_n(m, len, &e) == RL_V1_MSG)
+					assert_true(e.data_at <= len);
+				free(m);
+			}
+		}
+	}
+}
+
+/*
+ * What the broadcast and recover scenarios check, from the parsed lines:
+ * a joined line says where a member's stream goes on, each msg must be
+ * the previous offset + 1. @lines a member's stream; returns how many
+ * msgs were out of turn.
+ */
+static unsigned v1_offset_errors(const char *const *lines, size_t n)
+{
+	uint64_t last = 0;
+	unsigned bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct rl_v1_line e;
+		enum rl_v1_type t = v1_parse(lines[i], &e);
+
+		assert_int_not_equal(t, RL_V1_BAD);
+		if (t == RL_V1_JOINED) {
+			last = e.offset;
+		} else if (t == RL_V1_MSG) {
+			if (e.offset != last + 1)
+				bad++;
+			last = e.offset;
+		}
+	}
+	return bad;
+}
+
+/* Offsets as the hub counts them, across the powers of ten (one more
+   digit each time), read back one greater each; a gap, a repeat, a swap
+   and a joined line off by one are found; presence lines are no step. */
+static void test_v1_offsets(void **state)
+{
+	static const uint64_t starts[] = { 0, 7, 97, 9995, 999999998,
+					   9007199254740989ull,
+					   9999999999999999998ull };
+	/* Streams as indexes into the lines below: 0 joined at the start,
+	   1..8 msgs start+1..start+8, 9 a presence line, 10 joined at
+	   start+1. */
+	static const struct {
+		int seq[12];
+		unsigned errors;
+	} streams[] = {
+		{ { 0, 1, 2, 3, 4, 9, 5, 6, 7, 8, -1 }, 0 },
+		{ { 10, 2, 3, 9, 4, 5, -1 }, 0 },
+		{ { 0, 1, 2, 4, 5, 6, 7, 8, -1 }, 1 },		/* gap */
+		{ { 0, 1, 2, 3, 3, 4, 5, -1 }, 1 },		/* repeat */
+		{ { 0, 1, 2, 3, 4, 5, 7, 6, 8, -1 }, 3 },	/* swap */
+		{ { 10, 1, 2, 3, -1 }, 1 },		/* joined too far */
+		{ { 0, 2, 3, 0, 1, 2, -1 }, 1 },	/* joined again */
+	};
+	char buf[11][160];
+	const char *lines[12];
+	struct rl_v1_line e;
+
+	(void)state;
+	for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+		unsigned long long base = starts[s];
+
+		snprintf(buf[0], sizeof(buf[0]),
+			 "{\"type\":\"joined\",\"room\":\"lobby\",\"epoch\":42,"
+			 "\"offset\":%llu}", base);
+		snprintf(buf[10], sizeof(buf[10]),
+			 "{\"type\":\"joined\",\"room\":\"lobby\",\"epoch\":42,"
+			 "\"offset\":%llu,\"recovered\":true}", base + 1);
+		snprintf(buf[9], sizeof(buf[9]), "%s", V1_JOIN);
+		for (unsigned i = 1; i <= 8; i++) {
+			snprintf(buf[i], sizeof(buf[i]),
+				 "{\"type\":\"msg\",\"room\":\"lobby\","
+				 "\"epoch\":42,\"offset\":%llu,\"from\":null,"
+				 "\"data\":\"m%u\"}", base + i, i);
+			assert_int_equal(v1_parse(buf[i], &e), RL_V1_MSG);
+			assert_true(e.offset == base + i);
+			assert_int_equal(e.epoch, 42);
+		}
+		assert_int_equal(v1_parse(buf[10], &e), RL_V1_JOINED);
+		assert_true(e.offset == base + 1);
+		for (size_t k = 0; k < sizeof(streams) / sizeof(streams[0]);
+		     k++) {
+			size_t n = 0;
+
+			while (streams[k].seq[n] >= 0) {
+				lines[n] = buf[streams[k].seq[n]];
+				n++;
+			}
+			if (v1_offset_errors(lines, n) != streams[k].errors)
+				fail_msg("start %llu stream %zu: %u errors, "
+					 "not %u", base, k,
+					 v1_offset_errors(lines, n),
+					 streams[k].errors);
+		}
+	}
+}
+
 /* The out buffer: appends keep every byte; growing while a send reads it
    moves to a new buffer and keeps the old one until the send is done. */
 static void test_tls_out(void **state)
@@ -747,6 +1219,10 @@ int main(void)
 		cmocka_unit_test(test_frame_server_errors),
 		cmocka_unit_test(test_handshake_request),
 		cmocka_unit_test(test_handshake_response),
+		cmocka_unit_test(test_handshake_subprotocol),
+		cmocka_unit_test(test_v1_parse),
+		cmocka_unit_test(test_v1_parse_bad),
+		cmocka_unit_test(test_v1_offsets),
 		cmocka_unit_test(test_tls_out),
 		cmocka_unit_test(test_tls_client),
 	};

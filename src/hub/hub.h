@@ -74,12 +74,14 @@ int hub_presence_label(void *user, struct rc_conn *c, char *out, size_t cap);
 
 /*
  * presence.c: who is in a room, for ringcast.v1 members (docs/PROTOCOL.md).
- * Rooms of at most hub_presence_max members get join and leave lines;
- * bigger ones a count line at most once a second (a thread of its own).
+ * Rooms of at most hub_presence_max members get join and leave lines
+ * (rate-limited per room); every room that changed gets a snapshot at
+ * most once a second (a thread of its own): its members, or its count
+ * only when bigger.
  */
 #define HUB_PRESENCE_MAX_LIMIT 1000
 extern unsigned hub_presence_max;
-extern _Atomic uint64_t hub_presence_events, hub_presence_counts;
+extern _Atomic uint64_t hub_presence_events, hub_presence_snapshots;
 /* Member @id (label @sub/@sublen, JSON-escaped; NULL: none) joined or
    left @room: told to the room's other v1 members, or counted for the
    thread. Worker threads, after the subscription changed. */
@@ -94,7 +96,7 @@ size_t hub_presence_line(const char *room, size_t rlen, char **out,
    HUB_PRESENCE_MAX_LIMIT members, into this thread's buffer. */
 size_t hub_presence_json(const char *room, size_t rlen, char **out,
 			 char *(*grow)(size_t need));
-/* The thread sending count lines: start (0 or -errno) and stop. */
+/* The thread sending snapshots: start (0 or -errno) and stop. */
 int hub_presence_start(void);
 void hub_presence_stop(void);
 

@@ -194,10 +194,12 @@ static void usage(FILE *f)
 "                                lose their history (counted)\n"
 "      --presence-max N          rooms of at most N members (default 100,\n"
 "                                at most 1000) tell ringcast.v1 members\n"
-"                                who is there and each join and leave;\n"
-"                                bigger ones their count, once a second\n"
-"                                at most; GET /presence/ROOM on the admin\n"
-"                                listener lists a room's members\n"
+"                                who is there and each join and leave (20\n"
+"                                a second at most); every room that\n"
+"                                changed gets a snapshot at most once a\n"
+"                                second (its count only above N);\n"
+"                                GET /presence/ROOM on the admin listener\n"
+"                                lists a room's members\n"
 "\n"
 "  -V, --version                 print the version, commit and build, exit\n"
 "  -h, --help                    this text\n"
@@ -1494,8 +1496,8 @@ static int hub_main(int argc, char **argv, struct parsed_args *pa)
 	}
 	if (hub_presence_start())
 		hub_log_force(HUB_LOG_WARN, "presence",
-			      KV_S("msg", "cannot start its thread: big rooms "
-				   "get no count lines"));
+			      KV_S("msg", "cannot start its thread: no presence "
+				   "snapshots"));
 	ret = rc_server_run(hub_server);
 	hub_presence_stop();
 	hub_sd_watchdog_stop();

@@ -236,7 +236,7 @@ static void put_service(struct text *buf)
 		{ "log_lines_total", "counter", "Log lines written." },
 		{ "log_suppressed_total", "counter", "Log lines dropped by --log-rate." },
 		{ "presence_events_total", "counter", "Join and leave lines sent to rooms of at most --presence-max members (one per join or leave, shared by the room)." },
-		{ "presence_count_lines_total", "counter", "Count lines sent to rooms over --presence-max (at most one a second per room)." },
+		{ "presence_snapshots_total", "counter", "Presence snapshots sent (at most one a second per room that changed; the count only in rooms over --presence-max)." },
 	};
 	uint64_t v[] = {
 		rc_server_draining(hub_server),
@@ -245,7 +245,7 @@ static void put_service(struct text *buf)
 		hub_log_lines(),
 		hub_log_suppressed(),
 		atomic_load(&hub_presence_events),
-		atomic_load(&hub_presence_counts),
+		atomic_load(&hub_presence_snapshots),
 	};
 
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)

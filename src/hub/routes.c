@@ -20,6 +20,8 @@
 enum route {
 	ROUTE_ECHO,		/* /echo: send each message back */
 	ROUTE_TOPIC,		/* /ws/<room>: a chat room */
+	ROUTE_GONE,		/* its room refused it (closing): nothing to
+				   do, no leave to tell */
 };
 
 /*
@@ -53,6 +55,7 @@ static struct {
 static unsigned nroutes;
 
 static struct hub_conn echo_route = { .route = ROUTE_ECHO, .shared = true };
+static struct hub_conn gone_route = { .route = ROUTE_GONE, .shared = true };
 
 struct rc_server *hub_server;
 bool hub_echo_self = true;
@@ -741,6 +744,16 @@ static void presence_changed(struct rc_conn *c, const struct hub_conn *hc,
 			     joined);
 }
 
+/* @c's room would not take it: close it, and never tell the room it
+   left (it never joined). */
+static void refused_room(struct rc_conn *c, struct hub_conn *hc)
+{
+	if (!hc->shared)
+		free(hc);
+	rc_conn_set_data(c, &gone_route);
+	rc_close(c, RC_CLOSE_INTERNAL, "cannot subscribe");
+}
+
 /* A v1 member joins: what it missed (or the last K), then a "joined"
    line saying where the stream is and whether it recovered, then who is
    in the room, then live. */
@@ -757,7 +770,7 @@ static void open_v1(struct rc_conn *c, struct hub_conn *hc)
 			      mine && resume.has_since ? &resume.since : NULL,
 			      mine ? resume.last : 0, &now);
 	if (r < 0) {
-		rc_close(c, RC_CLOSE_INTERNAL, "cannot subscribe");
+		refused_room(c, hc);
 		return;
 	}
 	p = line + sprintf(line, "{\"type\":\"joined\",\"room\":\"");
@@ -784,7 +797,7 @@ static void hub_open(struct rc_conn *c)
 		open_v1(c, hc);
 	else if (hc->route == ROUTE_TOPIC &&
 		 rc_subscribe(c, hc->topic, hc->topic_len))
-		rc_close(c, RC_CLOSE_INTERNAL, "cannot subscribe");
+		refused_room(c, hc);
 	else if (hc->route == ROUTE_TOPIC)
 		presence_changed(c, hc, true);
 }
@@ -837,6 +850,8 @@ static void hub_message(struct rc_conn *c, const void *data, size_t len,
 		rc_send(c, data, len, op);	/* fails c itself */
 		return;
 	}
+	if (hc->route == ROUTE_GONE)
+		return;
 	if (hc->readonly) {
 		refuse_message(c, HUB_C_READONLY_CLOSES,
 			       "read-only");
@@ -899,7 +914,7 @@ static void hub_close(struct rc_conn *c, uint16_t code)
 		hub_log(lv, "closed", KV_S("peer", rc_conn_peer_str(c, peer,
 								  sizeof(peer))),
 			KV_I("code", code),
-			KV_S("route", !hc ? "?" : hc->route == ROUTE_TOPIC ?
+			KV_S("route", !hc ? "?" : hc->route != ROUTE_ECHO ?
 				      "room" : "echo"));
 	}
 	/* Its subscription is gone already: the count says so. */

@@ -112,8 +112,10 @@ int rc__pres_join(struct rc_presence *P, uint64_t h, const void *name,
 	struct rc_proom **pp, *r;
 	int ret = -ENOMEM;
 
+	/* Longer than it may be: listed without it rather than cut
+	   (perhaps inside a character). */
 	if (llen > RC_META_MAX)
-		llen = RC_META_MAX;
+		llen = 0;
 	/* The label's copy is made before the lock, and dropped if the
 	   join fails. */
 	if (llen > 0) {

@@ -11,7 +11,12 @@ python3-websockets as the client (docs/PROTOCOL.md, "Presence"):
   (GET /presence/ROOM on the admin listener) and count;
 - a room over --presence-max: no join/leave lines, a count line at most
   about once a second, ending on the right count; a newcomer's presence
-  line has the count only;
+  line has the count only; back under the limit, a snapshot lists the
+  members again;
+- the longest member list a line carries (113 members with 255-byte subs,
+  ids of 16 hex digits), and a sub too long for a label (null);
+- 1,100 big rooms changing within a second: a watched room still gets its
+  count line;
 - /presence/ROOM only on the admin listener; a bad room name is a 400.
 
 usage: test_presence.py /path/to/ringcast
@@ -50,13 +55,19 @@ def token(sub):
                       SECRET, algorithm="HS256")
 
 
-async def recv_json(ws, what, timeout=T):
-    try:
-        raw = await asyncio.wait_for(ws.recv(), timeout)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"no message within {timeout}s: {what}") from None
-    check(isinstance(raw, str), f"{what}: TEXT, got {raw!r}")
-    return json.loads(raw)
+async def recv_json(ws, what, timeout=T, snapshots=False):
+    """The next line; snapshots (presence lines the hub sends at most once
+    a second after changes) are passed over unless asked for."""
+    while True:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(
+                f"no message within {timeout}s: {what}") from None
+        check(isinstance(raw, str), f"{what}: TEXT, got {raw!r}")
+        m = json.loads(raw)
+        if snapshots or m.get("type") != "presence":
+            return m
 
 
 async def join_v1(port, room, sub=None):
@@ -66,7 +77,7 @@ async def join_v1(port, room, sub=None):
                                   subprotocols=V1)
     j = await recv_json(ws, "joined")
     check_eq(j["type"], "joined", "the first line")
-    p = await recv_json(ws, "presence")
+    p = await recv_json(ws, "presence", snapshots=True)
     check_eq(p["type"], "presence", "the line after joined")
     check_eq(p["room"], room, "presence room")
     return ws, p
@@ -81,11 +92,15 @@ def admin_presence(hub, room):
 
 
 async def no_more(ws, what, wait=0.3):
-    try:
-        raw = await asyncio.wait_for(ws.recv(), wait)
-    except asyncio.TimeoutError:
-        return
-    raise AssertionError(f"{what}: unexpected {raw!r}")
+    """Nothing but snapshots within @wait."""
+    end = time.monotonic() + wait
+    while True:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), end - time.monotonic())
+        except asyncio.TimeoutError:
+            return
+        if json.loads(raw).get("type") != "presence":
+            raise AssertionError(f"{what}: unexpected {raw!r}")
 
 
 async def lists_and_events(hub):
@@ -171,6 +186,9 @@ async def churn(hub, members=30, seconds=2.0):
                 known.add(ev["id"])
             elif ev["type"] == "leave":
                 known.discard(ev["id"])
+            elif "members" in ev:       # a snapshot: what is true
+                known.clear()
+                known.update(m["id"] for m in ev["members"])
             count = ev.get("count", count)
 
     rng = random.Random(16)
@@ -194,7 +212,7 @@ async def churn(hub, members=30, seconds=2.0):
 
     watcher = asyncio.create_task(observe())
     await asyncio.gather(*(one(i) for i in range(members)))
-    await asyncio.sleep(0.5)          # the last lines reach the observer
+    await asyncio.sleep(1.5)          # the snapshot after the last change
     stop.set()
     await watcher
     truth = admin_presence(hub, "p3")
@@ -242,7 +260,74 @@ async def big_room(hub, n=20):
           f"count lines at most about once a second: {len(counts)} in 3.5 s")
     check_eq(counts[-1][1], {"type": "presence", "room": "big",
                              "count": n + 2}, "the last count line")
-    for ws in crowd + [late, obs]:
+    # Back under the limit: a snapshot lists the members again, which
+    # `late` (it joined a big room) never had.
+    for ws in crowd:
+        await ws.close()
+    t_end = time.monotonic() + 3
+    snap = None
+    while snap is None and time.monotonic() < t_end:
+        m = await recv_json(late, "a snapshot once the room is small",
+                            snapshots=True)
+        if m["type"] == "presence" and "members" in m:
+            snap = m
+    check(snap is not None, "no snapshot with members after the room shrank")
+    check_eq((snap["count"], len(snap["members"])), (2, 2),
+             "the snapshot of the room back to 2")
+    await late.close()
+    await obs.close()
+
+
+async def largest_line(hub, n=113):
+    """--presence-max 113 members with 255-byte subs on 6 workers (ids of
+    16 hex digits): the longest member list a line can carry, then a sub
+    whose escaped form is longer than a label holds (listed as null)."""
+    port = hub.port
+    long_sub = lambda i: f"{i:03d}" + "x" * 252             # noqa: E731
+    members = []
+    for i in range(n - 1):
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/p1?token={token(long_sub(i))}",
+            max_queue=None)
+        members.append(ws)
+    last, p = await join_v1(port, "p1", long_sub(n - 1))
+    check_eq(p["count"], n, "count")
+    check_eq(sorted(m["sub"] for m in p["members"]),
+             sorted(long_sub(i) for i in range(n)), "every 255-byte sub")
+    check(any(len(m["id"]) == 16 for m in p["members"]),
+          "ids of 16 hex digits (workers 4 and up)")
+    listing = admin_presence(hub, "p1")
+    check_eq((listing["count"], len(listing["members"])), (n, n),
+             "the admin listing")
+    # 200 quotes: 400 bytes escaped, over a label's 255: listed as null,
+    # and its join line says null too.
+    odd, _ = await join_v1(port, "p2", '"' * 200)
+    watcher, p2 = await join_v1(port, "p2", "w")
+    check_eq(sorted(str(m["sub"]) for m in p2["members"]), ["None", "w"],
+             "a sub too long for a label: null")
+    for ws in members + [last, odd, watcher]:
+        await ws.close()
+
+
+async def many_big_rooms(hub, rooms=1100):
+    """--presence-max 0 (every room big): more rooms change within a
+    second than the old fixed set held; a watched room still gets its
+    count line."""
+    port = hub.port
+    obs, p = await join_v1(port, "victim")
+    check_eq((p["count"], "members" in p), (1, False), "count only")
+    crowd = []
+    for k in range(0, rooms, 100):
+        crowd += await asyncio.gather(*(websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/r{i}") for i in range(k, k + 100)))
+    second = await websockets.connect(f"ws://127.0.0.1:{port}/ws/victim")
+    end = time.monotonic() + 4
+    last = None
+    while time.monotonic() < end and (last is None or last["count"] != 2):
+        last = await recv_json(obs, "victim's count", snapshots=True)
+    check_eq(last, {"type": "presence", "room": "victim", "count": 2},
+             "the watched room's count line")
+    for ws in crowd + [second, obs]:
         await ws.close()
 
 
@@ -270,6 +355,18 @@ def main():
                        "public listener"), check_eq(http_status(
                            f"http://127.0.0.1:{hub.admin_port}/presence/"
                            "%ZZ"), 400, "bad room name")))
+        hub.check_clean_exit()
+    with suite.watch(Hub(binary, "--auth-secret", SECRET, "--presence-max",
+                         "113", threads=6)) as hub:
+        suite.case("the longest member list (113 x 255-byte subs, 6 "
+                   "workers); a sub too long for a label",
+                   lambda: asyncio.run(largest_line(hub)))
+        hub.check_clean_exit()
+    with suite.watch(Hub(binary, "--presence-max", "0",
+                         "--conn-rate-per-ip", "0",
+                         "--max-conns-per-ip", "0")) as hub:
+        suite.case("1,100 big rooms changing at once: a watched room still "
+                   "gets its count", lambda: asyncio.run(many_big_rooms(hub)))
         hub.check_clean_exit()
     with suite.watch(Hub(binary, "--presence-max", "5")) as hub:
         suite.case("a room over --presence-max: count lines, at most about "

@@ -339,9 +339,22 @@ def http_status(url):
         return e.code
 
 
+def bad_flags(binary):
+    import subprocess
+    for v in ("1001", "x", "-1", ""):
+        r = subprocess.run([binary, "--presence-max", v, "--port", "0",
+                            "--admin-port", "off"], capture_output=True,
+                           timeout=10)
+        check_eq(r.returncode, 2, f"--presence-max {v!r}: exit status")
+        check(b"--presence-max" in r.stderr,
+              f"--presence-max {v!r}: the error names the flag: {r.stderr!r}")
+
+
 def main():
     binary = hub_binary()
     suite = Suite()
+    suite.case("--presence-max over 1000 or not a number: exit 2, named",
+               lambda: bad_flags(binary))
     with suite.watch(Hub(binary, "--auth-secret", SECRET)) as hub:
         suite.case("presence line, join and leave with subs, plain members "
                    "counted and never told, the admin listing",

@@ -123,15 +123,9 @@ static struct rc_server *server(unsigned threads, unsigned size,
 				unsigned ttl_ms, size_t memory,
 				struct runner *r)
 {
-	struct rc_config cfg = rc_config_default();
+	struct rc_config cfg = test_config(threads);
 	struct rc_server *s;
 
-	cfg.host = "127.0.0.1";
-	cfg.port = 0;
-	cfg.threads = threads;
-	cfg.pin_threads = false;
-	cfg.max_conns_per_ip = RC_UNLIMITED;
-	cfg.conn_rate_per_ip = RC_UNLIMITED;
 	cfg.history_size = size;
 	cfg.history_ttl_ms = ttl_ms;
 	cfg.history_memory = memory;

@@ -96,15 +96,9 @@ static int label(void *user, struct rc_conn *c, char *out, size_t cap)
 static struct rc_server *server(bool presence, unsigned history,
 				struct runner *r)
 {
-	struct rc_config cfg = rc_config_default();
+	struct rc_config cfg = test_config(2);
 	struct rc_server *s;
 
-	cfg.host = "127.0.0.1";
-	cfg.port = 0;
-	cfg.threads = 2;
-	cfg.pin_threads = false;
-	cfg.max_conns_per_ip = RC_UNLIMITED;
-	cfg.conn_rate_per_ip = RC_UNLIMITED;
 	cfg.presence = presence;
 	cfg.presence_label = label;
 	cfg.presence_user = &labels_asked;
@@ -345,7 +339,7 @@ static size_t stamp(void *user, const struct rc_stamp_in *in, char *out,
 
 static void test_control(void **state)
 {
-	struct rc_config cfg = rc_config_default();
+	struct rc_config cfg = test_config(2);
 	struct rc_stream_pos pos;
 	struct runner r;
 	struct rc_server *s;
@@ -354,12 +348,6 @@ static void test_control(void **state)
 	int v1, plain, v1b;
 
 	(void)state;
-	cfg.host = "127.0.0.1";
-	cfg.port = 0;
-	cfg.threads = 2;
-	cfg.pin_threads = false;
-	cfg.max_conns_per_ip = RC_UNLIMITED;
-	cfg.conn_rate_per_ip = RC_UNLIMITED;
 	cfg.history_size = 10;
 	cfg.stamp = stamp;
 	s = rc_server_new(&cfg, &handlers, NULL);

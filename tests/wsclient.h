@@ -213,6 +213,22 @@ static inline int dial_ip(const char *ip, uint16_t port)
 	return fd;
 }
 
+/* A server for a test: loopback, any free port, @threads workers
+   unpinned, no per-address limits (the tests open many connections from
+   one address, fast). */
+static inline struct rc_config test_config(unsigned threads)
+{
+	struct rc_config cfg = rc_config_default();
+
+	cfg.host = "127.0.0.1";
+	cfg.port = 0;
+	cfg.threads = threads;
+	cfg.pin_threads = false;
+	cfg.max_conns_per_ip = RC_UNLIMITED;
+	cfg.conn_rate_per_ip = RC_UNLIMITED;
+	return cfg;
+}
+
 static inline int dial(uint16_t port)
 {
 	return dial_ip("127.0.0.1", port);

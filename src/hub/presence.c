@@ -307,29 +307,31 @@ static size_t members_cap(size_t rlen, unsigned max)
 	return 160 + 6 * rlen + (size_t)max * MEMBER_MAX;
 }
 
-size_t hub_presence_line(const char *room, size_t rlen, char **out,
-			 char *(*grow)(size_t need))
+/* members_json() into this thread's buffer (@grow). */
+static size_t members_into(char **out, char *(*grow)(size_t need),
+			   const char *kind, const char *room, size_t rlen,
+			   unsigned max)
 {
-	size_t cap = members_cap(rlen, hub_presence_max);
+	size_t cap = members_cap(rlen, max);
 	char *buf = grow(cap);
 
 	if (!buf)
 		return 0;
 	*out = buf;
-	return members_json(buf, cap, "presence", room, rlen,
+	return members_json(buf, cap, kind, room, rlen, max);
+}
+
+size_t hub_presence_line(const char *room, size_t rlen, char **out,
+			 char *(*grow)(size_t need))
+{
+	return members_into(out, grow, "presence", room, rlen,
 			    hub_presence_max);
 }
 
 size_t hub_presence_json(const char *room, size_t rlen, char **out,
 			 char *(*grow)(size_t need))
 {
-	size_t cap = members_cap(rlen, HUB_PRESENCE_MAX_LIMIT);
-	char *buf = grow(cap);
-
-	if (!buf)
-		return 0;
-	*out = buf;
-	return members_json(buf, cap, NULL, room, rlen,
+	return members_into(out, grow, NULL, room, rlen,
 			    HUB_PRESENCE_MAX_LIMIT);
 }
 

@@ -1289,6 +1289,10 @@ static void log_start(const struct settings *st, struct rc_server *admin)
 		      KV_I("max_message", st->cfg.max_message),
 		      KV_I("nofile", rl.rlim_cur),
 		      KV_I("drain_timeout_s", st->drain_s),
+		      KV_I("history_size", st->cfg.history_size),
+		      KV_I("history_memory", st->cfg.history_memory ?
+				st->cfg.history_memory : 64u << 20),
+		      KV_I("presence_max", st->presence_max),
 		      KV_B("systemd", getenv("NOTIFY_SOCKET") != NULL));
 }
 

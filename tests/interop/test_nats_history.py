@@ -36,15 +36,11 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402  (after the sys.path line)
@@ -56,8 +52,8 @@ except ImportError:
     print("SKIP: python3-websockets is not installed")
     sys.exit(77)
 
-NATS_SERVER = (shutil.which("nats-server") or
-               shutil.which("nats-server", path="/usr/sbin:/usr/local/sbin"))
+import test_nats  # noqa: E402  (its nats-server and subject names)
+from test_nats import NATS_SERVER, subject_of  # noqa: E402
 V1 = ["ringcast.v1"]
 PRESENCE = ("presence", "join", "leave")    # not about the stream
 FLAGS = ("--msg-rate", "0", "--byte-rate", "0", "--conn-rate-per-ip", "0",
@@ -128,65 +124,21 @@ def owner(room, ids):
 
 # ---- nats-server and hubs ----
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-class Nats:
-    """One nats-server with its monitoring port."""
-
-    def __init__(self, tmp):
-        pdeath = (["setpriv", "--pdeathsig", "KILL"]
-                  if shutil.which("setpriv") else [])
-        self.port, self.mport = free_port(), free_port()
-        self.proc = subprocess.Popen(
-            pdeath + [NATS_SERVER, "-a", HOST, "-p", str(self.port),
-                      "-m", str(self.mport), "-l",
-                      os.path.join(tmp, "nats.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with socket.create_connection((HOST, self.port), 1) as s:
-                    if s.recv(5) == b"INFO ":
-                        return
-            except OSError:
-                time.sleep(0.02)
-        self.kill()
-        raise RuntimeError("nats-server did not start")
+class Nats(test_nats.Nats):
+    """One nats-server, as test_nats.py starts it; waited on without
+    blocking the event loop that serves the members."""
 
     @property
     def url(self):
-        return f"nats://{HOST}:{self.port}"
-
-    def kill(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def subs(self, room):
-        """Subscriptions to the room's subject (one per hub following)."""
-        ok = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                 b"0123456789_-")
-        subject = "ringcast.r." + "".join(
-            chr(b) if b in ok else "~%02X" % b for b in room.encode())
-        q = urllib.parse.quote(subject, safe="")
-        with urllib.request.urlopen(
-                f"http://{HOST}:{self.mport}/subsz?subs=1&limit=100000"
-                f"&test={q}", timeout=5) as r:
-            j = json.loads(r.read())
-        return len([s for s in j.get("subscriptions_list") or []
-                    if s.get("subject") == subject])
+        return self.urls
 
     async def wait_subs(self, room, want):
+        """Until the server holds want subscriptions to the room's
+        subject (one per hub following it)."""
         deadline = time.monotonic() + tmo(5)
-        while self.subs(room) != want:
+        while (n := self.interest(subject_of(room))[0]) != want:
             check(time.monotonic() < deadline,
-                  f"NATS: {self.subs(room)} subscription(s) to room "
-                  f"{room!r}, want {want}")
+                  f"NATS: {n} subscription(s) to room {room!r}, want {want}")
             await asyncio.sleep(0.02)
 
 
@@ -553,6 +505,7 @@ def main():
     san = built_with_asan(binary)
     SLOW = 4.0 if san else 1.0
     SCALE = float(os.environ.get("RC_NATS_SCALE", "0.3" if san else "1"))
+    test_nats.SLOW = SLOW
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     suite = Suite()
     t0 = time.monotonic()

@@ -672,6 +672,25 @@ static bool wait_stat(struct rc_server *s, size_t off, uint64_t want)
 #define WAIT_STAT(s, f, v) \
 	assert_true(wait_stat((s), offsetof(struct rc_stats, f), (v)))
 
+/* A nats-server on @port and two servers (@prefix, history @hist) on it,
+   started and connected. */
+static void pair_up(uint16_t port, const char *prefix, unsigned hist,
+		    struct rc_server **a, struct rc_server **b)
+{
+	char urls[64];
+
+	nats_start(port);
+	snprintf(urls, sizeof(urls), "nats://127.0.0.1:%u", port);
+	*a = api_server_h(urls, prefix, hist);
+	*b = api_server_h(urls, prefix, hist);
+	assert_non_null(*a);
+	assert_non_null(*b);
+	assert_int_equal(rc_server_start(*a), 0);
+	assert_int_equal(rc_server_start(*b), 0);
+	WAIT_STAT(*a, nats_connected, 1);
+	WAIT_STAT(*b, nats_connected, 1);
+}
+
 /* A raw WebSocket client of @s (its on_open subscribes it). */
 static int client(struct rc_server *s)
 {
@@ -757,7 +776,6 @@ static long next_numbered(int fd)
 static void test_api_two_servers(void **state)
 {
 	uint16_t port = free_port();
-	char urls[64];
 	struct rc_server *a, *b;
 	int fa, fb, n = 500;
 	uint64_t out0, in0;
@@ -765,16 +783,7 @@ static void test_api_two_servers(void **state)
 	(void)state;
 	if (!nats_bin[0])
 		skip();
-	nats_start(port);
-	snprintf(urls, sizeof(urls), "nats://127.0.0.1:%u", port);
-	a = api_server(urls, "t2s");
-	b = api_server(urls, "t2s");
-	assert_non_null(a);
-	assert_non_null(b);
-	assert_int_equal(rc_server_start(a), 0);
-	assert_int_equal(rc_server_start(b), 0);
-	WAIT_STAT(a, nats_connected, 1);
-	WAIT_STAT(b, nats_connected, 1);
+	pair_up(port, "t2s", 0, &a, &b);
 	assert_int_equal(STAT(b, nats_subscriptions), 0);
 	fb = client(b);
 	WAIT_STAT(b, nats_subscriptions, 1);
@@ -847,7 +856,6 @@ static int hist_take(void *arg, uint64_t offset, const void *data,
 static void test_api_owned(void **state)
 {
 	uint16_t port = free_port();
-	char urls[64];
 	struct rc_server *a, *b;
 	struct hist_got ga, gb;
 	struct rc_stream_pos na, nb;
@@ -856,16 +864,7 @@ static void test_api_owned(void **state)
 	(void)state;
 	if (!nats_bin[0])
 		skip();
-	nats_start(port);
-	snprintf(urls, sizeof(urls), "nats://127.0.0.1:%u", port);
-	a = api_server_h(urls, "own", 64);
-	b = api_server_h(urls, "own", 64);
-	assert_non_null(a);
-	assert_non_null(b);
-	assert_int_equal(rc_server_start(a), 0);
-	assert_int_equal(rc_server_start(b), 0);
-	WAIT_STAT(a, nats_connected, 1);
-	WAIT_STAT(b, nats_connected, 1);
+	pair_up(port, "own", 64, &a, &b);
 	fa = client(a);
 	fb = client(b);
 	WAIT_STAT(a, nats_subscriptions, 1);

@@ -786,6 +786,16 @@ static void test_v1_parse(void **state)
 				  "\"epoch\":1,"
 				  "\"offset\":184467440737095516150}", &e),
 			 RL_V1_BAD);
+	/* 2^64 and 99...9 (20 digits) do not wrap into small offsets */
+	assert_int_equal(v1_parse("{\"type\":\"joined\",\"room\":\"r\","
+				  "\"epoch\":1,"
+				  "\"offset\":18446744073709551616}", &e),
+			 RL_V1_BAD);
+	assert_int_equal(v1_parse("{\"type\":\"msg\",\"room\":\"r\","
+				  "\"epoch\":99999999999999999999,"
+				  "\"offset\":1,\"from\":null,\"data\":\"x\"}",
+				  &e),
+			 RL_V1_BAD);
 }
 
 /* Malformed lines, and every cut and single-byte change of good ones:

@@ -20,15 +20,21 @@ static bool lit(struct cur *c, const char *s)
 	return true;
 }
 
-/* A JSON number the hub wrote: digits, at most 20. */
+/* A JSON number the hub wrote: digits, at most 20, and no more than
+   UINT64_MAX (a larger one is no number of the hub's: BAD, not wrapped). */
 static bool number(struct cur *c, uint64_t *v)
 {
 	size_t start = c->i;
 	uint64_t x = 0;
 
-	while (c->i < c->n && c->p[c->i] >= '0' && c->p[c->i] <= '9' &&
-	       c->i - start < 20)
-		x = x * 10 + (uint64_t)(c->p[c->i++] - '0');
+	while (c->i < c->n && c->p[c->i] >= '0' && c->p[c->i] <= '9') {
+		uint64_t d = (uint64_t)(c->p[c->i++] - '0');
+
+		if (x > UINT64_MAX / 10 ||
+		    (x == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+			return false;
+		x = x * 10 + d;
+	}
 	*v = x;
 	return c->i > start;
 }

@@ -226,7 +226,8 @@ static void after_flush(struct rc_conn *c)
 	   session not resumable); back here once it is out. */
 	if (c->tls && rc__tls_close_notify(c))
 		return;
-	/* The peer had half-closed: what it was owed is out, so end. */
+	/* The peer had half-closed (or the connection was idle at a stop):
+	   what it was owed is out, so end. */
 	if (c->flags & RC_CF_PEER_EOF) {
 		rc__conn_kill(c, c->close_code ? c->close_code :
 				 RC_CLOSE_ABNORMAL);
@@ -373,6 +374,14 @@ void rc__conn_going_away(struct rc_conn *c)
 	if (c->state == RC_CONN_WS) {
 		rc__ws_send_close(c, RC_CLOSE_GOING_AWAY, NULL, 0);
 	} else if (c->state == RC_CONN_HTTP) {
+		/* An idle keep-alive connection (nothing half read, nothing
+		   owed) ends as soon as our close_notify is out, if TLS: its
+		   client (a metrics scraper, say) notices a FIN only when it
+		   next asks, so a half-close would hold a stopping server
+		   for close_timeout_ms. The idle timer ends it so too. */
+		if (!c->gather && flushed(c) &&
+		    !(c->flags & (RC_CF_DEFERRED | RC_CF_HELD)))
+			c->flags |= RC_CF_PEER_EOF;
 		c->flags |= RC_CF_INPUT_BAD;
 		rc__conn_drop_gather(c);
 		rc__conn_close_after_flush(c);

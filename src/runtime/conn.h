@@ -82,7 +82,8 @@ enum {
 	RC_CF_CLOSE_RCVD = 1 << 7,	/* the peer's close frame arrived */
 	RC_CF_SHUT_AFTER = 1 << 8,	/* end TCP once output is flushed */
 	RC_CF_SHUT_WR = 1 << 9,		/* shutdown(SHUT_WR) issued */
-	RC_CF_PEER_EOF = 1 << 10,	/* peer half-closed: flush, then close */
+	RC_CF_PEER_EOF = 1 << 10,	/* peer half-closed (or idle at a
+					   stop): flush, then close */
 	RC_CF_OPENED = 1 << 11,		/* upgrade accepted: on_close owed */
 	RC_CF_WAS_FULL = 1 << 12,	/* output passed max_backpressure:
 					   on_drain when it empties */

@@ -453,6 +453,42 @@ def case_drain_prompt(binary):
         print(f"  exit after {took:.2f}s")
 
 
+def case_stop_idle_keepalive(binary):
+    """Idle keep-alive connections (a metrics scraper's on the admin
+    listener, a /health checker's on the public one) do not hold up the
+    exit: no WebSocket is open, so the drain ends at once, and the hub
+    closes idle HTTP connections rather than wait --close-timeout for
+    peers that notice a FIN only when they next ask."""
+    hub = svc(binary, "--port", "0", "--close-timeout", "20",
+              "--drain-timeout", "20", admin=True, threads=2)
+    socks = []
+    try:
+        socks = [_keepalive_health(hub.admin_port),
+                 _keepalive_health(hub.port)]
+        t0 = time.monotonic()
+        hub.terminate()
+        rc = hub.wait(30 * SLOW)
+        took = time.monotonic() - t0
+        ends = []
+        for s in socks:
+            s.settimeout(2 * SLOW)
+            try:
+                ends.append(s.recv(1))
+            except OSError as e:
+                ends.append(repr(e))
+    finally:
+        for s in socks:
+            s.close()
+        hub.stop()
+    check_eq(rc, 0, "exit code")
+    check(took < 1.5 * SLOW,
+          f"hub took {took:.2f}s to exit with two idle keep-alive "
+          "connections open (expected at once; --close-timeout 20)")
+    check_eq(ends, [b"", b""], "what the idle connections read after the "
+                               "exit (EOF)")
+    print(f"  exit after {took:.2f}s")
+
+
 # ---- 3. handover ----
 
 class Looper(threading.Thread):
@@ -1142,6 +1178,9 @@ def main():
                case_drain_second_signal, binary)
     suite.case("drain: peers that answer the close end it at once",
                case_drain_prompt, binary)
+    suite.case("stop: idle keep-alive connections on the admin and public "
+               "listeners do not delay the exit", case_stop_idle_keepalive,
+               binary)
     suite.case(f"handover: {n_of(50, 10)} reconnecting clients move from A "
                "to B (--reuse-port) with no refused or failed connection",
                case_handover, binary)

@@ -1335,6 +1335,40 @@ def c_slow_member(hub):
         pub.close()
 
 
+def c_stop_idle_https(hub):
+    """SIGTERM with an idle https keep-alive connection open: the hub
+    sends its close_notify and exits at once, not after --close-timeout
+    (30 here) waiting for a client that notices only when it next asks."""
+    ctx = client_ctx(hub.certs)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    s = tls_connect(hub.tls_port, ctx)
+    try:
+        s.sendall(f"GET /health HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        buf = b""
+        while b"ok\n" not in buf:
+            chunk = s.recv(4096)
+            check(chunk, f"closed before the /health answer: {buf[:80]!r}")
+            buf += chunk
+        check(b"connection: close" not in buf.lower(),
+              "/health closed the connection: no keep-alive to test")
+        t0 = time.monotonic()
+        hub.terminate()
+        rc = hub.wait(40)
+        took = time.monotonic() - t0
+        s.settimeout(TIMEOUT)
+        try:
+            end = s.recv(100)       # b"" only after a close_notify
+        except (ssl.SSLError, OSError) as e:
+            end = repr(e)
+    finally:
+        s.close()
+    check_eq(rc, 0, "exit code")
+    check(took < 3.0, f"hub took {took:.2f}s to exit with an idle https "
+                      "keep-alive connection (--close-timeout 30)")
+    check_eq(end, b"", "what the idle connection read (close_notify, EOF)")
+    print(f"  exit after {took:.2f}s")
+
+
 def section_edges(binary, certs, suite):
     # --msg-rate 0 --byte-rate 0: c_slow_member's publisher sends 3000
     # messages of 4 KiB as fast as the reading member reads them (a few
@@ -1354,7 +1388,9 @@ def section_edges(binary, certs, suite):
                    c_backpressure, hub)
         suite.case("slow room member over wss: 1008, the reader gets all",
                    c_slow_member, hub)
-        suite.case("edge hub exits 0 on SIGTERM", hub.check_clean_exit)
+        suite.case("edge hub exits 0 at once on SIGTERM with an idle https "
+                   "keep-alive connection (close_notify, EOF)",
+                   c_stop_idle_https, hub)
 
 
 # ---- 2. the main listener speaking TLS ----

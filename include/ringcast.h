@@ -590,7 +590,8 @@ RC_API void rc_server_stop(struct rc_server *s);
  * reason over 123 bytes or not UTF-8).
  * (A connection closes gracefully: after its last answer or close frame
  * the server waits for the peer's end, at most close_timeout_ms, so a
- * client that keeps its socket open holds the drain that long.)
+ * client that keeps its socket open holds the drain that long. An idle
+ * HTTP keep-alive connection is closed at once when the workers stop.)
  */
 RC_API int rc_server_drain(struct rc_server *s, unsigned timeout_ms,
 			   const char *reason);

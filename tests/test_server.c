@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_server.c -- the public API end to end: lifecycle, handlers, misuse. */
+#define _GNU_SOURCE	/* strcasestr() in wsclient.h */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 
 #include "ref/testutil.h"
 #include "ringcast.h"
+#include "wsclient.h"
 
 /* What the handlers saw; written on a worker, read by the test thread. */
 static _Atomic int opens, closes, messages, last_close_code;
@@ -142,7 +144,7 @@ static struct rc_server *start(void)
 	return s;
 }
 
-static int dial(struct rc_server *s)
+static int dial_s(struct rc_server *s)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	struct timeval tv = { .tv_sec = 5 };
@@ -246,7 +248,7 @@ static void test_echo_and_stop(void **state)
 	struct rc_server *s = start();
 	struct rc_stats st;
 	uint8_t op, buf[128];
-	int fd = dial(s);
+	int fd = dial_s(s);
 
 	(void)state;
 	assert_int_equal(upgrade(fd, "/echo", ""), 101);
@@ -288,13 +290,13 @@ static void test_refuse_and_http(void **state)
 	int fd;
 
 	(void)state;
-	fd = dial(s);
+	fd = dial_s(s);
 	assert_int_equal(upgrade(fd, "/private", ""), 403);
 	close(fd);
-	fd = dial(s);
+	fd = dial_s(s);
 	assert_int_equal(upgrade(fd, "/private", "X-Token: secret\r\n"), 101);
 	close(fd);
-	fd = dial(s);
+	fd = dial_s(s);
 	put(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32);
 	assert_int_equal(get_head(fd), 200);
 	read_full(fd, body, 2);
@@ -311,7 +313,7 @@ static void test_misuse(void **state)
 {
 	struct rc_server *s = start();
 	uint8_t op, buf[128];
-	int fd = dial(s);
+	int fd = dial_s(s);
 
 	(void)state;
 	assert_int_equal(upgrade(fd, "/echo", ""), 101);
@@ -365,14 +367,6 @@ static void test_port_in_use(void **state)
 
 /* Longest wait for what should happen at once (TSan builds are slow). */
 #define REG_WAIT_MS 5000
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int wait_ge(_Atomic int *v, int want)
 {
@@ -460,127 +454,9 @@ static struct rc_server *start_with(struct rc_config *cfg,
 /* ---- socket helpers that never assert (safe in a forked child, and
    leave the test free to clean up before it fails) ---- */
 
-/* Read exactly @n bytes within @ms: 0, or -1 on EOF, error or timeout. */
-static int read_within(int fd, void *p, size_t n, int ms)
-{
-	uint64_t end = now_ms() + (uint64_t)ms;
-	size_t got = 0;
-
-	while (got < n) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = (int64_t)(end - now_ms());
-		ssize_t r;
-		int pr;
-
-		if (left <= 0)
-			return -1;
-		pr = poll(&pfd, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			return -1;
-		r = read(fd, (char *)p + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-/* One server frame within @ms: its payload length (the payload in @p),
-   -1 on EOF or timeout, -2 if it is over @cap. */
-static long read_frame(int fd, uint8_t *op, uint8_t *p, size_t cap, int ms)
-{
-	uint8_t h[8];
-	uint64_t n;
-
-	if (read_within(fd, h, 2, ms))
-		return -1;
-	*op = h[0] & 0x0f;
-	n = h[1] & 0x7f;
-	if (n >= 126) {
-		size_t k = n == 126 ? 2 : 8;
-
-		if (read_within(fd, h, k, ms))
-			return -1;
-		n = 0;
-		for (size_t i = 0; i < k; i++)
-			n = n << 8 | h[i];
-	}
-	if (n > cap)
-		return -2;
-	if (n && read_within(fd, p, (size_t)n, ms))
-		return -1;
-	return (long)n;
-}
-
-/* An HTTP response head (NUL-terminated in @buf) within @ms: its status,
-   or -1. */
-static int read_head(int fd, char *buf, size_t cap, int ms)
-{
-	size_t n = 0;
-
-	while (n < cap - 1) {
-		if (read_within(fd, buf + n, 1, ms))
-			return -1;
-		n++;
-		if (n >= 4 && !memcmp(buf + n - 4, "\r\n\r\n", 4))
-			break;
-	}
-	buf[n] = 0;
-	return n > 12 ? atoi(buf + 9) : -1;
-}
-
-static int dial_port(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	while (n) {
-		ssize_t r = write(fd, p, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p = (const char *)p + r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-/* The upgrade request for @path; the status of the answer, or -1. */
-static int upgrade_within(int fd, const char *path, int ms)
-{
-	char req[512], head[2048];
-	int n = snprintf(req, sizeof(req),
-			 "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-			 "Connection: Upgrade\r\n"
-			 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			 "Sec-WebSocket-Version: 13\r\n\r\n", path);
-
-	if (write_all(fd, req, (size_t)n))
-		return -1;
-	return read_head(fd, head, sizeof(head), ms);
-}
-
-/* One masked client frame (payload < 126), FIN as given. */
-static int write_frame(int fd, bool fin, uint8_t op, const void *p, size_t n)
+/* One masked client frame (payload < 126), FIN as given (wsclient.h's
+   write_frame() always sets it). */
+static int write_frag(int fd, bool fin, uint8_t op, const void *p, size_t n)
 {
 	uint8_t f[2 + 4 + 125];
 	const uint8_t key[4] = { 0x37, 0xfa, 0x21, 0x3d };
@@ -648,13 +524,13 @@ static void test_binary_forwarded_as_text(void **state)
 	cfg.threads = 1;
 	s = start_with(&cfg, &h);
 	fwd_calls = 0;
-	fd = dial(s);
+	fd = dial_s(s);
 	assert_int_equal(upgrade(fd, "/", ""), 101);
-	assert_int_equal(write_frame(fd, true, RC_OP_BINARY, "\xff\xfe\x80", 3),
+	assert_int_equal(write_frame(fd, RC_OP_BINARY, "\xff\xfe\x80", 3),
 			 0);
-	assert_int_equal(write_frame(fd, false, RC_OP_BINARY, "\xff", 1), 0);
-	assert_int_equal(write_frame(fd, true, RC_OP_CONT, "\xfe\x80", 2), 0);
-	assert_int_equal(write_frame(fd, true, RC_OP_TEXT, "ok", 2), 0);
+	assert_int_equal(write_frag(fd, false, RC_OP_BINARY, "\xff", 1), 0);
+	assert_int_equal(write_frame(fd, RC_OP_CONT, "\xfe\x80", 2), 0);
+	assert_int_equal(write_frame(fd, RC_OP_TEXT, "ok", 2), 0);
 	if (!wait_ge(&fwd_calls, FWD_CASES))
 		note("on_message ran %d times for %d messages", fwd_calls,
 		     FWD_CASES);
@@ -700,51 +576,26 @@ static void test_binary_forwarded_as_text(void **state)
  * by a second stop (the workers exist by then), so the test fails instead
  * of hanging; if even that does not end it, the process gives up.
  */
-struct runner {
+/* wsclient.h's runner, and a stopper that calls rc_server_stop() after
+   @delay_us. */
+struct stopper {
 	struct rc_server *s;
-	sem_t done;
-	int ret;
-	unsigned delay_us;	/* stopper: wait this long, then stop */
+	unsigned delay_us;
 };
-
-static void *runner_main(void *arg)
-{
-	struct runner *r = arg;
-
-	r->ret = rc_server_run(r->s);
-	sem_post(&r->done);
-	return NULL;
-}
 
 static void *stopper_main(void *arg)
 {
-	struct runner *r = arg;
+	struct stopper *st = arg;
 
-	if (r->delay_us)
-		usleep(r->delay_us);
-	rc_server_stop(r->s);
+	if (st->delay_us)
+		usleep(st->delay_us);
+	rc_server_stop(st->s);
 	return NULL;
 }
 
-/* 0 once the runner has returned, -1 if it has not within @ms. */
-static int runner_wait(struct runner *r, unsigned ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	while (sem_timedwait(&r->done, &ts))
-		if (errno != EINTR)
-			return -1;
-	return 0;
-}
-
-static void runner_rescue(struct runner *r, pthread_t th, const char *what)
+/* A run that did not return: a second stop; if even that does not end it
+   the process gives up (a hung test would say less). */
+static void runner_rescue(struct runner *r, const char *what)
 {
 	rc_server_stop(r->s);
 	if (runner_wait(r, REG_WAIT_MS)) {
@@ -753,7 +604,7 @@ static void runner_rescue(struct runner *r, pthread_t th, const char *what)
 		fflush(NULL);
 		_exit(1);
 	}
-	pthread_join(th, NULL);
+	runner_end(r);
 }
 
 static struct rc_server *new_quiet_server(void)
@@ -779,35 +630,30 @@ static void test_stop_before_run(void **state)
 		"rc_server_stop(), rc_server_start(), then rc_server_run()",
 	};
 	struct runner r;
-	pthread_t th;
 
 	(void)state;
 	for (int k = 0; k < 2; k++) {
+		struct rc_server *s = new_quiet_server();
 		int start_ret = 0;
 		uint64_t t0;
 
-		memset(&r, 0, sizeof(r));
-		r.s = new_quiet_server();
-		assert_non_null(r.s);
-		assert_int_equal(sem_init(&r.done, 0, 0), 0);
-		rc_server_stop(r.s);
+		assert_non_null(s);
+		rc_server_stop(s);
 		if (k == 1)
-			start_ret = rc_server_start(r.s);
+			start_ret = rc_server_start(s);
 		t0 = now_ms();
-		assert_int_equal(pthread_create(&th, NULL, runner_main, &r), 0);
+		runner_start(&r, s);
 		if (runner_wait(&r, 3000)) {
-			runner_rescue(&r, th, how[k]);
-			sem_destroy(&r.done);
-			rc_server_free(r.s);
+			runner_rescue(&r, how[k]);
+			rc_server_free(s);
 			fail_msg("%s: rc_server_run() did not return within "
 				 "3000 ms (the stop was lost; a second stop "
 				 "ended it)", how[k]);
 		}
-		pthread_join(th, NULL);
 		printf("  %s: returned %d after %llu ms\n", how[k], r.ret,
 		       (unsigned long long)(now_ms() - t0));
-		sem_destroy(&r.done);
-		rc_server_free(r.s);
+		runner_end(&r);
+		rc_server_free(s);
 		if (!start_ret)
 			assert_int_equal(r.ret, 0);
 	}
@@ -818,40 +664,39 @@ static void test_stop_before_run(void **state)
 static void test_stop_races_run(void **state)
 {
 	struct runner r;
-	pthread_t th, st;
+	pthread_t th;
 
 	(void)state;
 	for (int i = 0; i < RACE_ROUNDS; i++) {
-		memset(&r, 0, sizeof(r));
-		r.s = new_quiet_server();
-		assert_non_null(r.s);
-		assert_int_equal(sem_init(&r.done, 0, 0), 0);
 		/* 0 to 2 ms: before, while and after the workers start;
 		   odd rounds start the stopper first. */
-		r.delay_us = (unsigned)(i / 2 % 15) * 140;
+		struct stopper st = {
+			.s = new_quiet_server(),
+			.delay_us = (unsigned)(i / 2 % 15) * 140,
+		};
+
+		assert_non_null(st.s);
 		if (i & 1)
-			assert_int_equal(pthread_create(&st, NULL,
-							stopper_main, &r), 0);
-		assert_int_equal(pthread_create(&th, NULL, runner_main, &r), 0);
+			assert_int_equal(pthread_create(&th, NULL,
+							stopper_main, &st), 0);
+		runner_start(&r, st.s);
 		if (!(i & 1))
-			assert_int_equal(pthread_create(&st, NULL,
-							stopper_main, &r), 0);
-		pthread_join(st, NULL);
+			assert_int_equal(pthread_create(&th, NULL,
+							stopper_main, &st), 0);
+		pthread_join(th, NULL);
 		if (runner_wait(&r, REG_WAIT_MS)) {
-			runner_rescue(&r, th, "rc_server_stop() racing "
+			runner_rescue(&r, "rc_server_stop() racing "
 				      "rc_server_run()");
-			sem_destroy(&r.done);
-			rc_server_free(r.s);
+			rc_server_free(st.s);
 			fail_msg("round %d of %d (stop %u us after the %s "
 				 "started): rc_server_run() did not return "
 				 "within %d ms of rc_server_stop() (a second "
 				 "stop ended it)", i + 1, RACE_ROUNDS,
-				 r.delay_us, i & 1 ? "stopper" : "runner",
+				 st.delay_us, i & 1 ? "stopper" : "runner",
 				 REG_WAIT_MS);
 		}
-		pthread_join(th, NULL);
-		sem_destroy(&r.done);
-		rc_server_free(r.s);
+		runner_end(&r);
+		rc_server_free(st.s);
 		assert_int_equal(r.ret, 0);
 	}
 }
@@ -900,7 +745,7 @@ static void test_close_iana_codes(void **state)
 	};
 	struct rc_config cfg = rc_config_default();
 	struct rc_server *s;
-	uint8_t op, buf[128];
+	uint8_t op = 0, buf[128];
 	char msg[16];
 	int fd, nconn = 0;
 	long n;
@@ -914,11 +759,11 @@ static void test_close_iana_codes(void **state)
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		int calls = cc_calls;
 
-		fd = dial(s);
+		fd = dial_s(s);
 		assert_int_equal(upgrade(fd, "/", ""), 101);
 		nconn++;
 		snprintf(msg, sizeof(msg), "close %u", ok[i]);
-		assert_int_equal(write_frame(fd, true, RC_OP_TEXT, msg,
+		assert_int_equal(write_frame(fd, RC_OP_TEXT, msg,
 					     strlen(msg)), 0);
 		if (!wait_ge(&cc_calls, calls + 1)) {
 			note("on_message did not run for \"%s\"", msg);
@@ -935,7 +780,7 @@ static void test_close_iana_codes(void **state)
 				     n >= 2 ? buf[0] << 8 | buf[1] : -1,
 				     ok[i]);
 			else
-				write_frame(fd, true, RC_OP_CLOSE, buf, 2);
+				write_frame(fd, RC_OP_CLOSE, buf, 2);
 			if (wait_ge(&cc_closes, nconn) &&
 			    cc_close_code != ok[i])
 				note("after rc_close(c, %u): on_close saw %d",
@@ -948,14 +793,14 @@ static void test_close_iana_codes(void **state)
 	}
 
 	/* Codes that are never sent: refused, the connection stays. */
-	fd = dial(s);
+	fd = dial_s(s);
 	assert_int_equal(upgrade(fd, "/", ""), 101);
 	nconn++;
 	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
 		int calls = cc_calls;
 
 		snprintf(msg, sizeof(msg), "close %u", never[i]);
-		assert_int_equal(write_frame(fd, true, RC_OP_TEXT, msg,
+		assert_int_equal(write_frame(fd, RC_OP_TEXT, msg,
 					     strlen(msg)), 0);
 		if (!wait_ge(&cc_calls, calls + 1))
 			note("on_message did not run for \"%s\"", msg);
@@ -972,10 +817,10 @@ static void test_close_iana_codes(void **state)
 		uint8_t code[2] = { (uint8_t)(peer[i][0] >> 8),
 				    (uint8_t)peer[i][0] };
 
-		fd = dial(s);
+		fd = dial_s(s);
 		assert_int_equal(upgrade(fd, "/", ""), 101);
 		nconn++;
-		assert_int_equal(write_frame(fd, true, RC_OP_CLOSE, code, 2), 0);
+		assert_int_equal(write_frame(fd, RC_OP_CLOSE, code, 2), 0);
 		n = read_frame(fd, &op, buf, sizeof(buf), REG_WAIT_MS);
 		if (n < 2 || op != RC_OP_CLOSE ||
 		    (buf[0] << 8 | buf[1]) != peer[i][1])
@@ -1096,7 +941,7 @@ static void test_content_type_ctl(void **state)
 	for (size_t i = 0; i < NBAD_CTYPES; i++) {
 		snprintf(req, sizeof(req),
 			 "GET /ct/%zu HTTP/1.1\r\nHost: x\r\n\r\n", i);
-		fd = dial(s);
+		fd = dial_s(s);
 		put(fd, req, strlen(req));
 		st = read_head(fd, head, sizeof(head), REG_WAIT_MS);
 		if (st != 500)
@@ -1111,7 +956,7 @@ static void test_content_type_ctl(void **state)
 			     esc(head, h2, sizeof(h2)));
 		close(fd);
 	}
-	fd = dial(s);
+	fd = dial_s(s);
 	put(fd, "GET /ct/ok HTTP/1.1\r\nHost: x\r\n\r\n", 33);
 	st = read_head(fd, head, sizeof(head), REG_WAIT_MS);
 	if (st != 200 || !strstr(head, "\r\nContent-Type: text/csv\r\n"))
@@ -1174,6 +1019,7 @@ static int big_child(bool from_handler)
 	struct rc_config cfg = rc_config_default();
 	struct rc_server *s;
 	uint8_t op = 0, buf[64];
+	char head[1024];
 	int fd, ret = 0;
 	long n;
 
@@ -1187,9 +1033,10 @@ static int big_child(bool from_handler)
 		fprintf(stderr, "child: cannot start a server\n");
 		return 2;
 	}
-	fd = dial_port(rc_server_port(s));
+	fd = dial(rc_server_port(s));
 	/* on_open subscribes before the 101 goes out. */
-	if (fd < 0 || upgrade_within(fd, "/", REG_WAIT_MS) != 101) {
+	if (fd < 0 || upgrade_to(fd, "/", "", head, sizeof(head),
+				    REG_WAIT_MS) != 101) {
 		fprintf(stderr, "child: no WebSocket\n");
 		return 2;
 	}
@@ -1205,7 +1052,7 @@ static int big_child(bool from_handler)
 			ret = 1;
 		}
 	} else {
-		write_frame(fd, true, RC_OP_TEXT, "send", 4);
+		write_frame(fd, RC_OP_TEXT, "send", 4);
 		n = read_frame(fd, &op, buf, sizeof(buf), REG_WAIT_MS);
 		if (!big_sent) {
 			fprintf(stderr, "on_message did not run\n");
@@ -1361,15 +1208,15 @@ static void test_timer_publish_latency(void **state)
 	cfg.close_timeout_ms = TP_CLOSE_TIMEOUT_MS;
 	s = start_with(&cfg, &h);
 	tp_opens = 0;
-	a = dial(s);
+	a = dial_s(s);
 	assert_int_equal(upgrade(a, "/room", ""), 101);
-	b = dial(s);
+	b = dial_s(s);
 	assert_int_equal(upgrade(b, "/quit", ""), 101);
 	assert_true(wait_ge(&tp_opens, 2));
 	/* B asks to quit, gets the close frame, never answers it, and
 	   keeps its end of TCP open: the close timeout drops it. */
 	t0 = now_ms();
-	assert_int_equal(write_frame(b, true, RC_OP_TEXT, "quit", 4), 0);
+	assert_int_equal(write_frame(b, RC_OP_TEXT, "quit", 4), 0);
 	n = read_frame(a, &op, buf, sizeof(buf), REG_WAIT_MS);
 	dt = now_ms() - t0;
 	printf("  \"left\" reached the room %llu ms after \"quit\" (close "
@@ -1392,23 +1239,6 @@ static void test_timer_publish_latency(void **state)
 
 
 /* ---- who may connect, and how much they may spend (issue 12) ---- */
-
-/* An upgrade on @path with @extra header lines; the answer's head in
-   @head; its status, or -1. */
-static int upgrade_ex(int fd, const char *path, const char *extra,
-		      char *head, size_t cap, int ms)
-{
-	char req[2048];
-	int n = snprintf(req, sizeof(req),
-			 "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-			 "Connection: Upgrade\r\n"
-			 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			 "Sec-WebSocket-Version: 13\r\n%s\r\n", path, extra);
-
-	if (write_all(fd, req, (size_t)n))
-		return -1;
-	return read_head(fd, head, cap, ms);
-}
 
 /* The close frame from the server within @ms: its code (reason in
    @reason), or -1. Frames before it are skipped. */
@@ -1560,9 +1390,9 @@ static void test_peer_query_headers(void **state)
 	cfg.max_subscriptions = 2;
 	s = start_with(&cfg, &sec_handlers);
 	sec_seen = 0;
-	fd = dial_port(rc_server_port(s));
+	fd = dial(rc_server_port(s));
 	getsockname(fd, (struct sockaddr *)&me, &ml);
-	st = upgrade_ex(fd, "/q?x=1&token=a%20b+c", "", head, sizeof(head),
+	st = upgrade_to(fd, "/q?x=1&token=a%20b+c", "", head, sizeof(head),
 			2000);
 	wait_ge(&sec_seen, 1);
 	if (st != 101)
@@ -1592,8 +1422,8 @@ static void test_peer_query_headers(void **state)
 		     (unsigned long long)stats_of(s).subscriptions_refused);
 	close(fd);
 
-	fd = dial_port(rc_server_port(s));
-	st = upgrade_ex(fd, "/refuse", "", head, sizeof(head), 2000);
+	fd = dial(rc_server_port(s));
+	st = upgrade_to(fd, "/refuse", "", head, sizeof(head), 2000);
 	wait_ge(&sec_seen, 2);
 	if (st != 401 ||
 	    !strstr(head, "\r\nWWW-Authenticate: Bearer realm=\"rc\"\r\n"))
@@ -1607,8 +1437,8 @@ static void test_peer_query_headers(void **state)
 		     sec_param_ret);
 	close(fd);
 
-	fd = dial_port(rc_server_port(s));
-	st = upgrade_ex(fd, "/hdr", "", head, sizeof(head), 2000);
+	fd = dial(rc_server_port(s));
+	st = upgrade_to(fd, "/hdr", "", head, sizeof(head), 2000);
 	if (st != 101 || !strstr(head, "\r\nX-Hello: 1\r\n"))
 		note("101 with a header: %d \"%s\"", st,
 		     esc(head, e, sizeof(e)));
@@ -1659,8 +1489,8 @@ static void test_origin_policy(void **state)
 
 			if (cases[i].allowed_list != list && i != 0)
 				continue;
-			fd = dial_port(rc_server_port(s));
-			st = upgrade_ex(fd, "/o", cases[i].extra, head,
+			fd = dial(rc_server_port(s));
+			st = upgrade_to(fd, "/o", cases[i].extra, head,
 					sizeof(head), 2000);
 			if (st != cases[i].want)
 				note("%s: \"%s\": %d, want %d",
@@ -1720,7 +1550,7 @@ static void test_deferred_upgrade(void **state)
 		d.s = s;
 		if (mode != 2)
 			pthread_create(&th, NULL, decider_main, &d);
-		fd = dial_port(rc_server_port(s));
+		fd = dial(rc_server_port(s));
 		/* The frame right behind the request waits for the answer. */
 		if (mode == 0) {
 			char req[512];
@@ -1731,10 +1561,10 @@ static void test_deferred_upgrade(void **state)
 				"Sec-WebSocket-Version: 13\r\n\r\n");
 
 			write_all(fd, req, (size_t)rn);
-			write_frame(fd, true, RC_OP_TEXT, "early", 5);
+			write_frame(fd, RC_OP_TEXT, "early", 5);
 			st = read_head(fd, head, sizeof(head), 3000);
 		} else {
-			st = upgrade_ex(fd, "/later", "", head, sizeof(head),
+			st = upgrade_to(fd, "/later", "", head, sizeof(head),
 					3000);
 		}
 		if (mode != 2)
@@ -1792,11 +1622,11 @@ static void test_close_at(void **state)
 	(void)state;
 	cfg.threads = 1;
 	s = start_with(&cfg, &sec_handlers);
-	fd = dial_port(rc_server_port(s));
-	if (upgrade_ex(fd, "/t", "", head, sizeof(head), 2000) != 101)
+	fd = dial(rc_server_port(s));
+	if (upgrade_to(fd, "/t", "", head, sizeof(head), 2000) != 101)
 		note("upgrade failed");
 	t0 = now_ms();
-	write_frame(fd, true, RC_OP_TEXT, "close-at", 8);
+	write_frame(fd, RC_OP_TEXT, "close-at", 8);
 	code = read_close(fd, reason, sizeof(reason), 3000);
 	if (code != 4001 || strcmp(reason, "token expired"))
 		note("close %d \"%s\", want 4001 \"token expired\"", code,
@@ -1828,13 +1658,13 @@ static void test_rate_limits(void **state)
 		cfg.msg_rate = bytes ? RC_UNLIMITED : 20;
 		cfg.byte_rate = bytes ? 1000 : RC_UNLIMITED_SIZE;
 		s = start_with(&cfg, &sec_handlers);
-		fd = dial_port(rc_server_port(s));
-		if (upgrade_ex(fd, "/r", "", head, sizeof(head), 2000) != 101)
+		fd = dial(rc_server_port(s));
+		if (upgrade_to(fd, "/r", "", head, sizeof(head), 2000) != 101)
 			note("upgrade failed");
 		/* A second's worth goes (20 messages, or 1000 bytes: 8 of
 		   125), then the bucket is empty. */
 		for (int i = 0; i < 40; i++)
-			if (!write_frame(fd, true, RC_OP_TEXT, big,
+			if (!write_frame(fd, RC_OP_TEXT, big,
 					 bytes ? 125 : 1))
 				sent++;
 		code = read_close(fd, reason, sizeof(reason), 3000);
@@ -1882,8 +1712,8 @@ static void test_per_ip_limits(void **state)
 			const char *xff = i == 1 ? "X-Forwarded-For: 10.0.0.9, 127.0.0.5\r\n" :
 					  "X-Forwarded-For: 10.0.0.1\r\n";
 
-			fd[i] = dial_port(rc_server_port(s));
-			st[i] = upgrade_ex(fd[i], "/p", mode == 2 ? xff : "",
+			fd[i] = dial(rc_server_port(s));
+			st[i] = upgrade_to(fd[i], "/p", mode == 2 ? xff : "",
 					   head, sizeof(head), 2000);
 			if (st[i] == 429 && !strstr(head, "Retry-After: 1\r\n"))
 				note("429 without Retry-After: \"%s\"",
@@ -1913,8 +1743,8 @@ static void test_per_ip_limits(void **state)
 			/* One leaves: there is room again. */
 			close(fd[0]);
 			usleep(200 * 1000);
-			fd[5] = dial_port(rc_server_port(s));
-			st[5] = upgrade_ex(fd[5], "/p", "", head, sizeof(head),
+			fd[5] = dial(rc_server_port(s));
+			st[5] = upgrade_to(fd[5], "/p", "", head, sizeof(head),
 					   2000);
 			if (st[5] != 101)
 				note("after a close: %d, want 101", st[5]);
@@ -1936,7 +1766,7 @@ static void test_partial_budget(void **state)
 	struct rc_config cfg = rc_config_default();
 	struct rc_server *s;
 	char head[512], reason[128], chunk[125];
-	uint8_t op, p[2048];
+	uint8_t op = 0, p[2048];
 	int a, b, code;
 	long n;
 
@@ -1945,24 +1775,24 @@ static void test_partial_budget(void **state)
 	cfg.threads = 1;
 	cfg.max_partial_total = 1000;
 	s = start_with(&cfg, &sec_handlers);
-	a = dial_port(rc_server_port(s));
-	b = dial_port(rc_server_port(s));
-	if (upgrade_ex(a, "/a", "", head, sizeof(head), 2000) != 101 ||
-	    upgrade_ex(b, "/b", "", head, sizeof(head), 2000) != 101)
+	a = dial(rc_server_port(s));
+	b = dial(rc_server_port(s));
+	if (upgrade_to(a, "/a", "", head, sizeof(head), 2000) != 101 ||
+	    upgrade_to(b, "/b", "", head, sizeof(head), 2000) != 101)
 		note("upgrade failed");
 	/* a holds 750 bytes of an unfinished message. */
 	for (int i = 0; i < 6; i++)
-		write_frame(a, false, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
+		write_frag(a, false, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
 	usleep(100 * 1000);
 	/* b's third fragment would take it to 1125. */
 	for (int i = 0; i < 3; i++)
-		write_frame(b, false, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
+		write_frag(b, false, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
 	code = read_close(b, reason, sizeof(reason), 2000);
 	if (code != 1013 || strcmp(reason, "server busy"))
 		note("b: close %d \"%s\", want 1013 \"server busy\"", code,
 		     reason);
 	/* a finishes its message and gets it back whole. */
-	write_frame(a, true, RC_OP_CONT, chunk, 10);
+	write_frame(a, RC_OP_CONT, chunk, 10);
 	n = read_frame(a, &op, p, sizeof(p), 2000);
 	if (n != 760 || op != RC_OP_TEXT)
 		note("a: echo of %ld bytes (op %u), want 760 TEXT", n, op);
@@ -1971,11 +1801,11 @@ static void test_partial_budget(void **state)
 		     (unsigned long long)stats_of(s).partial_refused);
 	/* Everything held was given back: b's would-be 1125 fits now. */
 	close(b);
-	b = dial_port(rc_server_port(s));
-	if (upgrade_ex(b, "/b", "", head, sizeof(head), 2000) != 101)
+	b = dial(rc_server_port(s));
+	if (upgrade_to(b, "/b", "", head, sizeof(head), 2000) != 101)
 		note("upgrade failed");
 	for (int i = 0; i < 7; i++)
-		write_frame(b, i == 6, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
+		write_frag(b, i == 6, i ? RC_OP_CONT : RC_OP_TEXT, chunk, 125);
 	n = read_frame(b, &op, p, sizeof(p), 2000);
 	if (n != 875)
 		note("after a's message: b's 875 bytes came back as %ld", n);

@@ -1471,6 +1471,7 @@ int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
 		   void (*log)(void *, enum rc_log_level, const char *),
 		   void *log_user)
 {
+	pthread_condattr_t ca;
 	struct rc_bridge *b;
 	natsStatus st;
 	int ret = -ENOMEM;
@@ -1497,7 +1498,13 @@ int rc__bridge_new(struct rc_bridge **out, struct rc_ps *ps,
 	b->owned = ps->hist != NULL;
 	pthread_mutex_init(&b->set_lock, NULL);
 	pthread_mutex_init(&b->hb_lock, NULL);
-	pthread_cond_init(&b->hb_cond, NULL);
+	/* hb_main() waits until a CLOCK_MONOTONIC time: a condition on the
+	   default (wall) clock would take it as long past, and the thread
+	   would beat without pause. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->hb_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	b->ver = 1;
 	b->sets[1].ver = 1;
 	b->sets[1].n = 1;

@@ -472,6 +472,33 @@ async def case_owner_killed(nats, hubs, ids):
           f"on both survivors)", flush=True)
 
 
+def _cpu_s(hub):
+    """The hub's user + system CPU seconds so far."""
+    with open(f"/proc/{hub.proc.pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def case_idle_beats(nats, hubs):
+    """Idle hubs beat every 250 ms and sleep in between: NATS gets about 4
+    messages a second from each, and no hub spins. (The heartbeat thread
+    once waited on the wall clock for a monotonic time, so it never slept:
+    thousands of beats a second and a CPU each.)"""
+    node = nats.nodes[0]
+    m0, c0 = node.mon("/varz")["in_msgs"], [_cpu_s(h) for h in hubs]
+    t0 = time.monotonic()
+    time.sleep(2.0)
+    m1, c1 = node.mon("/varz")["in_msgs"], [_cpu_s(h) for h in hubs]
+    took = time.monotonic() - t0
+    rate = (m1 - m0) / took / len(hubs)
+    used = [round((b - a) / took, 3) for a, b in zip(c0, c1)]
+    check(2 <= rate <= 12, f"{rate:.1f} messages a second to NATS per idle "
+                           "hub, want about 4 (a beat every 250 ms)")
+    check(max(used) < 0.2, f"idle hubs used {used} of a CPU each (a "
+                           "spinning thread?)")
+    print(f"     {rate:.1f} beats/s per hub, CPU {used}", flush=True)
+
+
 def case_bye(hubs):
     t0 = time.monotonic()
     hubs[1].check_clean_exit()
@@ -519,6 +546,8 @@ def main():
             asyncio.run(settle(hubs, 3))
             ids = [hub_id(h) for h in hubs]
             check(all(ids), f"hub ids in the logs: {ids}")
+            suite.case("idle hubs beat about 4 times a second each and "
+                       "do not spin", case_idle_beats, nats, hubs)
             suite.case(f"same numbering: 3 rooms owned by different hubs, "
                        f"a publisher and a listener per hub: one mapping "
                        f"everywhere, offsets 1..N, --no-echo-self across "

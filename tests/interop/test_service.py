@@ -489,6 +489,25 @@ def case_stop_idle_keepalive(binary):
     print(f"  exit after {took:.2f}s")
 
 
+def case_idle_sleeps(binary):
+    """An idle hub (history, presence, the admin listener, 2 workers: the
+    defaults) sleeps: its threads wait on timers, none spins."""
+    hub = svc(binary, "--port", "0", admin=True, threads=2)
+    try:
+        def cpu():
+            with open(f"/proc/{hub.proc.pid}/stat") as f:
+                v = f.read().rsplit(")", 1)[1].split()
+            return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+        time.sleep(0.3)
+        c0, t0 = cpu(), time.monotonic()
+        time.sleep(2.0)
+        used = (cpu() - c0) / (time.monotonic() - t0)
+    finally:
+        hub.stop()
+    check(used < 0.1, f"an idle hub used {used:.2f} of a CPU over 2 s")
+    print(f"  {used * 100:.1f} % of a CPU")
+
+
 # ---- 3. handover ----
 
 class Looper(threading.Thread):
@@ -1178,6 +1197,8 @@ def main():
                case_drain_second_signal, binary)
     suite.case("drain: peers that answer the close end it at once",
                case_drain_prompt, binary)
+    suite.case("an idle hub sleeps (no thread spins)", case_idle_sleeps,
+               binary)
     suite.case("stop: idle keep-alive connections on the admin and public "
                "listeners do not delay the exit", case_stop_idle_keepalive,
                binary)

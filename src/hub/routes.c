@@ -476,6 +476,10 @@ static uint64_t query_num(const char *q, size_t qlen, const char *name,
 	errno = 0;
 	n = strtoull(v, &end, 10);
 	*found = !*end && !errno && v[0] >= '0' && v[0] <= '9';
+	/* Digits past UINT64_MAX: not found, but as large as there is (for
+	   ?last, capped below). */
+	if (!*end && errno == ERANGE && v[0] >= '0' && v[0] <= '9')
+		return UINT64_MAX;
 	return *found ? n : 0;
 }
 
@@ -483,15 +487,16 @@ static void resume_read(struct rc_conn *c, const struct rc_request *req)
 {
 	size_t qlen = 0;
 	const char *q = rc_request_query(req, &qlen);
+	uint64_t last;
 	bool e, o, l;
 
 	resume.id = rc_conn_id(c);
 	resume.since.epoch = query_num(q, qlen, "epoch", &e);
 	resume.since.offset = query_num(q, qlen, "offset", &o);
 	resume.has_since = e && o && resume.since.epoch;
-	resume.last = (unsigned)query_num(q, qlen, "last", &l);
-	if (resume.last > RC_HISTORY_MAX)
-		resume.last = RC_HISTORY_MAX;
+	last = query_num(q, qlen, "last", &l);
+	/* Capped before it is narrowed: 2^32 is not 0. */
+	resume.last = last > RC_HISTORY_MAX ? RC_HISTORY_MAX : (unsigned)last;
 }
 
 /* ---- upgrades ---- */

@@ -195,17 +195,21 @@ async def bad_queries(port):
                 m = await recv_json(c, f"?{q}")
                 check_eq((m["type"], "recovered" in m), ("joined", False),
                          f"?{q}: a newcomer's joined line")
-        async with websockets.connect(
-                f"ws://127.0.0.1:{port}/ws/r5?last=99999999",
-                subprotocols=V1) as c:
-            msgs = []
-            while True:
-                m = await recv_json(c, "?last=99999999")
-                if m["type"] == "joined":
-                    break
-                msgs.append(m["offset"])
-            check_eq(msgs, list(range(11, 31)), "?last past the history: "
-                     "the 20 it holds")
+        # 2^32 and 2^32 + 100 once read as 0 and 100 (cut to 32 bits
+        # before the cap); 20 digits are past UINT64_MAX.
+        for n in ("99999999", "4294967296", "4294967396",
+                  "99999999999999999999"):
+            async with websockets.connect(
+                    f"ws://127.0.0.1:{port}/ws/r5?last={n}",
+                    subprotocols=V1) as c:
+                msgs = []
+                while True:
+                    m = await recv_json(c, f"?last={n}")
+                    if m["type"] == "joined":
+                        break
+                    msgs.append(m["offset"])
+                check_eq(msgs, list(range(11, 31)), f"?last={n}, past the "
+                         "history: the 20 it holds")
         await publish(port, "r5", ["still here"])
         check_eq(await asyncio.wait_for(raw.recv(), T), "still here",
                  "the plain member after the bad queries")

@@ -428,10 +428,13 @@ async function churn(hub, secret) {
     const stay = plan.filter((x) => !x.leaves);
     const want = ['observer', ...stay.map((x) => x.sub)].map(String).sort();
 
-    // The hub may see a cut socket a moment later: wait for the view
-    // to settle on the expected count.
+    // The hub may see a cut socket a moment later, and a join or leave
+    // line that crossed a snapshot leaves the set wrong until the next
+    // snapshot (at most a second after the last change): wait for the
+    // view to settle on the expected count and set.
     const until = Date.now() + TIMEOUT_MS;
-    while (view.count !== want.length && !view.error && Date.now() < until) await sleep(20);
+    while ((view.count !== want.length || view.set.size !== want.length) &&
+           !view.error && Date.now() < until) await sleep(20);
     await sleep(200);                 // and a stray line after it would show
     if (view.error) throw view.error;
     checkEq(view.count, want.length, 'the observer\'s count once the churn is over');

@@ -475,6 +475,75 @@ static void test_memory_budget(void **state)
 	rc_server_free(s);
 }
 
+/* Many rooms of one message each: the budget is kept by dropping whole
+   histories, least recently published first, in batches. What is held
+   is exactly the latest rooms; a room published to again outlives the
+   rooms left untouched since. */
+#define SMALL_ROOMS 20000
+
+static bool held(struct rc_server *s, int t)
+{
+	char topic[32];
+	int tl = snprintf(topic, sizeof(topic), "s%d", t);
+	int n = rc_history(s, topic, (size_t)tl, 0, NULL, NULL, NULL);
+
+	assert_true(n == 1 || n == -ENOENT);
+	return n == 1;
+}
+
+static void publish_room(struct rc_server *s, int t)
+{
+	char topic[32];
+	int tl = snprintf(topic, sizeof(topic), "s%d", t);
+
+	assert_int_equal(rc_publish(s, topic, (size_t)tl, "m", 1,
+				    RC_OP_TEXT), 0);
+}
+
+static void test_many_small_rooms(void **state)
+{
+	const size_t budget = 2u << 20;
+	struct rc_server *s = server(1, 100, 0, budget, NULL);
+	struct rc_stats st;
+	uint64_t t0 = now_ms();
+	int kept, oldest, bad = 0;
+
+	(void)state;
+	for (int t = 0; t < SMALL_ROOMS; t++)
+		publish_room(s, t);
+	assert_int_equal(rc_server_stats(s, &st), 0);
+	assert_true(st.history_bytes <= budget);
+	kept = (int)st.history_topics;
+	assert_true(kept > 100 && kept < SMALL_ROOMS);
+	assert_int_equal(st.history_evicted, (uint64_t)(SMALL_ROOMS - kept));
+	/* exactly the latest @kept rooms */
+	oldest = SMALL_ROOMS - kept;
+	for (int t = 0; t < SMALL_ROOMS; t++)
+		bad += held(s, t) != (t >= oldest);
+	assert_int_equal(bad, 0);
+	/* The oldest one held, published to again, then half as many new
+	   rooms: those untouched since it go first. */
+	publish_room(s, oldest);
+	for (int t = SMALL_ROOMS; t < SMALL_ROOMS + kept / 2; t++)
+		publish_room(s, t);
+	{
+		char topic[32];
+		int tl = snprintf(topic, sizeof(topic), "s%d", oldest);
+
+		assert_int_equal(rc_history(s, topic, (size_t)tl, 0, NULL,
+					    NULL, NULL), 2);
+	}
+	assert_false(held(s, oldest + 1));
+	assert_true(held(s, SMALL_ROOMS + kept / 2 - 1));
+	assert_int_equal(rc_server_stats(s, &st), 0);
+	assert_true(st.history_bytes <= budget);
+	printf("     %d rooms of one message: %d held within %zu bytes, "
+	       "%llu evicted, in %llu ms\n", SMALL_ROOMS + kept / 2, kept,
+	       budget, (unsigned long long)st.history_evicted,
+	       (unsigned long long)(now_ms() - t0));
+	rc_server_free(s);
+}
+
 static void test_ttl(void **state)
 {
 	struct rc_server *s = server(1, 10, 300, 0, NULL);
@@ -610,6 +679,7 @@ int main(void)
 		cmocka_unit_test(test_newcomer_and_recovery),
 		cmocka_unit_test(test_seam),
 		cmocka_unit_test(test_memory_budget),
+		cmocka_unit_test(test_many_small_rooms),
 		cmocka_unit_test(test_ttl),
 		cmocka_unit_test(test_stamped),
 	};

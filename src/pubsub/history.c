@@ -398,49 +398,143 @@ static struct rc_hist *stalest(struct rc_hist_stripe *st)
 	return best;
 }
 
+/* Drop the stalest history of all stripes: a scan of every history. The
+   way out when the batch below cannot allocate. */
+static bool evict_one(struct rc_history *H)
+{
+	struct rc_hist_stripe *best_st = NULL;
+	uint64_t best_ns = UINT64_MAX;
+	struct rc_hist *hi, **pp;
+
+	for (unsigned i = 0; i < RC_HIST_STRIPES; i++) {
+		struct rc_hist_stripe *st = &H->stripes[i];
+
+		pthread_mutex_lock(&st->lock);
+		hi = stalest(st);
+		if (hi && hi->touched < best_ns) {
+			best_ns = hi->touched;
+			best_st = st;
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
+	if (!best_st)
+		return false;
+	pthread_mutex_lock(&best_st->lock);
+	/* Still the one (or one as stale): drop it. */
+	hi = stalest(best_st);
+	if (hi) {
+		pp = find(best_st, hi->hash, hi->name, hi->len);
+		*pp = hi->next;
+		best_st->count--;
+		hist_free(H, hi);
+		atomic_fetch_add(&H->evicted, 1);
+	}
+	pthread_mutex_unlock(&best_st->lock);
+	return hi != NULL;
+}
+
+struct stale {
+	uint64_t ns;
+	size_t bytes;
+};
+
+static int stale_cmp(const void *a, const void *b)
+{
+	const struct stale *x = a, *y = b;
+
+	return x->ns < y->ns ? -1 : x->ns > y->ns;
+}
+
+/* The last publish time at or before which the stalest histories hold
+   @need bytes: one pass over every history, then a sort. False if it
+   cannot allocate. */
+static bool stale_cutoff(struct rc_history *H, size_t need, uint64_t *cut)
+{
+	size_t cap = atomic_load(&H->rooms) + 64, n = 0, sum = 0;
+	struct stale *v = malloc(cap * sizeof(*v));
+
+	if (!v)
+		return false;
+	for (unsigned i = 0; i < RC_HIST_STRIPES; i++) {
+		struct rc_hist_stripe *st = &H->stripes[i];
+
+		pthread_mutex_lock(&st->lock);
+		/* (Histories made since the count are the freshest: left.) */
+		for (uint32_t b = 0; b < st->cap; b++)
+			for (struct rc_hist *hi = st->buckets[b];
+			     hi && n < cap; hi = hi->next)
+				v[n++] = (struct stale){
+					hi->touched, hi->bytes + own_cost(H, hi) };
+		pthread_mutex_unlock(&st->lock);
+	}
+	if (!n) {
+		free(v);
+		return false;
+	}
+	qsort(v, n, sizeof(*v), stale_cmp);
+	*cut = v[n - 1].ns;
+	for (size_t i = 0; i < n; i++) {
+		sum += v[i].bytes;
+		if (sum >= need) {
+			*cut = v[i].ns;
+			break;
+		}
+	}
+	free(v);
+	return true;
+}
+
+/* Drop every history last published at or before @cut: the bytes freed. */
+static size_t evict_to(struct rc_history *H, uint64_t cut)
+{
+	size_t before = atomic_load(&H->bytes);
+
+	for (unsigned i = 0; i < RC_HIST_STRIPES; i++) {
+		struct rc_hist_stripe *st = &H->stripes[i];
+
+		pthread_mutex_lock(&st->lock);
+		for (uint32_t b = 0; b < st->cap; b++) {
+			struct rc_hist **pp = &st->buckets[b], *hi;
+
+			while ((hi = *pp)) {
+				if (hi->touched > cut) {
+					pp = &hi->next;
+					continue;
+				}
+				*pp = hi->next;
+				st->count--;
+				hist_free(H, hi);
+				atomic_fetch_add(&H->evicted, 1);
+			}
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
+	return before - atomic_load(&H->bytes);
+}
+
 void rc__hist_enforce(struct rc_history *H)
 {
-	size_t goal = H->budget / 10 * 9;
+	size_t goal = H->budget / 10 * 9, now;
 
 	if (atomic_load_explicit(&H->bytes, memory_order_relaxed) <=
 	    H->budget || pthread_mutex_trylock(&H->evict_lock))
 		return;
 	/* Whole histories, the stalest of all stripes first: a topic keeps
 	   all its window or none of it (its epoch is new when it starts
-	   again), so a client is told exactly when it cannot recover. */
-	while (atomic_load(&H->bytes) > goal) {
-		struct rc_hist_stripe *best_st = NULL;
-		uint64_t best_ns = UINT64_MAX;
+	   again), so a client is told exactly when it cannot recover. In
+	   batches: the publish time below which enough of them lie, found
+	   in one pass and a sort, then one more pass to drop them (one scan
+	   per history dropped took seconds with tens of thousands of
+	   rooms). */
+	while ((now = atomic_load(&H->bytes)) > goal) {
+		uint64_t cut;
 
-		for (unsigned i = 0; i < RC_HIST_STRIPES; i++) {
-			struct rc_hist_stripe *st = &H->stripes[i];
-			struct rc_hist *hi;
-
-			pthread_mutex_lock(&st->lock);
-			hi = stalest(st);
-			if (hi && hi->touched < best_ns) {
-				best_ns = hi->touched;
-				best_st = st;
-			}
-			pthread_mutex_unlock(&st->lock);
-		}
-		if (!best_st)
+		if (stale_cutoff(H, now - goal, &cut)) {
+			if (!evict_to(H, cut))
+				break;	/* all touched since: next time */
+		} else if (!evict_one(H)) {
 			break;
-		pthread_mutex_lock(&best_st->lock);
-		{
-			struct rc_hist *hi = stalest(best_st), **pp;
-
-			/* Still the one (or one as stale): drop it. */
-			if (hi) {
-				pp = find(best_st, hi->hash, hi->name,
-					  hi->len);
-				*pp = hi->next;
-				best_st->count--;
-				hist_free(H, hi);
-				atomic_fetch_add(&H->evicted, 1);
-			}
 		}
-		pthread_mutex_unlock(&best_st->lock);
 	}
 	pthread_mutex_unlock(&H->evict_lock);
 }

@@ -79,6 +79,9 @@ bool rc__bridge_owner(struct rc_bridge *b, const void *name, size_t len,
    every version of the set from @since to now (false when @since is 0 or
    too old to tell). For rc__hist_next_owned() and rc__hist_forget(). */
 bool rc__bridge_same_owner(void *arg, uint64_t since);
+/* rc__bridge_same_owner(), and that owner is this server: whether a
+   window it numbered is the room's stream still (rc__hist_forget()). */
+bool rc__bridge_owned_since(void *arg, uint64_t since);
 
 /* Send a message numbered here, as its room's owner, at @epoch/@offset,
    to the room's subject (RC_BRIDGE_V2); @origin/@skip: the server whose

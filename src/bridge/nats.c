@@ -607,9 +607,11 @@ bool rc__bridge_owner(struct rc_bridge *b, const void *name, size_t len,
 	return o->hub == b->hub_id;
 }
 
-bool rc__bridge_same_owner(void *arg, uint64_t since)
+/* The room's owner in every version from @since to now into *@who: true
+   when it is one hub all along. */
+static bool owner_since(struct rc_bridge_own *o, uint64_t since,
+			uint64_t *who)
 {
-	struct rc_bridge_own *o = arg;
 	struct rc_bridge *b = o->b;
 	bool same = true;
 	uint64_t first = 0;
@@ -628,7 +630,23 @@ bool rc__bridge_same_owner(void *arg, uint64_t since)
 		}
 	}
 	pthread_mutex_unlock(&b->set_lock);
+	*who = first;
 	return same;
+}
+
+bool rc__bridge_same_owner(void *arg, uint64_t since)
+{
+	uint64_t who;
+
+	return owner_since(arg, since, &who);
+}
+
+bool rc__bridge_owned_since(void *arg, uint64_t since)
+{
+	struct rc_bridge_own *o = arg;
+	uint64_t who;
+
+	return owner_since(o, since, &who) && who == o->b->hub_id;
 }
 
 /* ---- callbacks, on libnats' threads ---- */
@@ -1108,7 +1126,11 @@ static void hist_unfollowed(struct rc_bridge *b, const void *name,
 	if (!b->owned)
 		return;
 	rc__bridge_owner(b, name, len, &o);
-	rc__hist_forget(b->ps->hist, h, name, len, rc__bridge_same_owner, &o);
+	/* Owned by this server all along, not just by one server: a window
+	   it numbered from forwards while another hub owned the room (the
+	   sender's view of the set out of date) is not the room's stream. */
+	rc__hist_forget(b->ps->hist, h, name, len, rc__bridge_owned_since,
+			&o);
 }
 
 void rc__bridge_interest(struct rc_bridge *b, uint64_t h, const void *name,

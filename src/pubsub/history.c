@@ -484,10 +484,11 @@ static bool stale_cutoff(struct rc_history *H, size_t need, uint64_t *cut)
 	return true;
 }
 
-/* Drop every history last published at or before @cut: the bytes freed. */
+/* Drop every history last published at or before @cut: how many (bytes
+   would not do: other threads append meanwhile). */
 static size_t evict_to(struct rc_history *H, uint64_t cut)
 {
-	size_t before = atomic_load(&H->bytes);
+	size_t dropped = 0;
 
 	for (unsigned i = 0; i < RC_HIST_STRIPES; i++) {
 		struct rc_hist_stripe *st = &H->stripes[i];
@@ -505,11 +506,12 @@ static size_t evict_to(struct rc_history *H, uint64_t cut)
 				st->count--;
 				hist_free(H, hi);
 				atomic_fetch_add(&H->evicted, 1);
+				dropped++;
 			}
 		}
 		pthread_mutex_unlock(&st->lock);
 	}
-	return before - atomic_load(&H->bytes);
+	return dropped;
 }
 
 void rc__hist_enforce(struct rc_history *H)

@@ -1198,7 +1198,13 @@ def case_bad_input(binary, suite):
         stop_all([hub])
 
 
-def main():
+def start_up():
+    """What a NATS test's main() does first (this file's, and
+    test_nats_history.py's): the hub from argv, exit 77 without
+    nats-server, SLOW and SCALE for a sanitizer build (set here too, for
+    the helpers of this file), and SIGTERM (a ctest timeout) unwinding
+    the cases, so that their nats-servers and hubs are stopped on the way
+    out. Returns (binary, slow, scale)."""
     global SLOW, SCALE
     binary = hub_binary()
     if not NATS_SERVER:
@@ -1207,9 +1213,12 @@ def main():
     san = built_with_asan(binary)
     SLOW = 4.0 if san else 1.0
     SCALE = float(os.environ.get("RC_NATS_SCALE", "0.3" if san else "1"))
-    # SIGTERM (a ctest timeout) unwinds the cases: their nats-servers and
-    # hubs are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return binary, SLOW, SCALE
+
+
+def main():
+    binary, _, _ = start_up()
     suite = Suite()
     t0 = time.monotonic()
     suite.case(f"scale: 3 hubs x 1 NATS, 3 publishers x {n_of(1000)}, 7 "

@@ -44,7 +44,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402  (after the sys.path line)
-    HOST, Hub, Suite, built_with_asan, check, check_eq, hub_binary)
+    HOST, Hub, Suite, check, check_eq)
 
 try:
     import websockets
@@ -53,7 +53,7 @@ except ImportError:
     sys.exit(77)
 
 import test_nats  # noqa: E402  (its nats-server and subject names)
-from test_nats import NATS_SERVER, subject_of  # noqa: E402
+from test_nats import subject_of  # noqa: E402
 V1 = ["ringcast.v1"]
 PRESENCE = ("presence", "join", "leave")    # not about the stream
 FLAGS = ("--msg-rate", "0", "--byte-rate", "0", "--conn-rate-per-ip", "0",
@@ -525,15 +525,7 @@ async def settle(hubs, n):
 
 def main():
     global SLOW, SCALE
-    binary = hub_binary()
-    if not NATS_SERVER:
-        print("SKIP: nats-server is not installed")
-        sys.exit(77)
-    san = built_with_asan(binary)
-    SLOW = 4.0 if san else 1.0
-    SCALE = float(os.environ.get("RC_NATS_SCALE", "0.3" if san else "1"))
-    test_nats.SLOW = SLOW
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    binary, SLOW, SCALE = test_nats.start_up()
     suite = Suite()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:

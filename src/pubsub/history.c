@@ -386,53 +386,6 @@ int rc__hist_since(struct rc_history *H, struct rc_hist_stripe *st,
 	return recovered;
 }
 
-/* Under @st's lock: its least recently published history, or NULL. */
-static struct rc_hist *stalest(struct rc_hist_stripe *st)
-{
-	struct rc_hist *best = NULL;
-
-	for (uint32_t b = 0; b < st->cap; b++)
-		for (struct rc_hist *hi = st->buckets[b]; hi; hi = hi->next)
-			if (!best || hi->touched < best->touched)
-				best = hi;
-	return best;
-}
-
-/* Drop the stalest history of all stripes: a scan of every history. The
-   way out when the batch below cannot allocate. */
-static bool evict_one(struct rc_history *H)
-{
-	struct rc_hist_stripe *best_st = NULL;
-	uint64_t best_ns = UINT64_MAX;
-	struct rc_hist *hi, **pp;
-
-	for (unsigned i = 0; i < RC_HIST_STRIPES; i++) {
-		struct rc_hist_stripe *st = &H->stripes[i];
-
-		pthread_mutex_lock(&st->lock);
-		hi = stalest(st);
-		if (hi && hi->touched < best_ns) {
-			best_ns = hi->touched;
-			best_st = st;
-		}
-		pthread_mutex_unlock(&st->lock);
-	}
-	if (!best_st)
-		return false;
-	pthread_mutex_lock(&best_st->lock);
-	/* Still the one (or one as stale): drop it. */
-	hi = stalest(best_st);
-	if (hi) {
-		pp = find(best_st, hi->hash, hi->name, hi->len);
-		*pp = hi->next;
-		best_st->count--;
-		hist_free(H, hi);
-		atomic_fetch_add(&H->evicted, 1);
-	}
-	pthread_mutex_unlock(&best_st->lock);
-	return hi != NULL;
-}
-
 struct stale {
 	uint64_t ns;
 	size_t bytes;
@@ -531,12 +484,11 @@ void rc__hist_enforce(struct rc_history *H)
 	while ((now = atomic_load(&H->bytes)) > goal) {
 		uint64_t cut;
 
-		if (stale_cutoff(H, now - goal, &cut)) {
-			if (!evict_to(H, cut))
-				break;	/* all touched since: next time */
-		} else if (!evict_one(H)) {
+		/* Out of memory for the list, or nothing dropped (all
+		   published since): the next publish over the budget tries
+		   again. */
+		if (!stale_cutoff(H, now - goal, &cut) || !evict_to(H, cut))
 			break;
-		}
 	}
 	pthread_mutex_unlock(&H->evict_lock);
 }
